@@ -1,0 +1,28 @@
+//! smalltorrent: a small, synchronous BitTorrent client.
+//!
+//! The modules mirror the thread diagram in `ARCHITECTURE.md`:
+//!
+//! * pure layers (no threads, no sockets): [`bencode`], [`metainfo`], [`geometry`],
+//!   [`wire`], [`tracker`] reply parsing;
+//! * one module per thread: [`announcer`], [`peer_manager`], [`peer`], [`block_saver`];
+//! * shared state with a single owner: [`piece_manager`] (block states), [`storage`]
+//!   (the memory-mapped files);
+//! * the main thread: [`cli`], [`download`], [`progress`], [`info`].
+
+pub mod announcer;
+pub mod bencode;
+pub mod block_saver;
+pub mod cli;
+pub mod download;
+pub mod geometry;
+pub mod info;
+pub mod metainfo;
+pub mod peer;
+pub mod peer_manager;
+pub mod piece_manager;
+pub mod progress;
+pub mod random;
+pub mod stats;
+pub mod storage;
+pub mod tracker;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! TODO: peer_manager
