@@ -135,8 +135,22 @@ mod tests {
     fn blocks_split_pieces_and_the_last_block_is_short() {
         let g = Geometry::new(40000, 40000);
         assert_eq!(g.blocks_in_piece(0), 3);
-        assert_eq!(g.block(0, 0), BlockRef { piece: 0, offset: 0, length: 16384 });
-        assert_eq!(g.block(0, 2), BlockRef { piece: 0, offset: 32768, length: 40000 - 32768 });
+        assert_eq!(
+            g.block(0, 0),
+            BlockRef {
+                piece: 0,
+                offset: 0,
+                length: 16384
+            }
+        );
+        assert_eq!(
+            g.block(0, 2),
+            BlockRef {
+                piece: 0,
+                offset: 32768,
+                length: 40000 - 32768
+            }
+        );
         assert_eq!(g.block_count(), 3);
         assert_eq!(short_last().block_count(), 2 + 2 + 1);
     }
@@ -146,7 +160,11 @@ mod tests {
         let g = short_last();
         assert_eq!(g.block_index(0, 16384, 16384), Some(1));
         assert_eq!(g.block_index(2, 0, 1), Some(0));
-        assert_eq!(g.block_index(2, 0, 16384), None, "too long for the last piece");
+        assert_eq!(
+            g.block_index(2, 0, 16384),
+            None,
+            "too long for the last piece"
+        );
         assert_eq!(g.block_index(0, 100, 16384), None, "unaligned offset");
         assert_eq!(g.block_index(0, 32768, 16384), None, "past the piece end");
         assert_eq!(g.block_index(3, 0, 1), None, "no such piece");

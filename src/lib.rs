@@ -11,6 +11,7 @@
 
 pub mod announcer;
 pub mod bencode;
+pub mod bitfield;
 pub mod block_saver;
 pub mod cli;
 pub mod download;

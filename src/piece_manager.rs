@@ -1,1 +1,515 @@
-//! TODO: piece_manager
+//! The piece manager: the single owner of every piece's and every block's state.
+//!
+//! It is not a thread: it is a struct behind one lock, shared by the peer threads (which ask
+//! "what should I fetch next?" and report blocks that arrived) and the block-saver thread
+//! (which reports blocks written to disk and pieces hashed). Every method does a little
+//! bookkeeping and returns; nothing here touches a socket or the disk, so the lock is never
+//! held across I/O.
+//!
+//! # States
+//!
+//! A piece is in exactly one of these states:
+//!
+//! * `Missing`: nobody is fetching it.
+//! * `Active`: some of its blocks are requested or received; its per-block states live in
+//!   a [`Partial`].
+//! * `Hashing`: every block is on disk and the block saver is checking its SHA-1.
+//! * `Verified`: the hash matched. A verified piece never changes again.
+//!
+//! A block of an active piece moves `Free → Requested → Received → Written`:
+//!
+//! * `Requested` when a peer thread takes it from [`PieceManager::pick_blocks`];
+//!   back to `Free` if that peer chokes us or dies ([`PieceManager::return_blocks`]).
+//! * `Received` when its data arrived from some peer and is on its way to the block
+//!   saver. Only the first copy of a block is accepted; later copies are dropped, so data
+//!   already accepted is never overwritten by another peer.
+//! * `Written` when the block saver has put it into the map. When every block of a piece
+//!   is written the piece becomes `Hashing`.
+//!
+//! A failed hash sends the piece back to `Missing` (all blocks `Free`), and the peers that
+//! contributed to it are reported so the peer manager can ban repeat offenders.
+//!
+//! # Picking
+//!
+//! Blocks of pieces already under way come first, so pieces complete one by one. A new
+//! piece is chosen at random for the first few pieces (so we soon have something to trade),
+//! then rarest first among the connected peers' bitfields. When no piece is left to start,
+//! the endgame lets a peer also request blocks that are already requested from someone else;
+//! the first copy wins and the peers cancel the others.
+
+use crate::bitfield::Bitfield;
+use crate::geometry::{BlockRef, Geometry};
+use crate::random::Rng;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+
+/// Identifies one peer connection (assigned by the peer manager).
+pub type PeerKey = u64;
+
+/// How many pieces are picked at random before rarest-first takes over.
+const RANDOM_FIRST_PIECES: u32 = 4;
+
+/// The state of one piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PieceState {
+    Missing,
+    Active,
+    Hashing,
+    Verified,
+}
+
+/// The state of one block of an active piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockState {
+    Free,
+    /// Requested from peer `by` (in the endgame others may have asked for it too).
+    Requested {
+        by: PeerKey,
+    },
+    Received,
+    Written,
+}
+
+/// Per-block bookkeeping for a piece under way.
+#[derive(Debug)]
+struct Partial {
+    blocks: Vec<BlockState>,
+    /// Blocks in the `Written` state.
+    written: u32,
+    /// Peers whose data went into this piece, to blame on a hash failure.
+    contributors: Vec<PeerKey>,
+}
+
+/// What became of a block a peer delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// First copy: send it to the block saver.
+    Accepted,
+    /// We already have it (or it is not a block we want): drop the data.
+    Unwanted,
+}
+
+/// What the block saver should do after writing a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// More blocks of this piece are still to come.
+    PieceIncomplete,
+    /// Every block of the piece is on disk: hash it now.
+    PieceComplete,
+}
+
+/// Progress summary for the main thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    pub verified_pieces: u32,
+    pub verified_bytes: u64,
+    pub active_pieces: u32,
+}
+
+/// The state behind the lock.
+#[derive(Debug)]
+struct State {
+    geometry: Geometry,
+    pieces: Vec<PieceState>,
+    partials: HashMap<u32, Partial>,
+    /// How many connected peers have each piece.
+    availability: Vec<u16>,
+    verified: Bitfield,
+    verified_bytes: u64,
+    /// Pieces in the order they were verified, so peer threads can send `have`s.
+    verified_log: Vec<u32>,
+    rng: Rng,
+}
+
+/// The shared piece/block table. See the module documentation.
+#[derive(Debug)]
+pub struct PieceManager {
+    state: Mutex<State>,
+}
+
+impl PieceManager {
+    /// A manager for a torrent of this shape, with `have` already verified (from a check of
+    /// data on disk).
+    pub fn new(geometry: Geometry, have: &Bitfield) -> PieceManager {
+        let count = geometry.piece_count as usize;
+        let mut state = State {
+            geometry,
+            pieces: vec![PieceState::Missing; count],
+            partials: HashMap::new(),
+            availability: vec![0; count],
+            verified: Bitfield::new(geometry.piece_count),
+            verified_bytes: 0,
+            verified_log: Vec::new(),
+            rng: Rng::new(),
+        };
+        for piece in have.pieces() {
+            state.mark_verified(piece);
+        }
+        PieceManager {
+            state: Mutex::new(state),
+        }
+    }
+
+    /// A copy of the bitfield of verified pieces (for our `bitfield` message).
+    pub fn verified(&self) -> Bitfield {
+        self.state.lock().verified.clone()
+    }
+
+    /// True when every piece is verified.
+    pub fn is_complete(&self) -> bool {
+        self.state.lock().verified.is_full()
+    }
+
+    /// True when piece `piece` is verified.
+    pub fn has_piece(&self, piece: u32) -> bool {
+        self.state.lock().verified.has(piece)
+    }
+
+    pub fn progress(&self) -> Progress {
+        let state = self.state.lock();
+        Progress {
+            verified_pieces: state.verified.count(),
+            verified_bytes: state.verified_bytes,
+            active_pieces: state.partials.len() as u32,
+        }
+    }
+
+    /// Pieces verified since `cursor` (which is advanced). Peer threads use this to send
+    /// `have` messages without a channel per peer.
+    pub fn verified_since(&self, cursor: &mut usize, out: &mut Vec<u32>) {
+        let state = self.state.lock();
+        if let Some(new) = state.verified_log.get(*cursor..) {
+            out.extend_from_slice(new);
+        }
+        *cursor = state.verified_log.len();
+    }
+
+    /// True if the peer with bitfield `has` has at least one piece we still need.
+    pub fn is_interesting(&self, has: &Bitfield) -> bool {
+        let state = self.state.lock();
+        has.pieces().any(|piece| !state.verified.has(piece))
+    }
+
+    /// Counts a new peer's pieces into the availability table.
+    pub fn add_peer_pieces(&self, has: &Bitfield) {
+        let mut state = self.state.lock();
+        for piece in has.pieces() {
+            let count = &mut state.availability[piece as usize];
+            *count = count.saturating_add(1);
+        }
+    }
+
+    /// Counts one `have` from a peer (the caller checked the index).
+    pub fn add_peer_piece(&self, piece: u32) {
+        let mut state = self.state.lock();
+        if let Some(count) = state.availability.get_mut(piece as usize) {
+            *count = count.saturating_add(1);
+        }
+    }
+
+    /// Removes a departing peer's pieces from the availability table.
+    pub fn remove_peer_pieces(&self, has: &Bitfield) {
+        let mut state = self.state.lock();
+        for piece in has.pieces() {
+            let count = &mut state.availability[piece as usize];
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// Chooses up to `want` blocks for `peer` to request, given the pieces it `has` and the
+    /// blocks it already has in flight (`in_flight`, so the endgame never asks one peer
+    /// twice). Appends them to `out` and marks them requested.
+    pub fn pick_blocks(
+        &self,
+        peer: PeerKey,
+        has: &Bitfield,
+        in_flight: &[BlockRef],
+        want: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let mut state = self.state.lock();
+        let target = out.len() + want;
+        state.pick_from_active(peer, has, target, out);
+        while out.len() < target {
+            let Some(piece) = state.choose_new_piece(has) else {
+                break;
+            };
+            state.activate(piece);
+            state.pick_from_active(peer, has, target, out);
+        }
+        if out.len() < target && state.in_endgame() {
+            state.pick_endgame(has, in_flight, target, out);
+        }
+    }
+
+    /// Gives back blocks `peer` had requested but will not deliver (it choked us or left).
+    pub fn return_blocks(&self, peer: PeerKey, blocks: &[BlockRef]) {
+        let mut state = self.state.lock();
+        for block in blocks {
+            let Some(index) = state
+                .geometry
+                .block_index(block.piece, block.offset, block.length)
+            else {
+                continue;
+            };
+            if let Some(partial) = state.partials.get_mut(&block.piece) {
+                let slot = &mut partial.blocks[index as usize];
+                if *slot == (BlockState::Requested { by: peer }) {
+                    *slot = BlockState::Free;
+                }
+            }
+        }
+    }
+
+    /// A peer delivered `block` (its shape was already checked against the geometry).
+    pub fn block_received(&self, peer: PeerKey, block: BlockRef) -> Delivery {
+        let mut state = self.state.lock();
+        let Some(index) = state
+            .geometry
+            .block_index(block.piece, block.offset, block.length)
+        else {
+            return Delivery::Unwanted;
+        };
+        let Some(partial) = state.partials.get_mut(&block.piece) else {
+            return Delivery::Unwanted;
+        };
+        let slot = &mut partial.blocks[index as usize];
+        match *slot {
+            BlockState::Free | BlockState::Requested { .. } => {
+                *slot = BlockState::Received;
+                if !partial.contributors.contains(&peer) {
+                    partial.contributors.push(peer);
+                }
+                Delivery::Accepted
+            }
+            BlockState::Received | BlockState::Written => Delivery::Unwanted,
+        }
+    }
+
+    /// True if `block` no longer needs fetching (used to `cancel` endgame duplicates).
+    pub fn is_block_done(&self, block: BlockRef) -> bool {
+        let state = self.state.lock();
+        match state.pieces.get(block.piece as usize) {
+            Some(PieceState::Active) => {
+                let index = state
+                    .geometry
+                    .block_index(block.piece, block.offset, block.length);
+                match (state.partials.get(&block.piece), index) {
+                    (Some(partial), Some(index)) => matches!(
+                        partial.blocks[index as usize],
+                        BlockState::Received | BlockState::Written
+                    ),
+                    _ => true,
+                }
+            }
+            Some(PieceState::Missing) => false,
+            _ => true,
+        }
+    }
+
+    /// The block saver has written `block` into the map.
+    pub fn block_written(&self, block: BlockRef) -> Written {
+        let mut state = self.state.lock();
+        let geometry = state.geometry;
+        let Some(index) = geometry.block_index(block.piece, block.offset, block.length) else {
+            return Written::PieceIncomplete;
+        };
+        let Some(partial) = state.partials.get_mut(&block.piece) else {
+            return Written::PieceIncomplete;
+        };
+        let slot = &mut partial.blocks[index as usize];
+        if *slot != BlockState::Received {
+            return Written::PieceIncomplete;
+        }
+        *slot = BlockState::Written;
+        partial.written += 1;
+        if partial.written < geometry.blocks_in_piece(block.piece) {
+            return Written::PieceIncomplete;
+        }
+        state.pieces[block.piece as usize] = PieceState::Hashing;
+        Written::PieceComplete
+    }
+
+    /// The block saver checked a piece's SHA-1. On success the piece is verified; on failure
+    /// it starts over and the peers that contributed to it are returned, to be blamed.
+    pub fn piece_checked(&self, piece: u32, ok: bool) -> Vec<PeerKey> {
+        let mut state = self.state.lock();
+        let contributors = state
+            .partials
+            .remove(&piece)
+            .map(|partial| partial.contributors)
+            .unwrap_or_default();
+        if ok {
+            state.mark_verified(piece);
+        } else if let Some(slot) = state.pieces.get_mut(piece as usize) {
+            *slot = PieceState::Missing;
+        }
+        #[cfg(debug_assertions)]
+        state.check_invariants();
+        contributors
+    }
+
+    /// Panics if the tables contradict each other (debug builds and tests only).
+    #[cfg(debug_assertions)]
+    pub fn check_invariants(&self) {
+        self.state.lock().check_invariants();
+    }
+}
+
+impl State {
+    fn mark_verified(&mut self, piece: u32) {
+        if self.verified.set(piece) && self.pieces[piece as usize] != PieceState::Verified {
+            self.pieces[piece as usize] = PieceState::Verified;
+            self.partials.remove(&piece);
+            self.verified_bytes += self.geometry.piece_size(piece) as u64;
+            self.verified_log.push(piece);
+        }
+    }
+
+    /// Takes free blocks from active pieces the peer has, lowest piece index first.
+    fn pick_from_active(
+        &mut self,
+        peer: PeerKey,
+        has: &Bitfield,
+        target: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let mut active: Vec<u32> = self
+            .partials
+            .keys()
+            .copied()
+            .filter(|&piece| has.has(piece))
+            .collect();
+        active.sort_unstable();
+        for piece in active {
+            let Some(partial) = self.partials.get_mut(&piece) else {
+                continue;
+            };
+            for (index, slot) in partial.blocks.iter_mut().enumerate() {
+                if out.len() >= target {
+                    return;
+                }
+                if *slot == BlockState::Free {
+                    *slot = BlockState::Requested { by: peer };
+                    out.push(self.geometry.block(piece, index as u32));
+                }
+            }
+        }
+    }
+
+    /// A missing piece the peer has: random at first, then rarest first (ties broken by
+    /// starting the scan at a random place).
+    fn choose_new_piece(&mut self, has: &Bitfield) -> Option<u32> {
+        let count = self.pieces.len();
+        if count == 0 {
+            return None;
+        }
+        let start = self.rng.below(count);
+        let random_phase = self.verified.count() < RANDOM_FIRST_PIECES;
+        let mut best: Option<(u16, u32)> = None;
+        for step in 0..count {
+            let piece = ((start + step) % count) as u32;
+            if self.pieces[piece as usize] != PieceState::Missing || !has.has(piece) {
+                continue;
+            }
+            if random_phase {
+                return Some(piece);
+            }
+            let rarity = self.availability[piece as usize];
+            if best.is_none_or(|(fewest, _)| rarity < fewest) {
+                best = Some((rarity, piece));
+            }
+        }
+        best.map(|(_, piece)| piece)
+    }
+
+    fn activate(&mut self, piece: u32) {
+        let blocks = self.geometry.blocks_in_piece(piece) as usize;
+        self.pieces[piece as usize] = PieceState::Active;
+        self.partials.insert(
+            piece,
+            Partial {
+                blocks: vec![BlockState::Free; blocks],
+                written: 0,
+                contributors: Vec::new(),
+            },
+        );
+    }
+
+    /// Endgame: no piece is left to start.
+    fn in_endgame(&self) -> bool {
+        !self.pieces.contains(&PieceState::Missing)
+    }
+
+    /// Endgame picks: blocks requested from other peers, which this peer has not asked for.
+    fn pick_endgame(
+        &mut self,
+        has: &Bitfield,
+        in_flight: &[BlockRef],
+        target: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let geometry = self.geometry;
+        let mut pieces: Vec<u32> = self.partials.keys().copied().collect();
+        pieces.sort_unstable();
+        for piece in pieces.into_iter().filter(|&piece| has.has(piece)) {
+            let Some(partial) = self.partials.get(&piece) else {
+                continue;
+            };
+            for (index, slot) in partial.blocks.iter().enumerate() {
+                if out.len() >= target {
+                    return;
+                }
+                let block = geometry.block(piece, index as u32);
+                if matches!(slot, BlockState::Requested { .. })
+                    && !in_flight.contains(&block)
+                    && !out.contains(&block)
+                {
+                    out.push(block);
+                }
+            }
+        }
+    }
+
+    #[cfg(debug_assertions)]
+    fn check_invariants(&self) {
+        let mut verified_bytes = 0;
+        for (piece, state) in self.pieces.iter().enumerate() {
+            let piece = piece as u32;
+            let partial = self.partials.get(&piece);
+            match state {
+                PieceState::Missing => {
+                    assert!(partial.is_none(), "missing piece {piece} has blocks")
+                }
+                PieceState::Active | PieceState::Hashing => {
+                    let partial =
+                        partial.unwrap_or_else(|| panic!("piece {piece} lost its blocks"));
+                    let written = partial
+                        .blocks
+                        .iter()
+                        .filter(|b| **b == BlockState::Written)
+                        .count() as u32;
+                    assert_eq!(written, partial.written, "piece {piece} written count");
+                }
+                PieceState::Verified => {
+                    assert!(partial.is_none(), "verified piece {piece} has blocks");
+                    assert!(
+                        self.verified.has(piece),
+                        "piece {piece} verified but not in bitfield"
+                    );
+                    verified_bytes += self.geometry.piece_size(piece) as u64;
+                }
+            }
+            if *state != PieceState::Verified {
+                assert!(
+                    !self.verified.has(piece),
+                    "bitfield claims unverified piece {piece}"
+                );
+            }
+        }
+        assert_eq!(verified_bytes, self.verified_bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests;

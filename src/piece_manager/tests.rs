@@ -1,0 +1,196 @@
+//! The piece manager's state transitions, driven the way the threads drive them.
+
+use super::*;
+
+const A: PeerKey = 1;
+const B: PeerKey = 2;
+
+/// 4 pieces of 2 blocks each (32 KiB pieces), the last one 1 block.
+fn geometry() -> Geometry {
+    Geometry::new(3 * 32768 + 100, 32768)
+}
+
+fn all(g: Geometry) -> Bitfield {
+    let mut bits = Bitfield::new(g.piece_count);
+    (0..g.piece_count).for_each(|p| {
+        bits.set(p);
+    });
+    bits
+}
+
+/// Receives, writes and hashes (as `ok`) every block in `blocks` as peer `peer`.
+fn deliver(pm: &PieceManager, peer: PeerKey, blocks: &[BlockRef], ok: bool) -> Vec<u32> {
+    let mut finished = Vec::new();
+    for block in blocks {
+        assert_eq!(pm.block_received(peer, *block), Delivery::Accepted);
+        if pm.block_written(*block) == Written::PieceComplete {
+            pm.piece_checked(block.piece, ok);
+            finished.push(block.piece);
+        }
+    }
+    finished
+}
+
+#[test]
+fn blocks_of_one_piece_are_picked_together() {
+    let g = geometry();
+    let pm = PieceManager::new(g, &Bitfield::new(g.piece_count));
+    let mut out = Vec::new();
+    pm.pick_blocks(A, &all(g), &[], 2, &mut out);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].piece, out[1].piece, "both blocks from one piece");
+    assert_eq!((out[0].offset, out[1].offset), (0, 16384));
+}
+
+#[test]
+fn a_whole_download_verifies_every_piece_once() {
+    let g = geometry();
+    let pm = PieceManager::new(g, &Bitfield::new(g.piece_count));
+    let mut out = Vec::new();
+    pm.pick_blocks(A, &all(g), &[], 100, &mut out);
+    assert_eq!(out.len() as u64, g.block_count());
+    let mut finished = deliver(&pm, A, &out, true);
+    finished.sort();
+    assert_eq!(finished, vec![0, 1, 2, 3]);
+    assert!(pm.is_complete());
+    assert_eq!(pm.progress().verified_bytes, g.total_length);
+    pm.check_invariants();
+}
+
+#[test]
+fn a_peer_is_only_offered_pieces_it_has() {
+    let g = geometry();
+    let pm = PieceManager::new(g, &Bitfield::new(g.piece_count));
+    let mut has = Bitfield::new(g.piece_count);
+    has.set(2);
+    let mut out = Vec::new();
+    pm.pick_blocks(A, &has, &[], 100, &mut out);
+    assert!(out.iter().all(|b| b.piece == 2));
+    assert_eq!(out.len(), 2);
+}
+
+#[test]
+fn rarest_piece_is_picked_after_the_random_start() {
+    let g = Geometry::new(10 * 16384, 16384);
+    let mut have = Bitfield::new(10);
+    for p in 0..4 {
+        have.set(p);
+    }
+    let pm = PieceManager::new(g, &have);
+    // Pieces 4..10: everybody has them, except piece 7 which only one peer has.
+    let everyone = all(g);
+    for _ in 0..3 {
+        pm.add_peer_pieces(&everyone);
+    }
+    let mut only_seven = Bitfield::new(10);
+    only_seven.set(7);
+    pm.add_peer_pieces(&only_seven);
+    // Make 7 the rarest by giving every other missing piece a fourth peer.
+    let mut others = Bitfield::new(10);
+    for p in [4, 5, 6, 8, 9] {
+        others.set(p);
+    }
+    pm.add_peer_pieces(&others);
+    pm.add_peer_pieces(&others);
+    let mut out = Vec::new();
+    pm.pick_blocks(A, &everyone, &[], 1, &mut out);
+    assert_eq!(out[0].piece, 7);
+}
+
+#[test]
+fn returned_blocks_are_offered_again() {
+    let g = geometry();
+    let pm = PieceManager::new(g, &Bitfield::new(g.piece_count));
+    let mut has = Bitfield::new(g.piece_count);
+    has.set(0);
+    let mut first = Vec::new();
+    pm.pick_blocks(A, &has, &[], 2, &mut first);
+    let mut none = Vec::new();
+    pm.pick_blocks(B, &has, &[], 2, &mut none);
+    assert!(
+        none.is_empty() || none.iter().all(|b| first.contains(b)),
+        "no free blocks left"
+    );
+    pm.return_blocks(A, &first);
+    let mut again = Vec::new();
+    pm.pick_blocks(B, &has, &first, 2, &mut again);
+    assert_eq!(again, first);
+}
+
+#[test]
+fn endgame_duplicates_requests_and_the_first_copy_wins() {
+    let g = Geometry::new(16384, 16384);
+    let pm = PieceManager::new(g, &Bitfield::new(1));
+    let has = all(g);
+    let mut by_a = Vec::new();
+    pm.pick_blocks(A, &has, &[], 5, &mut by_a);
+    assert_eq!(by_a.len(), 1);
+    let mut by_b = Vec::new();
+    pm.pick_blocks(B, &has, &[], 5, &mut by_b);
+    assert_eq!(by_b, by_a, "endgame: B asks for the same block");
+    let mut again = Vec::new();
+    pm.pick_blocks(A, &has, &by_a, 5, &mut again);
+    assert!(again.is_empty(), "A never asks twice for its own block");
+    assert_eq!(pm.block_received(B, by_b[0]), Delivery::Accepted);
+    assert!(pm.is_block_done(by_a[0]), "A should cancel its request");
+    assert_eq!(pm.block_received(A, by_a[0]), Delivery::Unwanted);
+}
+
+#[test]
+fn a_failed_hash_blames_contributors_and_starts_over() {
+    let g = Geometry::new(32768, 32768);
+    let pm = PieceManager::new(g, &Bitfield::new(1));
+    let has = all(g);
+    let mut out = Vec::new();
+    pm.pick_blocks(A, &has, &[], 1, &mut out);
+    pm.pick_blocks(B, &has, &[], 1, &mut out);
+    pm.block_received(A, out[0]);
+    pm.block_received(B, out[1]);
+    pm.block_written(out[0]);
+    assert_eq!(pm.block_written(out[1]), Written::PieceComplete);
+    let mut blamed = pm.piece_checked(0, false);
+    blamed.sort();
+    assert_eq!(blamed, vec![A, B]);
+    assert!(!pm.has_piece(0));
+    pm.check_invariants();
+    let mut retry = Vec::new();
+    pm.pick_blocks(A, &has, &[], 2, &mut retry);
+    assert_eq!(retry.len(), 2, "every block is free again");
+}
+
+#[test]
+fn unknown_or_misshapen_blocks_are_unwanted() {
+    let g = geometry();
+    let pm = PieceManager::new(g, &Bitfield::new(g.piece_count));
+    let never_requested = BlockRef {
+        piece: 1,
+        offset: 0,
+        length: 16384,
+    };
+    assert_eq!(pm.block_received(A, never_requested), Delivery::Unwanted);
+    let misshapen = BlockRef {
+        piece: 9,
+        offset: 0,
+        length: 16384,
+    };
+    assert_eq!(pm.block_received(A, misshapen), Delivery::Unwanted);
+}
+
+#[test]
+fn verified_log_feeds_have_messages() {
+    let g = geometry();
+    let pm = PieceManager::new(g, &Bitfield::new(g.piece_count));
+    let mut cursor = 0;
+    let mut haves = Vec::new();
+    pm.verified_since(&mut cursor, &mut haves);
+    assert!(haves.is_empty());
+    let mut out = Vec::new();
+    let mut only_three = Bitfield::new(g.piece_count);
+    only_three.set(3);
+    pm.pick_blocks(A, &only_three, &[], 10, &mut out);
+    deliver(&pm, A, &out, true);
+    pm.verified_since(&mut cursor, &mut haves);
+    assert_eq!(haves, vec![3]);
+    pm.verified_since(&mut cursor, &mut haves);
+    assert_eq!(haves, vec![3], "nothing new the second time");
+}
