@@ -1,1 +1,136 @@
-//! TODO: block_saver
+//! The block-saver thread: puts received blocks into the memory map and checks pieces.
+//!
+//! * Runs on: its own thread, `block-saver`.
+//! * Owns: nothing but the write side of [`Storage`] (the piece manager decides which
+//!   blocks it may write).
+//! * Reads: [`Command`]s from a bounded channel fed by every peer thread. The bound is the
+//!   back-pressure: when the disk is slower than the network, peer threads wait on `send`
+//!   instead of piling blocks up in memory.
+//! * Writes: [`Event`]s to the main thread (a piece verified or failed, a disk error).
+//!
+//! When the last block of a piece is written, the piece is hashed here, straight from the
+//! map, and the verdict goes to the piece manager. A block is one channel message and one
+//! copy (network buffer → map); the `Vec` that carried it is dropped after the copy.
+
+use crate::geometry::{BlockRef, Geometry};
+use crate::piece_manager::{PeerKey, PieceManager, Written};
+use crate::stats::Counters;
+use crate::storage::{Storage, StorageError};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use sha1::{Digest, Sha1};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// How many blocks may wait for the saver (16 KiB each: 8 MiB at most).
+pub const QUEUE_BLOCKS: usize = 512;
+
+/// What peer threads (and the main thread) ask of the block saver.
+#[derive(Debug)]
+pub enum Command {
+    /// Write a block the piece manager accepted.
+    Save { block: BlockRef, data: Vec<u8> },
+    /// Flush the map to disk and stop. Blocks queued before this are written first.
+    Stop,
+}
+
+/// What the block saver reports to the main thread.
+#[derive(Debug)]
+pub enum Event {
+    /// Piece `piece` is on disk and its SHA-1 matched.
+    PieceVerified { piece: u32 },
+    /// Piece `piece` failed its SHA-1; these peers sent data for it.
+    PieceFailed {
+        piece: u32,
+        contributors: Vec<PeerKey>,
+    },
+    /// Writing or flushing failed; the download cannot go on.
+    DiskError(StorageError),
+}
+
+/// Everything the saver thread needs.
+pub struct Saver {
+    pub storage: Arc<Storage>,
+    pub pieces: Arc<PieceManager>,
+    pub geometry: Geometry,
+    pub hashes: Arc<Vec<[u8; 20]>>,
+    pub counters: Arc<Counters>,
+}
+
+/// Starts the block-saver thread.
+pub fn spawn(
+    saver: Saver,
+    events: Sender<Event>,
+) -> std::io::Result<(JoinHandle<()>, Sender<Command>)> {
+    let (commands, inbox) = bounded(QUEUE_BLOCKS);
+    let handle = std::thread::Builder::new()
+        .name("block-saver".into())
+        .spawn(move || saver.run(inbox, events))?;
+    Ok((handle, commands))
+}
+
+impl Saver {
+    fn run(self, inbox: Receiver<Command>, events: Sender<Event>) {
+        for command in inbox.iter() {
+            match command {
+                Command::Save { block, data } => {
+                    if let Err(error) = self.save(block, &data, &events) {
+                        log::error!("disk error: {error}");
+                        let _ = events.send(Event::DiskError(error));
+                        return;
+                    }
+                }
+                Command::Stop => break,
+            }
+        }
+        if let Err(error) = self.storage.flush() {
+            let _ = events.send(Event::DiskError(error));
+        }
+    }
+
+    fn save(
+        &self,
+        block: BlockRef,
+        data: &[u8],
+        events: &Sender<Event>,
+    ) -> Result<(), StorageError> {
+        let offset = self.geometry.piece_offset(block.piece) + block.offset as u64;
+        self.storage.write(offset, data)?;
+        if self.pieces.block_written(block) == Written::PieceIncomplete {
+            return Ok(());
+        }
+        let piece = block.piece;
+        let ok = piece_matches(&self.storage, &self.geometry, &self.hashes, piece)?;
+        let contributors = self.pieces.piece_checked(piece, ok);
+        let event = if ok {
+            self.counters
+                .sub_left(self.geometry.piece_size(piece) as u64);
+            log::debug!("piece {piece} verified");
+            Event::PieceVerified { piece }
+        } else {
+            log::warn!("piece {piece} failed its hash check; fetching it again");
+            Event::PieceFailed {
+                piece,
+                contributors,
+            }
+        };
+        let _ = events.send(event);
+        Ok(())
+    }
+}
+
+/// True if piece `piece` as stored hashes to its SHA-1 from the metainfo.
+pub fn piece_matches(
+    storage: &Storage,
+    geometry: &Geometry,
+    hashes: &[[u8; 20]],
+    piece: u32,
+) -> Result<bool, StorageError> {
+    let mut hasher = Sha1::new();
+    storage.read_with(
+        geometry.piece_offset(piece),
+        geometry.piece_size(piece) as u64,
+        |bytes| hasher.update(bytes),
+    )?;
+    let digest: [u8; 20] = hasher.finalize().into();
+    Ok(hashes.get(piece as usize) == Some(&digest))
+}
