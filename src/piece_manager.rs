@@ -27,7 +27,9 @@
 //!   is written the piece becomes `Hashing`.
 //!
 //! A failed hash sends the piece back to `Missing` (all blocks `Free`), and the peers that
-//! contributed to it are reported so the peer manager can ban repeat offenders.
+//! contributed to it are reported so the peer manager can ban repeat offenders. The retry
+//! of a failed piece is *exclusive*: one peer fetches all of it, so a second failure has
+//! exactly one culprit.
 //!
 //! # Picking
 //!
@@ -78,6 +80,10 @@ struct Partial {
     written: u32,
     /// Peers whose data went into this piece, to blame on a hash failure.
     contributors: Vec<PeerKey>,
+    /// Set for a piece that failed its hash before: it is fetched from one peer only
+    /// (`owner`), so if it fails again exactly one peer is to blame.
+    exclusive: bool,
+    owner: Option<PeerKey>,
 }
 
 /// What became of a block a peer delivered.
@@ -118,6 +124,8 @@ struct State {
     verified_bytes: u64,
     /// Pieces in the order they were verified, so peer threads can send `have`s.
     verified_log: Vec<u32>,
+    /// Pieces that failed a hash check at least once.
+    failed: Vec<bool>,
     rng: Rng,
 }
 
@@ -140,6 +148,7 @@ impl PieceManager {
             verified: Bitfield::new(geometry.piece_count),
             verified_bytes: 0,
             verified_log: Vec::new(),
+            failed: vec![false; count],
             rng: Rng::new(),
         };
         for piece in have.pieces() {
@@ -257,6 +266,9 @@ impl PieceManager {
                 if *slot == (BlockState::Requested { by: peer }) {
                     *slot = BlockState::Free;
                 }
+                if partial.blocks.iter().all(|b| *b == BlockState::Free) {
+                    partial.owner = None;
+                }
             }
         }
     }
@@ -343,6 +355,7 @@ impl PieceManager {
             state.mark_verified(piece);
         } else if let Some(slot) = state.pieces.get_mut(piece as usize) {
             *slot = PieceState::Missing;
+            state.failed[piece as usize] = true;
         }
         #[cfg(debug_assertions)]
         state.check_invariants();
@@ -385,6 +398,12 @@ impl State {
             let Some(partial) = self.partials.get_mut(&piece) else {
                 continue;
             };
+            if partial.exclusive {
+                match partial.owner {
+                    Some(owner) if owner != peer => continue,
+                    _ => partial.owner = Some(peer),
+                }
+            }
             for (index, slot) in partial.blocks.iter_mut().enumerate() {
                 if out.len() >= target {
                     return;
@@ -432,6 +451,8 @@ impl State {
                 blocks: vec![BlockState::Free; blocks],
                 written: 0,
                 contributors: Vec::new(),
+                exclusive: self.failed[piece as usize],
+                owner: None,
             },
         );
     }
@@ -456,6 +477,9 @@ impl State {
             let Some(partial) = self.partials.get(&piece) else {
                 continue;
             };
+            if partial.exclusive {
+                continue;
+            }
             for (index, slot) in partial.blocks.iter().enumerate() {
                 if out.len() >= target {
                     return;

@@ -14,6 +14,10 @@ pub struct Counters {
     pub uploaded: AtomicU64,
     /// Bytes of verified data still missing; what trackers call `left`.
     pub left: AtomicU64,
+    /// Peer connections past the handshake.
+    pub peers: AtomicU64,
+    /// Of those, peers that currently unchoke us.
+    pub unchoking_us: AtomicU64,
 }
 
 impl Counters {
@@ -42,6 +46,14 @@ impl Counters {
 
     pub fn add_uploaded(&self, bytes: u64) {
         self.uploaded.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn peers(&self) -> u64 {
+        self.peers.load(Ordering::Relaxed)
+    }
+
+    pub fn unchoking_us(&self) -> u64 {
+        self.unchoking_us.load(Ordering::Relaxed)
     }
 
     pub fn sub_left(&self, bytes: u64) {

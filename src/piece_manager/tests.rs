@@ -194,3 +194,22 @@ fn verified_log_feeds_have_messages() {
     pm.verified_since(&mut cursor, &mut haves);
     assert_eq!(haves, vec![3], "nothing new the second time");
 }
+
+#[test]
+fn a_failed_piece_is_retried_from_one_peer_only() {
+    let g = Geometry::new(32768, 32768);
+    let pm = PieceManager::new(g, &Bitfield::new(1));
+    let has = all(g);
+    let mut out = Vec::new();
+    pm.pick_blocks(A, &has, &[], 2, &mut out);
+    deliver(&pm, A, &out, false);
+    let mut by_a = Vec::new();
+    pm.pick_blocks(A, &has, &[], 1, &mut by_a);
+    assert_eq!(by_a.len(), 1);
+    let mut by_b = Vec::new();
+    pm.pick_blocks(B, &has, &[], 2, &mut by_b);
+    assert!(by_b.is_empty(), "B may not join A's retry: {by_b:?}");
+    pm.return_blocks(A, &by_a);
+    pm.pick_blocks(B, &has, &[], 2, &mut by_b);
+    assert_eq!(by_b.len(), 2, "once A gave it up, B may take the whole piece");
+}
