@@ -24,13 +24,12 @@ use std::thread::JoinHandle;
 /// How many blocks may wait for the saver (16 KiB each: 8 MiB at most).
 pub const QUEUE_BLOCKS: usize = 512;
 
-/// What peer threads (and the main thread) ask of the block saver.
+/// What peer threads ask of the block saver. The saver ends, after flushing the map, when
+/// every sender is gone (all peer threads have ended).
 #[derive(Debug)]
 pub enum Command {
     /// Write a block the piece manager accepted.
     Save { block: BlockRef, data: Vec<u8> },
-    /// Flush the map to disk and stop. Blocks queued before this are written first.
-    Stop,
 }
 
 /// What the block saver reports to the main thread.
@@ -79,7 +78,6 @@ impl Saver {
                         return;
                     }
                 }
-                Command::Stop => break,
             }
         }
         if let Err(error) = self.storage.flush() {

@@ -73,7 +73,7 @@ impl Geometry {
     /// of our blocks of `piece`. This is how a `piece` message from a peer is checked: a
     /// lying peer cannot make us write anywhere but a block we know.
     pub fn block_index(&self, piece: u32, offset: u32, length: u32) -> Option<u32> {
-        if piece >= self.piece_count || offset % BLOCK_SIZE != 0 {
+        if piece >= self.piece_count || !offset.is_multiple_of(BLOCK_SIZE) {
             return None;
         }
         let index = offset / BLOCK_SIZE;

@@ -26,4 +26,5 @@ pub mod random;
 pub mod stats;
 pub mod storage;
 pub mod tracker;
+pub mod verify;
 pub mod wire;

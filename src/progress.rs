@@ -1,1 +1,209 @@
-//! TODO: progress
+//! Progress display on stderr (main thread).
+//!
+//! On a terminal: one line redrawn in place, with percent, rates, peers and ETA. Otherwise
+//! (a log file, a pipe): a plain line every [`PLAIN_INTERVAL`]. With `-q`: nothing. The
+//! formatting helpers are pure and tested; [`Display::draw`] is the only part that writes.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// How often a plain (non-terminal) progress line is written.
+pub const PLAIN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Where progress goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Redraw one line in place.
+    Terminal,
+    /// Append a line now and then.
+    Plain,
+    /// Print nothing.
+    Quiet,
+}
+
+impl Mode {
+    /// `Terminal` if stderr is one, else `Plain`; `Quiet` if asked.
+    pub fn detect(quiet: bool) -> Mode {
+        if quiet {
+            Mode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Mode::Terminal
+        } else {
+            Mode::Plain
+        }
+    }
+}
+
+/// One sample of the download's state, taken by the main thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Snapshot {
+    pub verified_bytes: u64,
+    pub total_bytes: u64,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub peers: u64,
+    pub unchoking_us: u64,
+}
+
+/// Turns snapshots into rates and draws them.
+#[derive(Debug)]
+pub struct Display {
+    mode: Mode,
+    last: Option<(Instant, Snapshot)>,
+    down_rate: f64,
+    up_rate: f64,
+    last_plain: Option<Instant>,
+}
+
+impl Display {
+    pub fn new(mode: Mode) -> Display {
+        Display {
+            mode,
+            last: None,
+            down_rate: 0.0,
+            up_rate: 0.0,
+            last_plain: None,
+        }
+    }
+
+    /// Updates the rates from a new snapshot and draws it if it is time to.
+    pub fn draw(&mut self, now: Instant, snapshot: Snapshot) {
+        if let Some((then, before)) = self.last {
+            let seconds = now.duration_since(then).as_secs_f64();
+            if seconds > 0.0 {
+                let down = snapshot.downloaded.saturating_sub(before.downloaded) as f64 / seconds;
+                let up = snapshot.uploaded.saturating_sub(before.uploaded) as f64 / seconds;
+                // Exponential smoothing: steady numbers without hiding a stall for long.
+                self.down_rate = 0.7 * self.down_rate + 0.3 * down;
+                self.up_rate = 0.7 * self.up_rate + 0.3 * up;
+            }
+        }
+        self.last = Some((now, snapshot));
+        let line = render(&snapshot, self.down_rate, self.up_rate);
+        let mut stderr = std::io::stderr().lock();
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Terminal => {
+                let _ = write!(stderr, "\r{line}\x1b[K");
+                let _ = stderr.flush();
+            }
+            Mode::Plain => {
+                if self
+                    .last_plain
+                    .is_none_or(|at| now.duration_since(at) >= PLAIN_INTERVAL)
+                {
+                    self.last_plain = Some(now);
+                    let _ = writeln!(stderr, "{line}");
+                }
+            }
+        }
+    }
+
+    /// Ends the progress line so the next message starts on a fresh line.
+    pub fn finish(&mut self) {
+        if self.mode == Mode::Terminal {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
+/// The progress line for a snapshot and the current rates (bytes per second).
+pub fn render(s: &Snapshot, down_rate: f64, up_rate: f64) -> String {
+    let percent = if s.total_bytes == 0 {
+        100.0
+    } else {
+        s.verified_bytes as f64 * 100.0 / s.total_bytes as f64
+    };
+    let left = s.total_bytes.saturating_sub(s.verified_bytes);
+    let eta = if left == 0 {
+        "done".to_string()
+    } else if down_rate < 1.0 {
+        "--:--".to_string()
+    } else {
+        format_duration(Duration::from_secs_f64(left as f64 / down_rate))
+    };
+    format!(
+        "{percent:5.1}% of {}  down {}  up {}  peers {}/{}  ETA {eta}",
+        format_bytes(s.total_bytes),
+        format_rate(down_rate),
+        format_rate(up_rate),
+        s.unchoking_us,
+        s.peers,
+    )
+}
+
+/// `1.5 MiB`, `512 B`, `3.0 GiB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `12.3 MiB/s`.
+pub fn format_rate(bytes_per_second: f64) -> String {
+    format!("{}/s", format_bytes(bytes_per_second.max(0.0) as u64))
+}
+
+/// `0:42`, `12:05`, `3:02:10`.
+pub fn format_duration(duration: Duration) -> String {
+    let total = duration.as_secs();
+    let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
+    if hours > 0 {
+        format!("{hours}:{minutes:02}:{seconds:02}")
+    } else {
+        format!("{minutes}:{seconds:02}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_shown_in_binary_units() {
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+        assert_eq!(format_bytes(256 * 1024 * 1024), "256.0 MiB");
+        assert_eq!(format_rate(3.0 * 1024.0 * 1024.0), "3.0 MiB/s");
+    }
+
+    #[test]
+    fn durations_read_like_a_clock() {
+        assert_eq!(format_duration(Duration::from_secs(42)), "0:42");
+        assert_eq!(format_duration(Duration::from_secs(725)), "12:05");
+        assert_eq!(format_duration(Duration::from_secs(10930)), "3:02:10");
+    }
+
+    #[test]
+    fn a_progress_line_has_percent_rates_peers_and_eta() {
+        let s = Snapshot {
+            verified_bytes: 25 * 1024 * 1024,
+            total_bytes: 100 * 1024 * 1024,
+            downloaded: 0,
+            uploaded: 0,
+            peers: 5,
+            unchoking_us: 3,
+        };
+        let line = render(&s, 1024.0 * 1024.0, 0.0);
+        assert_eq!(
+            line,
+            " 25.0% of 100.0 MiB  down 1.0 MiB/s  up 0 B/s  peers 3/5  ETA 1:15"
+        );
+        assert!(render(&s, 0.0, 0.0).ends_with("ETA --:--"));
+        let done = Snapshot {
+            verified_bytes: s.total_bytes,
+            ..s
+        };
+        assert!(render(&done, 0.0, 0.0).starts_with("100.0%"));
+        assert!(render(&done, 0.0, 0.0).ends_with("ETA done"));
+    }
+}

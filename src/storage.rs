@@ -37,9 +37,16 @@ pub enum StorageError {
     /// A path component is a symlink; we never follow one inside the download folder.
     Symlink { path: PathBuf },
     /// Something that must be a folder is a file, or a file is a folder.
-    WrongType { path: PathBuf, expected: &'static str },
+    WrongType {
+        path: PathBuf,
+        expected: &'static str,
+    },
     /// A file on disk is larger than the torrent says it is.
-    TooLarge { path: PathBuf, on_disk: u64, expected: u64 },
+    TooLarge {
+        path: PathBuf,
+        on_disk: u64,
+        expected: u64,
+    },
     /// A write or read fell outside the torrent's byte stream (a bug upstream).
     OutOfRange { offset: u64, length: u64 },
 }
@@ -73,7 +80,10 @@ impl fmt::Display for StorageError {
                 path.display()
             ),
             StorageError::OutOfRange { offset, length } => {
-                write!(f, "{length} bytes at offset {offset} lie outside the torrent")
+                write!(
+                    f,
+                    "{length} bytes at offset {offset} lie outside the torrent"
+                )
             }
         }
     }
@@ -181,7 +191,8 @@ impl Storage {
             Some(map) => {
                 // SAFETY: in bounds (checked by `visit`); callers only read pieces that are
                 // complete (hashing) or verified, which no thread writes any more.
-                let bytes = unsafe { std::slice::from_raw_parts(map.as_ptr().add(at), range.len()) };
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(map.as_ptr().add(at), range.len()) };
                 f(bytes);
             }
             None => {
@@ -231,7 +242,9 @@ impl Storage {
             .filter(|&end| end <= self.total_length)
             .ok_or(StorageError::OutOfRange { offset, length })?;
         // The first file that ends after `offset` (files are sorted by offset).
-        let first = self.slots.partition_point(|s| s.offset + s.length <= offset);
+        let first = self
+            .slots
+            .partition_point(|s| s.offset + s.length <= offset);
         let mut position = offset;
         for slot in &self.slots[first..] {
             if position >= end {

@@ -22,7 +22,11 @@ pub struct Handshake {
 }
 impl Handshake {
     pub fn new(info_hash: [u8; 20], peer_id: [u8; 20]) -> Handshake {
-        Handshake { reserved: [0; 8], info_hash, peer_id }
+        Handshake {
+            reserved: [0; 8],
+            info_hash,
+            peer_id,
+        }
     }
     pub fn to_bytes(&self) -> [u8; 68] {
         [0; 68]
@@ -42,10 +46,17 @@ pub enum Message {
     Have(u32),
     Bitfield(Vec<u8>),
     Request(BlockRef),
-    Piece { piece: u32, offset: u32, data: Vec<u8> },
+    Piece {
+        piece: u32,
+        offset: u32,
+        data: Vec<u8>,
+    },
     Cancel(BlockRef),
     Port(u16),
-    Unknown { id: u8, len: u32 },
+    Unknown {
+        id: u8,
+        len: u32,
+    },
 }
 impl Message {
     pub fn encode(&self, _out: &mut Vec<u8>) {}

@@ -116,7 +116,10 @@ impl Connection {
         };
         self.swarm.counters.peers.fetch_sub(1, Ordering::Relaxed);
         if !self.peer_choking {
-            self.swarm.counters.unchoking_us.fetch_sub(1, Ordering::Relaxed);
+            self.swarm
+                .counters
+                .unchoking_us
+                .fetch_sub(1, Ordering::Relaxed);
         }
         let returned: Vec<BlockRef> = self.in_flight.drain(..).collect();
         self.swarm.pieces.return_blocks(self.key, &returned);
@@ -125,8 +128,10 @@ impl Connection {
     }
 
     fn start(&mut self) -> Result<(), PeerError> {
-        self.stream.set_read_timeout(Some(self.swarm.timeouts.tick))?;
-        self.stream.set_write_timeout(Some(self.swarm.timeouts.idle))?;
+        self.stream
+            .set_read_timeout(Some(self.swarm.timeouts.tick))?;
+        self.stream
+            .set_write_timeout(Some(self.swarm.timeouts.idle))?;
         let ours = self.swarm.pieces.verified();
         if ours.count() > 0 {
             Message::Bitfield(ours.as_bytes().to_vec()).encode(&mut self.out);
@@ -163,7 +168,10 @@ impl Connection {
                 if self.peer_choking {
                     self.peer_choking = false;
                     self.waiting_since = Instant::now();
-                    self.swarm.counters.unchoking_us.fetch_add(1, Ordering::Relaxed);
+                    self.swarm
+                        .counters
+                        .unchoking_us
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
             // Uploading is not part of the download path yet: we keep peers choked, so
@@ -246,7 +254,10 @@ impl Connection {
         }
         self.peer_choking = true;
         self.waiting_since = Instant::now();
-        self.swarm.counters.unchoking_us.fetch_sub(1, Ordering::Relaxed);
+        self.swarm
+            .counters
+            .unchoking_us
+            .fetch_sub(1, Ordering::Relaxed);
         // BEP 3: a choke discards our pending requests. Give them back to the piece
         // manager so other peers can fetch them, but still accept them if they arrive.
         self.swarm.pieces.return_blocks(self.key, &self.in_flight);

@@ -153,8 +153,8 @@ pub fn spawn(
         .stack_size(STACK_SIZE)
         .spawn(move || {
             let mut downloaded = 0;
-            let connection =
-                dial(addr, &swarm).and_then(|stream| Connection::new(key, addr, stream, swarm, stop));
+            let connection = dial(addr, &swarm)
+                .and_then(|stream| Connection::new(key, addr, stream, swarm, stop));
             let error = match connection {
                 Ok(mut connection) => {
                     let error = connection.run();

@@ -211,5 +211,9 @@ fn a_failed_piece_is_retried_from_one_peer_only() {
     assert!(by_b.is_empty(), "B may not join A's retry: {by_b:?}");
     pm.return_blocks(A, &by_a);
     pm.pick_blocks(B, &has, &[], 2, &mut by_b);
-    assert_eq!(by_b.len(), 2, "once A gave it up, B may take the whole piece");
+    assert_eq!(
+        by_b.len(),
+        2,
+        "once A gave it up, B may take the whole piece"
+    );
 }

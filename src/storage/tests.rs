@@ -29,10 +29,22 @@ fn a_write_across_files_lands_in_each_file() {
     let data: Vec<u8> = (1..=18).collect();
     storage.write(0, &data).unwrap();
     storage.flush().unwrap();
-    assert_eq!(fs::read(dir.path().join("t/a")).unwrap(), vec![1, 2, 3, 4, 5]);
-    assert_eq!(fs::read(dir.path().join("t/sub/empty")).unwrap(), Vec::<u8>::new());
-    assert_eq!(fs::read(dir.path().join("t/sub/b")).unwrap(), (9..=18).collect::<Vec<u8>>());
-    assert!(!dir.path().join("t/.pad").exists(), "pad files are never created");
+    assert_eq!(
+        fs::read(dir.path().join("t/a")).unwrap(),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        fs::read(dir.path().join("t/sub/empty")).unwrap(),
+        Vec::<u8>::new()
+    );
+    assert_eq!(
+        fs::read(dir.path().join("t/sub/b")).unwrap(),
+        (9..=18).collect::<Vec<u8>>()
+    );
+    assert!(
+        !dir.path().join("t/.pad").exists(),
+        "pad files are never created"
+    );
     let mut back = vec![0; 18];
     storage.read(0, &mut back).unwrap();
     assert_eq!(&back[..5], &data[..5]);
@@ -46,15 +58,24 @@ fn files_are_created_at_their_final_size() {
     Storage::open(dir.path(), &layout()).unwrap();
     assert_eq!(fs::metadata(dir.path().join("t/sub/b")).unwrap().len(), 10);
     let again = Storage::open(dir.path(), &layout()).unwrap();
-    assert!(again.had_data(), "files from an earlier run may hold pieces: check them");
+    assert!(
+        again.had_data(),
+        "files from an earlier run may hold pieces: check them"
+    );
 }
 
 #[test]
 fn writes_outside_the_stream_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(dir.path(), &layout()).unwrap();
-    assert!(matches!(storage.write(17, &[1, 2]), Err(StorageError::OutOfRange { .. })));
-    assert!(matches!(storage.write(u64::MAX, &[1]), Err(StorageError::OutOfRange { .. })));
+    assert!(matches!(
+        storage.write(17, &[1, 2]),
+        Err(StorageError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        storage.write(u64::MAX, &[1]),
+        Err(StorageError::OutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -66,7 +87,11 @@ fn a_symlinked_folder_is_never_followed() {
     let err = Storage::open(dir.path(), &layout()).unwrap_err();
     assert!(matches!(err, StorageError::Symlink { .. }), "{err}");
     assert!(err.to_string().contains("symlink"));
-    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0, "nothing written outside");
+    assert_eq!(
+        fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing written outside"
+    );
 }
 
 #[test]
@@ -85,7 +110,11 @@ fn a_larger_file_or_a_folder_in_the_way_is_a_clear_error() {
     fs::create_dir_all(dir.path().join("t")).unwrap();
     fs::write(dir.path().join("t/a"), [0u8; 6]).unwrap();
     let err = Storage::open(dir.path(), &layout()).unwrap_err();
-    assert!(err.to_string().contains("6 bytes on disk but the torrent says 5"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("6 bytes on disk but the torrent says 5"),
+        "{err}"
+    );
 
     fs::remove_file(dir.path().join("t/a")).unwrap();
     fs::create_dir(dir.path().join("t/a")).unwrap();
