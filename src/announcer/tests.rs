@@ -190,6 +190,10 @@ fn a_dead_tracker_falls_back_to_the_next_in_its_tier() {
         Report::Failed { tracker, error } => {
             assert_eq!(tracker, dead);
             assert!(error.contains("unreachable"), "{error}");
+            assert!(
+                !error.contains("info_hash"),
+                "the query string is noise: {error}"
+            );
         }
         other => panic!("expected a failure first, got {other:?}"),
     }

@@ -93,7 +93,7 @@ pub fn announce(
                 status,
             });
         }
-        Err(ureq::Error::Transport(transport)) => return Err(unreachable(transport.to_string())),
+        Err(ureq::Error::Transport(transport)) => return Err(unreachable(describe(&transport))),
     };
     if response.status() != 200 {
         return Err(TrackerError::HttpStatus {
@@ -111,6 +111,19 @@ pub fn announce(
         return Err(TrackerError::bad_reply("reply is larger than 4 MiB").at(base));
     }
     parse_announce_body(&body).map_err(|e| e.at(base))
+}
+
+/// A transport error without the URL ureq puts in front: ours would repeat the tracker and
+/// add a screenful of percent-encoded query string.
+fn describe(transport: &ureq::Transport) -> String {
+    let text = transport.to_string();
+    match transport.url() {
+        Some(url) => match text.strip_prefix(&format!("{url}: ")) {
+            Some(rest) => rest.to_owned(),
+            None => text,
+        },
+        None => text,
+    }
 }
 
 /// Parses a tracker's bencoded reply. Errors carry an empty URL; [`announce`] fills it in.

@@ -309,3 +309,62 @@ fn random_bodies_never_panic() {
         let _ = parse_announce_body(&body);
     }
 }
+
+/// Serves one canned HTTP response on 127.0.0.1 (a stand-in for a tracker in this test
+/// only) and returns the tracker URL.
+fn one_shot_server(response: Vec<u8>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/announce", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let Ok(clone) = stream.try_clone() else {
+            return;
+        };
+        let mut reader = BufReader::new(clone);
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+            line.clear();
+        }
+        let _ = stream.write_all(&response);
+    });
+    url
+}
+
+fn http_response(status: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn http_errors_name_the_tracker() {
+    let timeout = Duration::from_secs(10);
+    let req = request(Event::Started);
+
+    let url = one_shot_server(http_response("404 Not Found", b"nope"));
+    let err = announce(&url, &req, timeout).unwrap_err();
+    assert_eq!(err.to_string(), format!("tracker {url} answered HTTP 404"));
+
+    let url = one_shot_server(http_response("200 OK", b"d14:failure reason7:go awaye"));
+    let err = announce(&url, &req, timeout).unwrap_err();
+    assert_eq!(err.to_string(), format!("tracker {url} refused: go away"));
+
+    let url = one_shot_server(http_response("200 OK", b"<html>"));
+    let err = announce(&url, &req, timeout).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("tracker {url} sent an invalid reply")),
+        "{err}"
+    );
+
+    let url = one_shot_server(http_response("200 OK", b"d8:intervali60e5:peers0:e"));
+    let reply = announce(&url, &req, timeout).unwrap();
+    assert_eq!(reply.interval, Duration::from_secs(60));
+}
