@@ -10,7 +10,7 @@
 //!
 //! A round tries the trackers tier by tier until one answers, which is promoted to the
 //! front of its tier. Between rounds the thread sleeps on the command channel, so a command
-//! wakes it at once. It never panics: tracker errors become reports, and a closed channel
+//! wakes it at once; during a round, `Stop` is noticed between two trackers. It never panics: tracker errors become reports, and a closed channel
 //! just means nobody listens any more. Dropping the command sender works like
 //! [`Command::Stop`].
 
@@ -18,7 +18,7 @@ use crate::random::Rng;
 use crate::stats::Counters;
 use crate::tracker::tiers::TrackerTiers;
 use crate::tracker::{self, AnnounceRequest, AnnounceResponse, Event};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -107,6 +107,7 @@ fn spawn_with_rng(
         last_tracker: None,
         started: false,
         completion: Completion::NotYet,
+        deferred: Vec::new(),
     };
     let handle = std::thread::Builder::new()
         .name("announcer".into())
@@ -125,6 +126,16 @@ enum Completion {
     /// Sent, or not needed (we finished before any tracker heard `started`, so the
     /// `started` announce itself says `left=0`; BEP 3 sends no `completed` then).
     Done,
+}
+
+/// How a round ended.
+enum Round {
+    /// A tracker answered.
+    Answered(AnnounceResponse),
+    /// Every tracker failed.
+    AllFailed,
+    /// `Stop` arrived in the middle of the round.
+    Stop,
 }
 
 /// Why the thread stopped waiting.
@@ -151,6 +162,8 @@ struct Announcer {
     /// A `started` announce went through.
     started: bool,
     completion: Completion,
+    /// Commands that arrived during a round, handled when it is over.
+    deferred: Vec<Command>,
 }
 
 impl Announcer {
@@ -168,13 +181,14 @@ impl Announcer {
         let mut retry = FIRST_RETRY;
         loop {
             let round_start = Instant::now();
-            let (wait, min_gap) = match self.round() {
-                Some(reply) => {
+            let (wait, min_gap) = match self.round(commands) {
+                Round::Stop => return self.stop(),
+                Round::Answered(reply) => {
                     retry = FIRST_RETRY;
                     let min_gap = reply.min_interval.unwrap_or(DEFAULT_MIN_GAP);
                     (reply.interval.max(min_gap), Some(round_start + min_gap))
                 }
-                None => {
+                Round::AllFailed => {
                     let wait = retry;
                     retry = (retry * 2).min(MAX_RETRY);
                     (wait, None)
@@ -182,10 +196,7 @@ impl Announcer {
             };
             match self.wait(commands, round_start + wait, min_gap) {
                 Wake::Announce => {}
-                Wake::Stop => {
-                    self.stop();
-                    return;
-                }
+                Wake::Stop => return self.stop(),
             }
         }
     }
@@ -221,8 +232,9 @@ impl Announcer {
         }
     }
 
-    /// One round: tier by tier, tracker by tracker, until one answers.
-    fn round(&mut self) -> Option<AnnounceResponse> {
+    /// One round: tier by tier, tracker by tracker, until one answers. A `Stop` is looked
+    /// for between two trackers, so shutdown waits for at most one announce timeout.
+    fn round(&mut self, commands: &Receiver<Command>) -> Round {
         let event = self.next_event();
         let order: Vec<(usize, usize, String)> = self
             .tiers
@@ -231,11 +243,14 @@ impl Announcer {
             .collect();
         let mut last_error = String::new();
         for (tier, index, url) in order {
+            if self.stop_requested(commands) {
+                return Round::Stop;
+            }
             match tracker::announce(&url, &self.request(event), ANNOUNCE_TIMEOUT) {
                 Ok(reply) => {
                     self.tiers.promote(tier, index);
                     self.answered(event, url, &reply);
-                    return Some(reply);
+                    return Round::Answered(reply);
                 }
                 Err(e) => {
                     log::info!("{e}");
@@ -250,7 +265,18 @@ impl Announcer {
         }
         log::warn!("every tracker failed; last error: {last_error}");
         self.report(Report::AllFailed { last_error });
-        None
+        Round::AllFailed
+    }
+
+    /// True if `Stop` came (or the main thread hung up); other commands are set aside.
+    fn stop_requested(&mut self, commands: &Receiver<Command>) -> bool {
+        loop {
+            match commands.try_recv() {
+                Ok(Command::Stop) | Err(TryRecvError::Disconnected) => return true,
+                Ok(command) => self.deferred.push(command),
+                Err(TryRecvError::Empty) => return false,
+            }
+        }
     }
 
     /// Records a successful announce and passes its peers on.
@@ -285,7 +311,8 @@ impl Announcer {
         let _ = self.reports.send(report);
     }
 
-    /// Waits until `deadline` or a command that needs a round now. `NeedPeers` brings the
+    /// Waits until `deadline` or a command that needs a round now (commands set aside
+    /// during the round are handled first). `NeedPeers` brings the
     /// deadline forward to `earliest` (the min interval); during a failure back-off
     /// (`earliest` is `None`) it changes nothing, as the trackers are known to be down.
     fn wait(
@@ -294,8 +321,13 @@ impl Announcer {
         mut deadline: Instant,
         earliest: Option<Instant>,
     ) -> Wake {
+        let mut deferred = std::mem::take(&mut self.deferred).into_iter();
         loop {
-            match commands.recv_deadline(deadline) {
+            let command = match deferred.next() {
+                Some(command) => Ok(command),
+                None => commands.recv_deadline(deadline),
+            };
+            match command {
                 Err(RecvTimeoutError::Timeout) => return Wake::Announce,
                 Err(RecvTimeoutError::Disconnected) | Ok(Command::Stop) => return Wake::Stop,
                 Ok(Command::NeedPeers) => {

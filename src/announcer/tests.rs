@@ -249,3 +249,33 @@ fn udp_trackers_are_skipped_for_now() {
     next_request(&requests);
     harness.stop();
 }
+
+/// A tracker that accepts a connection, says nothing for `hold`, then hangs up.
+fn silent_tracker(hold: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/announce", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            std::thread::sleep(hold);
+            drop(stream);
+        }
+    });
+    url
+}
+
+#[test]
+fn stop_during_a_round_skips_the_remaining_trackers() {
+    let (live, requests) = mock_tracker();
+    let slow = silent_tracker(Duration::from_millis(500));
+    let harness = start(vec![vec![slow.clone()], vec![live]], Rng::new());
+    std::thread::sleep(Duration::from_millis(100));
+    harness.commands.send(Command::Stop).unwrap();
+    harness.handle.join().unwrap();
+    let failed = harness.reports.try_recv().unwrap();
+    assert!(matches!(failed, Report::Failed { tracker, .. } if tracker == slow));
+    assert!(harness.reports.try_recv().is_err());
+    assert!(
+        requests.try_recv().is_err(),
+        "the second tier was still tried"
+    );
+}
