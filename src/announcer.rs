@@ -311,10 +311,10 @@ impl Announcer {
         let _ = self.reports.send(report);
     }
 
-    /// Waits until `deadline` or a command that needs a round now (commands set aside
-    /// during the round are handled first). `NeedPeers` brings the
-    /// deadline forward to `earliest` (the min interval); during a failure back-off
-    /// (`earliest` is `None`) it changes nothing, as the trackers are known to be down.
+    /// Waits until `deadline` or a command that needs a round now; commands set aside
+    /// during the round come first. `NeedPeers` brings the deadline forward to `earliest`
+    /// (the min interval); during a failure back-off (`earliest` is `None`) it changes
+    /// nothing, as the trackers are known to be down.
     fn wait(
         &mut self,
         commands: &Receiver<Command>,
@@ -322,14 +322,14 @@ impl Announcer {
         earliest: Option<Instant>,
     ) -> Wake {
         let mut deferred = std::mem::take(&mut self.deferred).into_iter();
-        loop {
+        let wake = loop {
             let command = match deferred.next() {
                 Some(command) => Ok(command),
                 None => commands.recv_deadline(deadline),
             };
             match command {
-                Err(RecvTimeoutError::Timeout) => return Wake::Announce,
-                Err(RecvTimeoutError::Disconnected) | Ok(Command::Stop) => return Wake::Stop,
+                Err(RecvTimeoutError::Timeout) => break Wake::Announce,
+                Err(RecvTimeoutError::Disconnected) | Ok(Command::Stop) => break Wake::Stop,
                 Ok(Command::NeedPeers) => {
                     if let Some(earliest) = earliest {
                         deadline = deadline.min(earliest);
@@ -339,13 +339,16 @@ impl Announcer {
                     if self.completion == Completion::NotYet {
                         if self.started {
                             self.completion = Completion::Pending;
-                            return Wake::Announce;
+                            break Wake::Announce;
                         }
                         self.completion = Completion::Done;
                     }
                 }
             }
-        }
+        };
+        // Set-aside commands not looked at can only be `NeedPeers` or a repeated
+        // `Completed`: the round about to start answers both.
+        wake
     }
 
     /// Best-effort `stopped` to the tracker that answered last, if any ever did.
