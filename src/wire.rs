@@ -29,7 +29,7 @@ pub const HANDSHAKE_LEN: usize = 68;
 pub const DEFAULT_MAX_LEN: u32 = 128 * 1024 + 9;
 
 /// Message ids (BEP 3, plus `port` from BEP 5).
-pub(crate) mod id {
+mod id {
     pub const CHOKE: u8 = 0;
     pub const UNCHOKE: u8 = 1;
     pub const INTERESTED: u8 = 2;
