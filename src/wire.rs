@@ -1,26 +1,106 @@
-//! Types-only stand-in; the real codec lands from the `wire` branch.
-use crate::geometry::BlockRef;
-use std::io::Read;
+//! The BEP 3 peer wire protocol: the handshake and the length-prefixed messages.
+//!
+//! This layer is pure: no threads and no sockets of its own. It encodes messages into a
+//! `Vec<u8>` and decodes them from anything that implements [`Read`], so the peer thread can
+//! hand it a `TcpStream` and the tests a slice. Every length a peer sends is checked before
+//! anything is allocated, and no input can make it panic.
+//!
+//! A frame on the wire is `<length: u32 big-endian><id: u8><payload>`; a length of zero is a
+//! keep-alive. [`MessageReader`] reads frames *resumably*: the peer thread's sockets have read
+//! timeouts (so it can do housekeeping), and a timeout in the middle of a frame just pauses
+//! the reader, which carries on from the same byte on the next call.
 
+mod reader;
+
+pub use reader::MessageReader;
+
+use crate::geometry::BlockRef;
+use std::fmt;
+use std::io::{self, ErrorKind, Read};
+
+/// The protocol string every handshake starts with (after its length byte, 19).
+pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
+
+/// Length of a handshake on the wire.
+pub const HANDSHAKE_LEN: usize = 68;
+
+/// A sensible frame limit: a 128 KiB block plus the `piece` header. Real clients send 16 KiB
+/// blocks; a peer that announces more than this is broken or hostile.
+pub const DEFAULT_MAX_LEN: u32 = 128 * 1024 + 9;
+
+/// Message ids (BEP 3, plus `port` from BEP 5).
+mod id {
+    pub const CHOKE: u8 = 0;
+    pub const UNCHOKE: u8 = 1;
+    pub const INTERESTED: u8 = 2;
+    pub const NOT_INTERESTED: u8 = 3;
+    pub const HAVE: u8 = 4;
+    pub const BITFIELD: u8 = 5;
+    pub const REQUEST: u8 = 6;
+    pub const PIECE: u8 = 7;
+    pub const CANCEL: u8 = 8;
+    pub const PORT: u8 = 9;
+}
+
+/// What went wrong on a peer connection. Every variant means "drop this peer".
 #[derive(Debug)]
 pub enum WireError {
+    /// The peer closed the connection (at a frame boundary or in the middle of one).
     Closed,
-    Io(std::io::Error),
+    /// The peer sent nothing within the socket's timeout while we needed a reply (handshake).
+    Timeout,
+    /// The socket failed (connection reset, ...).
+    Io(io::Error),
+    /// The handshake was not a BitTorrent handshake.
+    BadHandshake(&'static str),
+    /// A length prefix above our limit; refused before allocating anything.
+    TooLong { len: u32, max: u32 },
+    /// A known message whose length does not match its id (e.g. a 7-byte `have`).
+    BadLength { id: u8, len: u32 },
 }
-impl std::fmt::Display for WireError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{self:?}")
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Closed => write!(f, "peer closed the connection"),
+            WireError::Timeout => write!(f, "peer did not answer in time"),
+            WireError::Io(e) => write!(f, "connection error: {e}"),
+            WireError::BadHandshake(what) => write!(f, "peer sent a bad handshake: {what}"),
+            WireError::TooLong { len, max } => {
+                write!(f, "peer sent a {len}-byte message (limit {max})")
+            }
+            WireError::BadLength { id, len } => write!(
+                f,
+                "peer sent a `{}` message of {len} bytes (expected {})",
+                name(*id),
+                expected_len(*id)
+            ),
+        }
     }
 }
+
 impl std::error::Error for WireError {}
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Sorts an I/O error into closed / timed out / other.
+fn io_error(e: io::Error) -> WireError {
+    match e.kind() {
+        ErrorKind::UnexpectedEof => WireError::Closed,
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => WireError::Timeout,
+        _ => WireError::Io(e),
+    }
+}
+
+/// The first 68 bytes each side sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handshake {
+    /// Extension bits (BEP 10 sets bit 20 from the right, ...). We send zeros.
     pub reserved: [u8; 8],
     pub info_hash: [u8; 20],
     pub peer_id: [u8; 20],
 }
+
 impl Handshake {
+    /// Our handshake for a torrent: no extension bits set.
     pub fn new(info_hash: [u8; 20], peer_id: [u8; 20]) -> Handshake {
         Handshake {
             reserved: [0; 8],
@@ -28,45 +108,179 @@ impl Handshake {
             peer_id,
         }
     }
-    pub fn to_bytes(&self) -> [u8; 68] {
-        [0; 68]
+
+    /// `<19><"BitTorrent protocol"><reserved><info_hash><peer_id>`.
+    pub fn to_bytes(&self) -> [u8; HANDSHAKE_LEN] {
+        let mut out = [0u8; HANDSHAKE_LEN];
+        out[0] = PROTOCOL.len() as u8;
+        out[1..20].copy_from_slice(PROTOCOL);
+        out[20..28].copy_from_slice(&self.reserved);
+        out[28..48].copy_from_slice(&self.info_hash);
+        out[48..68].copy_from_slice(&self.peer_id);
+        out
     }
-    pub fn read_from(_r: &mut impl Read) -> Result<Handshake, WireError> {
-        Err(WireError::Closed)
+
+    /// Checks the protocol prefix and splits out the fields.
+    pub fn parse(bytes: &[u8; HANDSHAKE_LEN]) -> Result<Handshake, WireError> {
+        if bytes[0] as usize != PROTOCOL.len() {
+            return Err(WireError::BadHandshake("protocol name length is not 19"));
+        }
+        if &bytes[1..20] != PROTOCOL {
+            return Err(WireError::BadHandshake(
+                "protocol is not \"BitTorrent protocol\"",
+            ));
+        }
+        let mut hs = Handshake {
+            reserved: [0; 8],
+            info_hash: [0; 20],
+            peer_id: [0; 20],
+        };
+        hs.reserved.copy_from_slice(&bytes[20..28]);
+        hs.info_hash.copy_from_slice(&bytes[28..48]);
+        hs.peer_id.copy_from_slice(&bytes[48..68]);
+        Ok(hs)
+    }
+
+    /// Reads and parses a handshake. Blocking: a socket timeout here is [`WireError::Timeout`].
+    pub fn read_from(r: &mut impl Read) -> Result<Handshake, WireError> {
+        let mut bytes = [0u8; HANDSHAKE_LEN];
+        r.read_exact(&mut bytes).map_err(io_error)?;
+        Handshake::parse(&bytes)
     }
 }
 
+/// One peer wire message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
+    /// Zero-length frame: "I am still here".
     KeepAlive,
+    /// The sender will not answer our requests.
     Choke,
+    /// The sender will answer our requests.
     Unchoke,
+    /// The sender wants pieces we have.
     Interested,
+    /// The sender wants nothing from us.
     NotInterested,
+    /// The sender now has this piece.
     Have(u32),
+    /// Which pieces the sender has, high bit of byte 0 = piece 0. Sent first, if at all.
     Bitfield(Vec<u8>),
+    /// Please send this block.
     Request(BlockRef),
+    /// A block of data: `data` starts at `offset` in piece `piece`.
     Piece {
         piece: u32,
         offset: u32,
         data: Vec<u8>,
     },
+    /// Forget my request for this block.
     Cancel(BlockRef),
+    /// The sender's DHT port (BEP 5). We ignore it.
     Port(u16),
-    Unknown {
-        id: u8,
-        len: u32,
-    },
+    /// A message we do not speak (extension protocol, fast extension...): its id and the
+    /// length of its payload after the id. The payload was skipped, not stored.
+    Unknown { id: u8, len: u32 },
 }
+
+/// The frame header of a `piece` message carrying `len` bytes of data, so a block can be
+/// sent straight out of the memory map: write these 13 bytes, then the data.
+/// (`len` above `u32::MAX - 9` cannot be framed; it saturates, which the peer will reject.)
+pub fn piece_header(piece: u32, offset: u32, len: u32) -> [u8; 13] {
+    let mut out = [0u8; 13];
+    out[0..4].copy_from_slice(&len.saturating_add(9).to_be_bytes());
+    out[4] = id::PIECE;
+    out[5..9].copy_from_slice(&piece.to_be_bytes());
+    out[9..13].copy_from_slice(&offset.to_be_bytes());
+    out
+}
+
+/// Writes a length prefix and id.
+fn frame(out: &mut Vec<u8>, len: u32, id: u8) {
+    out.extend_from_slice(&len.to_be_bytes());
+    out.push(id);
+}
+
+fn block_frame(out: &mut Vec<u8>, id: u8, block: &BlockRef) {
+    frame(out, 13, id);
+    out.extend_from_slice(&block.piece.to_be_bytes());
+    out.extend_from_slice(&block.offset.to_be_bytes());
+    out.extend_from_slice(&block.length.to_be_bytes());
+}
+
+/// A payload length as a `u32` frame length, saturating (nothing we send comes close).
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
 impl Message {
-    pub fn encode(&self, _out: &mut Vec<u8>) {}
-}
-pub struct MessageReader;
-impl MessageReader {
-    pub fn new(_max_len: u32) -> MessageReader {
-        MessageReader
+    /// Appends this message, framed, to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Message::KeepAlive => out.extend_from_slice(&[0, 0, 0, 0]),
+            Message::Choke => frame(out, 1, id::CHOKE),
+            Message::Unchoke => frame(out, 1, id::UNCHOKE),
+            Message::Interested => frame(out, 1, id::INTERESTED),
+            Message::NotInterested => frame(out, 1, id::NOT_INTERESTED),
+            Message::Have(piece) => {
+                frame(out, 5, id::HAVE);
+                out.extend_from_slice(&piece.to_be_bytes());
+            }
+            Message::Bitfield(bits) => {
+                frame(out, len_u32(bits.len()).saturating_add(1), id::BITFIELD);
+                out.extend_from_slice(bits);
+            }
+            Message::Request(block) => block_frame(out, id::REQUEST, block),
+            Message::Piece {
+                piece,
+                offset,
+                data,
+            } => {
+                out.extend_from_slice(&piece_header(*piece, *offset, len_u32(data.len())));
+                out.extend_from_slice(data);
+            }
+            Message::Cancel(block) => block_frame(out, id::CANCEL, block),
+            Message::Port(port) => {
+                frame(out, 3, id::PORT);
+                out.extend_from_slice(&port.to_be_bytes());
+            }
+            // We never send these; zeros as payload keep encode/decode symmetric for tests.
+            Message::Unknown { id, len } => {
+                frame(out, len.saturating_add(1), *id);
+                out.resize(out.len() + *len as usize, 0);
+            }
+        }
     }
-    pub fn read_from(&mut self, _r: &mut impl Read) -> Result<Option<Message>, WireError> {
-        Ok(None)
+}
+
+/// A message's name, for error messages.
+fn name(id: u8) -> &'static str {
+    match id {
+        id::CHOKE => "choke",
+        id::UNCHOKE => "unchoke",
+        id::INTERESTED => "interested",
+        id::NOT_INTERESTED => "not interested",
+        id::HAVE => "have",
+        id::BITFIELD => "bitfield",
+        id::REQUEST => "request",
+        id::PIECE => "piece",
+        id::CANCEL => "cancel",
+        id::PORT => "port",
+        _ => "unknown",
     }
 }
+
+/// The frame length a known message must have, for error messages.
+fn expected_len(id: u8) -> &'static str {
+    match id {
+        id::CHOKE..=id::NOT_INTERESTED => "1",
+        id::HAVE => "5",
+        id::REQUEST | id::CANCEL => "13",
+        id::PIECE => "at least 9",
+        id::PORT => "3",
+        _ => "any",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,309 @@
+//! The resumable frame reader of the wire protocol.
+//!
+//! [`MessageReader`] is a small state machine over the parts of a frame (length, id, fixed
+//! fields, variable data). Each part is read into the reader's own buffer, so when the
+//! socket's read timeout fires in the middle of a frame nothing is lost: the call returns
+//! `Ok(None)` and the next one carries on from the same byte. Lengths are checked before
+//! anything is allocated; `piece` data goes straight into a vector of its exact size.
+
+use super::{Message, WireError, id};
+use crate::geometry::BlockRef;
+use std::io::{self, ErrorKind, Read};
+
+/// Where a [`MessageReader`] is inside the current frame.
+#[derive(Debug)]
+enum Stage {
+    /// Reading the 4-byte length prefix; `filled` bytes of it are in.
+    Length { buf: [u8; 4], filled: usize },
+    /// Reading the id byte of a frame of `len` bytes (`len >= 1`).
+    Id { len: u32 },
+    /// Reading the small fixed part after the id: the whole body of `have`, `request`,
+    /// `cancel` and `port`, or the 8-byte piece/offset header of `piece`.
+    Head {
+        id: u8,
+        len: u32,
+        buf: [u8; 12],
+        need: usize,
+        filled: usize,
+    },
+    /// Reading the variable data of a `bitfield` or `piece` straight into its final vector.
+    Data {
+        id: u8,
+        piece: u32,
+        offset: u32,
+        data: Vec<u8>,
+        filled: usize,
+    },
+    /// Discarding the payload of a message we do not speak; `left` bytes to go.
+    Skip { id: u8, len: u32, left: u32 },
+}
+
+const START: Stage = Stage::Length {
+    buf: [0; 4],
+    filled: 0,
+};
+
+/// Reads frames one at a time, surviving read timeouts in the middle of a frame.
+///
+/// After an `Err` the stream is out of step and the connection should be dropped.
+#[derive(Debug)]
+pub struct MessageReader {
+    max_len: u32,
+    stage: Stage,
+    bytes_read: u64,
+    block_bytes_read: u64,
+}
+
+/// What one stage of [`MessageReader`] produced.
+enum Step {
+    /// The frame goes on in this stage.
+    Next(Stage),
+    /// The frame is complete.
+    Done(Message),
+}
+
+/// A reader that adds the bytes passing through to `count`.
+struct Counting<'a, R> {
+    inner: &'a mut R,
+    count: &'a mut u64,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Outcome of filling a buffer from a reader.
+enum Fill {
+    Full,
+    TimedOut,
+}
+
+/// Reads into `buf[*filled..]` until it is full or the reader times out.
+/// `Interrupted` is retried; end of stream is [`WireError::Closed`].
+fn fill(r: &mut impl Read, buf: &mut [u8], filled: &mut usize) -> Result<Fill, WireError> {
+    while *filled < buf.len() {
+        match r.read(&mut buf[*filled..]) {
+            Ok(0) => return Err(WireError::Closed),
+            Ok(n) => *filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Ok(Fill::TimedOut);
+            }
+            Err(e) => return Err(WireError::Io(e)),
+        }
+    }
+    Ok(Fill::Full)
+}
+
+/// Discards `*left` bytes in bounded chunks, counting down as they arrive.
+fn skip(r: &mut impl Read, left: &mut u32) -> Result<Fill, WireError> {
+    let mut scratch = [0u8; 4096];
+    while *left > 0 {
+        let chunk = (*left as usize).min(scratch.len());
+        let mut filled = 0;
+        let outcome = fill(r, &mut scratch[..chunk], &mut filled);
+        *left -= filled as u32;
+        if let Fill::TimedOut = outcome? {
+            return Ok(Fill::TimedOut);
+        }
+    }
+    Ok(Fill::Full)
+}
+
+impl MessageReader {
+    /// A reader that refuses frames longer than `max_len` bytes (see [`DEFAULT_MAX_LEN`](super::DEFAULT_MAX_LEN)).
+    pub fn new(max_len: u32) -> Self {
+        MessageReader {
+            max_len,
+            stage: START,
+            bytes_read: 0,
+            block_bytes_read: 0,
+        }
+    }
+
+    /// Every byte consumed from the stream so far, headers included.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Bytes of `piece` data consumed so far, counting blocks still being received (for
+    /// download rates that do not jump by 16 KiB at a time).
+    pub fn block_bytes_read(&self) -> u64 {
+        self.block_bytes_read
+    }
+
+    /// True when part of a frame has been read and the rest is awaited.
+    pub fn in_frame(&self) -> bool {
+        !matches!(self.stage, Stage::Length { filled: 0, .. })
+    }
+
+    /// Reads exactly one frame. `Ok(None)` means the read timed out; the partial frame is
+    /// kept and the next call continues it.
+    pub fn read_from(&mut self, r: &mut impl Read) -> Result<Option<Message>, WireError> {
+        let result = self.step(r);
+        if result.is_err() {
+            self.stage = START;
+        }
+        result
+    }
+
+    /// The state machine behind [`read_from`](Self::read_from): loops until a message is
+    /// complete, the reader times out, or something is wrong.
+    fn step(&mut self, r: &mut impl Read) -> Result<Option<Message>, WireError> {
+        let mut r = Counting {
+            inner: r,
+            count: &mut self.bytes_read,
+        };
+        loop {
+            let step = match &mut self.stage {
+                Stage::Length { buf, filled } => {
+                    if let Fill::TimedOut = fill(&mut r, buf, filled)? {
+                        return Ok(None);
+                    }
+                    match u32::from_be_bytes(*buf) {
+                        0 => Step::Done(Message::KeepAlive),
+                        len if len > self.max_len => {
+                            let max = self.max_len;
+                            return Err(WireError::TooLong { len, max });
+                        }
+                        len => Step::Next(Stage::Id { len }),
+                    }
+                }
+                Stage::Id { len } => {
+                    let mut id = [0u8; 1];
+                    if let Fill::TimedOut = fill(&mut r, &mut id, &mut 0)? {
+                        return Ok(None);
+                    }
+                    Step::Next(after_id(id[0], *len)?)
+                }
+                Stage::Head {
+                    id,
+                    len,
+                    buf,
+                    need,
+                    filled,
+                } => {
+                    if let Fill::TimedOut = fill(&mut r, &mut buf[..*need], filled)? {
+                        return Ok(None);
+                    }
+                    head_done(*id, *len, buf)
+                }
+                Stage::Data {
+                    id,
+                    piece,
+                    offset,
+                    data,
+                    filled,
+                } => {
+                    let before = *filled;
+                    let outcome = fill(&mut r, data, filled);
+                    if *id == id::PIECE {
+                        self.block_bytes_read += (*filled - before) as u64;
+                    }
+                    if let Fill::TimedOut = outcome? {
+                        return Ok(None);
+                    }
+                    let data = std::mem::take(data);
+                    Step::Done(match *id {
+                        id::BITFIELD => Message::Bitfield(data),
+                        _ => Message::Piece {
+                            piece: *piece,
+                            offset: *offset,
+                            data,
+                        },
+                    })
+                }
+                Stage::Skip { id, len, left } => {
+                    if let Fill::TimedOut = skip(&mut r, left)? {
+                        return Ok(None);
+                    }
+                    Step::Done(Message::Unknown { id: *id, len: *len })
+                }
+            };
+            match step {
+                Step::Next(stage) => self.stage = stage,
+                Step::Done(message) => {
+                    self.stage = START;
+                    return Ok(Some(message));
+                }
+            }
+        }
+    }
+}
+
+/// What follows the id byte of a frame of `len` bytes: checks the length for known ids.
+fn after_id(id: u8, len: u32) -> Result<Stage, WireError> {
+    let body = len - 1;
+    let exact = |want: u32| {
+        if len == want {
+            Ok(())
+        } else {
+            Err(WireError::BadLength { id, len })
+        }
+    };
+    let head = |need: usize| Stage::Head {
+        id,
+        len,
+        buf: [0; 12],
+        need,
+        filled: 0,
+    };
+    Ok(match id {
+        id::CHOKE..=id::NOT_INTERESTED => {
+            exact(1)?;
+            head(0)
+        }
+        id::HAVE => exact(5).map(|_| head(4))?,
+        id::REQUEST | id::CANCEL => exact(13).map(|_| head(12))?,
+        id::PORT => exact(3).map(|_| head(2))?,
+        id::PIECE if len < 9 => return Err(WireError::BadLength { id, len }),
+        id::PIECE => head(8),
+        id::BITFIELD => Stage::Data {
+            id,
+            piece: 0,
+            offset: 0,
+            data: vec![0; body as usize],
+            filled: 0,
+        },
+        _ => Stage::Skip {
+            id,
+            len: body,
+            left: body,
+        },
+    })
+}
+
+/// Once the fixed part is in: the finished message, or for `piece` the stage that reads
+/// the block data.
+fn head_done(id: u8, len: u32, buf: &[u8; 12]) -> Step {
+    let word = |at: usize| u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+    let block = || BlockRef {
+        piece: word(0),
+        offset: word(4),
+        length: word(8),
+    };
+    Step::Done(match id {
+        id::CHOKE => Message::Choke,
+        id::UNCHOKE => Message::Unchoke,
+        id::INTERESTED => Message::Interested,
+        id::NOT_INTERESTED => Message::NotInterested,
+        id::HAVE => Message::Have(word(0)),
+        id::REQUEST => Message::Request(block()),
+        id::CANCEL => Message::Cancel(block()),
+        id::PORT => Message::Port(u16::from_be_bytes([buf[0], buf[1]])),
+        // id::PIECE, the only other id that reaches `Head`.
+        _ => {
+            return Step::Next(Stage::Data {
+                id,
+                piece: word(0),
+                offset: word(4),
+                data: vec![0; len.saturating_sub(9) as usize],
+                filled: 0,
+            });
+        }
+    })
+}
