@@ -1,0 +1,599 @@
+//! Reading a `.torrent` file (BEP 3 metainfo) into a checked [`Metainfo`].
+//!
+//! Everything in a torrent file is untrusted. [`Metainfo::from_bytes`] decodes it with the
+//! limits of [`crate::bencode`], checks every field the download needs, and refuses the
+//! file with a [`MetainfoError`] that names the offending field. What comes out is
+//! consistent: the piece hashes match the total size, the file offsets are consecutive,
+//! and every path is safe to create under the download folder.
+//!
+//! # Versions
+//!
+//! Only BitTorrent v1 is implemented. Hybrid torrents (v1 + v2, BEP 52) load as v1, after
+//! a check that their v2 `file tree` describes the same files (see [`hybrid`]); torrents
+//! with only v2 metadata are refused with "BitTorrent v2 is not supported". The v2
+//! `piece layers` are not read.
+//!
+//! # Path policy
+//!
+//! Like libtorrent, we sanitise bad names rather than refuse the torrent, and nothing we
+//! produce can point outside the download folder:
+//!
+//! * Each path element is cleaned on its own: empty, `.` and `..` elements are dropped;
+//!   `/` and `\` inside an element are removed (`abc/../../def` → `abc....def`), and an
+//!   element made only of separators becomes `_`; control characters (NUL included) and
+//!   invalid UTF-8 become `_`; elements over 240 bytes are shortened, keeping the extension.
+//! * A torrent name that is empty after cleaning (e.g. `..`) becomes the info-hash in hex.
+//!   A file whose path is empty after cleaning is called `_`.
+//! * Multi-file paths start with the torrent name (the folder); single-file torrents are
+//!   one file called by the name.
+//! * Colliding paths (two files, or a file and a directory) are renamed `bar.1.txt`,
+//!   `bar.2.txt`, …; after 500 renames in total the torrent is refused ("too many
+//!   duplicate file names").
+//! * Pad files (BEP 47 attribute `p`, or a name starting `_____padding_file_`) occupy bytes
+//!   in the piece stream but are never written; one without a `path` is `.pad/<length>`.
+//!   Pad files take no part in renaming.
+//! * Symlinks (attribute `l`) are listed with their sanitised target (which also starts
+//!   with the torrent name) but never created; they occupy no bytes.
+
+mod hybrid;
+pub mod paths;
+
+use crate::bencode::{self, BencodeError, Value};
+use crate::geometry::Geometry;
+use sha1::{Digest, Sha1};
+use std::collections::HashSet;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Torrent files larger than this are refused before reading (the largest real ones are a
+/// few MiB).
+pub const MAX_TORRENT_FILE_SIZE: u64 = 64 * 1024 * 1024;
+/// Largest accepted `piece length`.
+pub const MAX_PIECE_LENGTH: i64 = 1 << 30;
+/// Most pieces a torrent may have (libtorrent's limit).
+pub const MAX_PIECES: u64 = 0x20_0000;
+/// Most files a torrent may list.
+pub const MAX_FILES: usize = 1_000_000;
+/// Most elements in one file's `path`.
+pub const MAX_PATH_DEPTH: usize = 100;
+
+/// A checked torrent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metainfo {
+    /// SHA-1 of the raw bytes of the `info` dictionary.
+    pub info_hash: [u8; 20],
+    /// Sanitised top-level name: the folder of a multi-file torrent, or the single file.
+    pub name: String,
+    pub piece_length: u32,
+    pub pieces: Vec<[u8; 20]>,
+    /// In torrent order; offsets are consecutive in the byte stream.
+    pub files: Vec<FileEntry>,
+    pub total_length: u64,
+    /// BEP 12 tiers from `announce-list`, else `[[announce]]`; trimmed, no empty or
+    /// duplicate URLs.
+    pub trackers: Vec<Vec<String>>,
+    pub creation_date: Option<i64>,
+    pub comment: Option<String>,
+    pub created_by: Option<String>,
+    pub private: bool,
+    pub multi_file: bool,
+    /// Web seeds (BEP 19); entries of the wrong type are ignored, duplicates dropped.
+    pub url_list: Vec<String>,
+}
+
+/// One entry of the torrent's file list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Relative path under the download folder (only normal components).
+    pub path: PathBuf,
+    pub length: u64,
+    /// Where the file starts in the torrent's byte stream.
+    pub offset: u64,
+    pub kind: FileKind,
+}
+
+/// What a file entry stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileKind {
+    /// An ordinary file, downloaded and written.
+    Regular,
+    /// Padding (BEP 47): its bytes are zeros in the stream and never written to disk.
+    Pad,
+    /// A symbolic link (BEP 47): listed, never created; `target` is relative to the
+    /// download folder.
+    Symlink { target: PathBuf },
+}
+
+/// Why a torrent file was refused.
+#[derive(Debug)]
+pub enum MetainfoError {
+    /// The file could not be read.
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_TORRENT_FILE_SIZE`].
+    TooLarge { path: PathBuf },
+    /// The file is not valid bencode.
+    Bencode(BencodeError),
+    /// The file is bencode but not a dictionary.
+    NotADictionary,
+    /// A field is missing, has the wrong type, or has an unacceptable value.
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
+    /// The torrent has only BitTorrent v2 metadata.
+    V2NotSupported,
+    /// More than [`MAX_PIECES`] pieces.
+    TooManyPieces { count: u64 },
+    /// More than [`paths::MAX_RENAME_ATTEMPTS`] renames were needed for colliding names.
+    TooManyDuplicateNames,
+}
+
+impl fmt::Display for MetainfoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetainfoError::Read { path, source } => {
+                write!(f, "cannot read torrent file {}: {source}", path.display())
+            }
+            MetainfoError::TooLarge { path } => write!(
+                f,
+                "{} is larger than {} MiB; it is not a torrent file",
+                path.display(),
+                MAX_TORRENT_FILE_SIZE >> 20
+            ),
+            MetainfoError::Bencode(error) => write!(f, "invalid torrent: {error}"),
+            MetainfoError::NotADictionary => write!(
+                f,
+                "invalid torrent: the file is not a bencoded dictionary (is it a .torrent file?)"
+            ),
+            MetainfoError::Invalid { field, problem } => {
+                write!(f, "invalid torrent: '{field}' {problem}")
+            }
+            MetainfoError::V2NotSupported => write!(
+                f,
+                "invalid torrent: BitTorrent v2 is not supported (this torrent has no v1 \
+                 'pieces'; only v1 and hybrid torrents can be downloaded)"
+            ),
+            MetainfoError::TooManyPieces { count } => write!(
+                f,
+                "invalid torrent: too many pieces ({count}; at most {MAX_PIECES}): \
+                 'length' is too large for the 'piece length'"
+            ),
+            MetainfoError::TooManyDuplicateNames => write!(
+                f,
+                "invalid torrent: too many duplicate file names in 'files' (more than {} renames)",
+                paths::MAX_RENAME_ATTEMPTS
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MetainfoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MetainfoError::Read { source, .. } => Some(source),
+            MetainfoError::Bencode(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<BencodeError> for MetainfoError {
+    fn from(error: BencodeError) -> MetainfoError {
+        MetainfoError::Bencode(error)
+    }
+}
+
+/// Shorthand for [`MetainfoError::Invalid`].
+fn invalid(field: &'static str, problem: impl Into<String>) -> MetainfoError {
+    MetainfoError::Invalid {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// A file entry as listed, before its names are sanitised.
+struct RawFile<'a> {
+    /// Path elements; for a single-file torrent, just the name.
+    path: Vec<&'a [u8]>,
+    length: u64,
+    kind: RawKind<'a>,
+}
+
+enum RawKind<'a> {
+    Regular,
+    Pad,
+    Symlink(Vec<&'a [u8]>),
+}
+
+impl Metainfo {
+    /// Reads and checks a torrent file.
+    pub fn from_file(path: &Path) -> Result<Metainfo, MetainfoError> {
+        let read_error = |source| MetainfoError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_TORRENT_FILE_SIZE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        if bytes.len() as u64 > MAX_TORRENT_FILE_SIZE {
+            return Err(MetainfoError::TooLarge {
+                path: path.to_path_buf(),
+            });
+        }
+        Metainfo::from_bytes(&bytes)
+    }
+
+    /// Checks the bytes of a torrent file. Bytes after the top-level dictionary are
+    /// ignored, as libtorrent does.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
+        let (root, _used) = bencode::decode_prefix(bytes)?;
+        if root.as_dict().is_none() {
+            return Err(MetainfoError::NotADictionary);
+        }
+        let info = root
+            .get("info")
+            .filter(|info| info.as_dict().is_some())
+            .ok_or_else(|| invalid("info", "is missing or not a dictionary"))?;
+        let raw_info = bencode::raw_dict_value(bytes, "info")?
+            .ok_or_else(|| invalid("info", "is missing or not a dictionary"))?;
+        let info_hash: [u8; 20] = Sha1::digest(raw_info).into();
+        if info.get("pieces").is_none()
+            && (info.get("meta version").is_some() || info.get("file tree").is_some())
+        {
+            return Err(MetainfoError::V2NotSupported);
+        }
+
+        let piece_length = piece_length(info)?;
+        let raw_name = info
+            .get("name")
+            .and_then(Value::as_bytes)
+            .ok_or_else(|| invalid("name", "is missing or not a string"))?;
+        let multi_file = info.get("files").is_some();
+        let raw_files = if multi_file {
+            raw_file_list(info)?
+        } else {
+            vec![single_file(info, raw_name)?]
+        };
+        let total_length = total_length(&raw_files)?;
+        let pieces = pieces(info, total_length, piece_length)?;
+        if info.get("meta version").is_some() || info.get("file tree").is_some() {
+            hybrid::check(info, &raw_files, piece_length, multi_file)?;
+        }
+
+        let name = paths::sanitise_element(raw_name).unwrap_or_else(|| hex(&info_hash));
+        let files = file_entries(&raw_files, &name, multi_file)?;
+        Ok(Metainfo {
+            info_hash,
+            name,
+            piece_length,
+            pieces,
+            files,
+            total_length,
+            trackers: trackers(&root),
+            creation_date: root.get("creation date").and_then(Value::as_int),
+            comment: text(&root, "comment"),
+            created_by: text(&root, "created by"),
+            private: info.get("private").and_then(Value::as_int) == Some(1),
+            multi_file,
+            url_list: url_list(&root),
+        })
+    }
+
+    /// The piece and block arithmetic of this torrent.
+    pub fn geometry(&self) -> Geometry {
+        Geometry::new(self.total_length, self.piece_length)
+    }
+
+    /// The info-hash as 40 lowercase hex digits.
+    pub fn info_hash_hex(&self) -> String {
+        hex(&self.info_hash)
+    }
+
+    /// The SHA-1 of piece `piece`. Panics if `piece` is not below the piece count.
+    pub fn piece_hash(&self, piece: u32) -> &[u8; 20] {
+        &self.pieces[piece as usize]
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn piece_length(info: &Value) -> Result<u32, MetainfoError> {
+    match info.get("piece length").and_then(Value::as_int) {
+        Some(n) if n > MAX_PIECE_LENGTH => Err(invalid("piece length", "is larger than 1 GiB")),
+        Some(n) if n > 0 => u32::try_from(n).map_err(|_| invalid("piece length", "is too large")),
+        _ => Err(invalid(
+            "piece length",
+            "is missing or not a positive integer",
+        )),
+    }
+}
+
+/// A file length: a non-negative integer.
+fn length_of(entry: &Value, which: &str) -> Result<u64, MetainfoError> {
+    let length = entry.get("length").and_then(Value::as_int);
+    length.and_then(|n| u64::try_from(n).ok()).ok_or_else(|| {
+        invalid(
+            "length",
+            format!("of {which} is missing or not a non-negative integer"),
+        )
+    })
+}
+
+fn single_file<'a>(info: &Value<'a>, raw_name: &'a [u8]) -> Result<RawFile<'a>, MetainfoError> {
+    Ok(RawFile {
+        path: vec![raw_name],
+        length: length_of(info, "the torrent")?,
+        kind: RawKind::Regular,
+    })
+}
+
+fn raw_file_list<'a>(info: &Value<'a>) -> Result<Vec<RawFile<'a>>, MetainfoError> {
+    let list = info
+        .get("files")
+        .and_then(Value::as_list)
+        .ok_or_else(|| invalid("files", "is not a list"))?;
+    if list.is_empty() {
+        return Err(invalid(
+            "files",
+            "is empty: a torrent needs at least one file",
+        ));
+    }
+    if list.len() > MAX_FILES {
+        return Err(invalid(
+            "files",
+            format!("has more than {MAX_FILES} entries"),
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(index, entry)| raw_file(index, entry))
+        .collect()
+}
+
+/// One entry of `files`: a dictionary with `length`, `path` and optional BEP 47 `attr`.
+fn raw_file<'a>(index: usize, entry: &Value<'a>) -> Result<RawFile<'a>, MetainfoError> {
+    if entry.as_dict().is_none() {
+        return Err(invalid(
+            "files",
+            format!("entry {index} is not a dictionary"),
+        ));
+    }
+    let which = format!("file {index}");
+    let attr = entry.get("attr").and_then(Value::as_bytes).unwrap_or(b"");
+    if attr.contains(&b'l') {
+        let target = entry
+            .get("symlink path")
+            .ok_or_else(|| invalid("symlink path", format!("of {which} is missing")))?;
+        let target = string_list(target, "symlink path", &which)?;
+        let path = string_list(required_path(entry, &which)?, "path", &which)?;
+        let kind = RawKind::Symlink(target);
+        // A symlink takes no room in the byte stream, whatever its `length` says.
+        return Ok(RawFile {
+            path,
+            length: 0,
+            kind,
+        });
+    }
+    let length = length_of(entry, &which)?;
+    let path = match entry.get("path") {
+        Some(path) => string_list(path, "path", &which)?,
+        None if attr.contains(&b'p') => Vec::new(), // named `.pad/<length>` later
+        None => return Err(invalid("path", format!("of {which} is missing"))),
+    };
+    let legacy_pad = path
+        .last()
+        .is_some_and(|name| name.starts_with(b"_____padding_file_"));
+    let kind = if attr.contains(&b'p') || legacy_pad {
+        RawKind::Pad
+    } else {
+        RawKind::Regular
+    };
+    Ok(RawFile { path, length, kind })
+}
+
+fn required_path<'v, 'a>(
+    entry: &'v Value<'a>,
+    which: &str,
+) -> Result<&'v Value<'a>, MetainfoError> {
+    entry
+        .get("path")
+        .ok_or_else(|| invalid("path", format!("of {which} is missing")))
+}
+
+/// A list of byte strings (a `path` or `symlink path`), at most [`MAX_PATH_DEPTH`] long.
+fn string_list<'a>(
+    value: &Value<'a>,
+    field: &'static str,
+    which: &str,
+) -> Result<Vec<&'a [u8]>, MetainfoError> {
+    let not_strings = || invalid(field, format!("of {which} is not a list of strings"));
+    let items = value.as_list().ok_or_else(not_strings)?;
+    if items.len() > MAX_PATH_DEPTH {
+        return Err(invalid(
+            field,
+            format!("of {which} has more than {MAX_PATH_DEPTH} elements"),
+        ));
+    }
+    items
+        .iter()
+        .map(|item| item.as_bytes().ok_or_else(not_strings))
+        .collect()
+}
+
+fn total_length(files: &[RawFile]) -> Result<u64, MetainfoError> {
+    let mut total: u64 = 0;
+    for file in files {
+        total = total
+            .checked_add(file.length)
+            .ok_or_else(|| invalid("length", "of the files add up to more than 2^64 bytes"))?;
+    }
+    if total == 0 {
+        return Err(invalid(
+            "length",
+            "is 0 for every file: the torrent has no data",
+        ));
+    }
+    Ok(total)
+}
+
+/// The piece hashes, checked against the number of pieces the files need.
+fn pieces(info: &Value, total: u64, piece_length: u32) -> Result<Vec<[u8; 20]>, MetainfoError> {
+    let needed = total.div_ceil(u64::from(piece_length));
+    if needed > MAX_PIECES {
+        return Err(MetainfoError::TooManyPieces { count: needed });
+    }
+    let bytes = info
+        .get("pieces")
+        .and_then(Value::as_bytes)
+        .ok_or_else(|| invalid("pieces", "is missing or not a byte string"))?;
+    if bytes.len() % 20 != 0 {
+        return Err(invalid(
+            "pieces",
+            format!("is {} bytes long, not a multiple of 20", bytes.len()),
+        ));
+    }
+    let count = (bytes.len() / 20) as u64;
+    if count != needed {
+        return Err(invalid(
+            "pieces",
+            format!(
+                "has {count} hashes but {total} bytes in pieces of {piece_length} need {needed}"
+            ),
+        ));
+    }
+    let to_hash = |chunk: &[u8]| {
+        let mut hash = [0; 20];
+        hash.copy_from_slice(chunk);
+        hash
+    };
+    Ok(bytes.chunks_exact(20).map(to_hash).collect())
+}
+
+/// Sanitises the names and lays the files end to end.
+fn file_entries(
+    raw_files: &[RawFile],
+    name: &str,
+    multi_file: bool,
+) -> Result<Vec<FileEntry>, MetainfoError> {
+    let mut elements: Vec<Vec<String>> = raw_files
+        .iter()
+        .map(|file| full_path(file, name, multi_file))
+        .collect();
+    // Only files that reach the disk (or claim a name there) take part in renaming.
+    let mut on_disk: Vec<usize> = Vec::new();
+    let mut disk_paths: Vec<Vec<String>> = Vec::new();
+    for (index, (file, path)) in raw_files.iter().zip(&elements).enumerate() {
+        if !matches!(file.kind, RawKind::Pad) {
+            on_disk.push(index);
+            disk_paths.push(path.clone());
+        }
+    }
+    paths::make_unique(&mut disk_paths).map_err(|_| MetainfoError::TooManyDuplicateNames)?;
+    for (index, path) in on_disk.into_iter().zip(disk_paths) {
+        elements[index] = path;
+    }
+
+    let mut offset: u64 = 0;
+    let mut files = Vec::with_capacity(raw_files.len());
+    for (file, path) in raw_files.iter().zip(elements) {
+        let kind = match &file.kind {
+            RawKind::Regular => FileKind::Regular,
+            RawKind::Pad => FileKind::Pad,
+            RawKind::Symlink(target) => FileKind::Symlink {
+                target: symlink_target(target, name, multi_file),
+            },
+        };
+        let path = path.iter().collect();
+        files.push(FileEntry {
+            path,
+            length: file.length,
+            offset,
+            kind,
+        });
+        // Cannot overflow: the total was checked.
+        offset += file.length;
+    }
+    Ok(files)
+}
+
+/// The sanitised path elements of a file, starting with the torrent name.
+fn full_path(file: &RawFile, name: &str, multi_file: bool) -> Vec<String> {
+    if !multi_file {
+        return vec![name.to_string()];
+    }
+    let mut elements = paths::sanitise_elements(&file.path);
+    if elements.is_empty() {
+        elements = match file.kind {
+            RawKind::Pad => vec![".pad".to_string(), file.length.to_string()],
+            _ => vec!["_".to_string()],
+        };
+    }
+    elements.insert(0, name.to_string());
+    elements
+}
+
+fn symlink_target(target: &[&[u8]], name: &str, multi_file: bool) -> PathBuf {
+    let mut path = PathBuf::new();
+    if multi_file {
+        path.push(name);
+    }
+    path.extend(paths::sanitise_elements(target));
+    path
+}
+
+/// A trimmed, non-empty URL.
+fn url(value: &Value) -> Option<String> {
+    let text = String::from_utf8_lossy(value.as_bytes()?);
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
+/// BEP 12 tiers from `announce-list`, or `announce` when that gives none.
+fn trackers(root: &Value) -> Vec<Vec<String>> {
+    let mut seen = HashSet::new();
+    let mut tiers = Vec::new();
+    let announce_list = root.get("announce-list").and_then(Value::as_list);
+    for tier in announce_list.unwrap_or_default() {
+        let urls = tier.as_list().unwrap_or_default();
+        let tier: Vec<String> = urls
+            .iter()
+            .filter_map(url)
+            .filter(|url| seen.insert(url.clone()))
+            .collect();
+        if !tier.is_empty() {
+            tiers.push(tier);
+        }
+    }
+    if tiers.is_empty() {
+        tiers.extend(root.get("announce").and_then(url).map(|url| vec![url]));
+    }
+    tiers
+}
+
+/// BEP 19 web seeds: `url-list` is one URL or a list of them.
+fn url_list(root: &Value) -> Vec<String> {
+    let urls = match root.get("url-list") {
+        Some(Value::List(items)) => items.iter().filter_map(url).collect(),
+        Some(single) => url(single).into_iter().collect(),
+        None => Vec::new(),
+    };
+    let mut seen = HashSet::new();
+    urls.into_iter()
+        .filter(|url| seen.insert(url.clone()))
+        .collect()
+}
+
+/// An optional text field, lossily converted to UTF-8.
+fn text(root: &Value, key: &str) -> Option<String> {
+    let bytes = root.get(key)?.as_bytes()?;
+    Some(String::from_utf8_lossy(bytes).into_owned())
+}
