@@ -14,7 +14,8 @@
 //!
 //! Not checked: the `piece layers` (we never use v2 hashes).
 
-use super::{RawFile, RawKind, invalid};
+use super::files::{RawFile, RawKind};
+use super::invalid;
 use crate::bencode::Value;
 use crate::metainfo::MetainfoError;
 
