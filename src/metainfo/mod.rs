@@ -401,3 +401,55 @@ fn text(root: &Value, key: &str) -> Option<String> {
     let bytes = root.get(key)?.as_bytes()?;
     Some(String::from_utf8_lossy(bytes).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(torrent: &[u8]) -> String {
+        Metainfo::from_bytes(torrent).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(
+            error(b"d4:infoi1ee"),
+            "invalid torrent: 'info' is missing or not a dictionary"
+        );
+        assert_eq!(
+            error(b"d4:infod6:lengthi1e4:name1:a6:pieces20:aaaaaaaaaaaaaaaaaaaaee"),
+            "invalid torrent: 'piece length' is missing or not a positive integer"
+        );
+        assert_eq!(
+            error(b"d4:infod6:lengthi1e4:name1:a12:piece lengthi2147483648e6:pieces0:ee"),
+            "invalid torrent: 'piece length' is larger than 1 GiB"
+        );
+        assert!(error(b"d4:infod12:meta versioni2e4:name1:aee").contains("v2 is not supported"));
+        assert!(error(b"le").contains("not a bencoded dictionary"));
+    }
+
+    #[test]
+    fn a_minimal_torrent_loads_with_trailing_bytes() {
+        let torrent =
+            b"d8:announce5: x/ \t4:infod6:lengthi3e4:name2:..12:piece lengthi2e6:pieces40:\
+              aaaaaaaaaaaaaaaaaaaabbbbbbbbbbbbbbbbbbbbee\n";
+        let meta = Metainfo::from_bytes(torrent).unwrap();
+        assert_eq!(
+            meta.name,
+            meta.info_hash_hex(),
+            "'..' falls back to the info-hash"
+        );
+        assert_eq!(meta.trackers, [["x/"]]);
+        assert_eq!(meta.piece_hash(1), b"bbbbbbbbbbbbbbbbbbbb");
+        assert_eq!(meta.geometry(), Geometry::new(3, 2));
+        assert!(!meta.multi_file && !meta.private);
+        assert_eq!(meta.files[0].path, Path::new(&meta.name));
+    }
+
+    #[test]
+    fn a_missing_file_names_its_path() {
+        let path = Path::new("/nonexistent/x.torrent");
+        let message = Metainfo::from_file(path).unwrap_err().to_string();
+        assert!(message.contains("/nonexistent/x.torrent"), "{message}");
+    }
+}
