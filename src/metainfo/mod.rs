@@ -9,7 +9,7 @@
 //! # Versions
 //!
 //! Only BitTorrent v1 is implemented. Hybrid torrents (v1 + v2, BEP 52) load as v1, after
-//! a check that their v2 `file tree` describes the same files (see [`hybrid`]); torrents
+//! a check that their v2 `file tree` describes the same files (`metainfo/hybrid.rs`); torrents
 //! with only v2 metadata are refused with "BitTorrent v2 is not supported". The v2
 //! `piece layers` are not read.
 //!
@@ -204,15 +204,20 @@ impl Metainfo {
             path: path.to_path_buf(),
             source,
         };
+        let too_large = || MetainfoError::TooLarge {
+            path: path.to_path_buf(),
+        };
         let file = std::fs::File::open(path).map_err(read_error)?;
+        // The size is checked before reading, and the read is capped in case it grows.
+        if file.metadata().map_err(read_error)?.len() > MAX_TORRENT_FILE_SIZE {
+            return Err(too_large());
+        }
         let mut bytes = Vec::new();
         file.take(MAX_TORRENT_FILE_SIZE + 1)
             .read_to_end(&mut bytes)
             .map_err(read_error)?;
         if bytes.len() as u64 > MAX_TORRENT_FILE_SIZE {
-            return Err(MetainfoError::TooLarge {
-                path: path.to_path_buf(),
-            });
+            return Err(too_large());
         }
         Metainfo::from_bytes(&bytes)
     }
