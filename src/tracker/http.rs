@@ -133,23 +133,23 @@ pub fn parse_announce_body(body: &[u8]) -> Result<AnnounceResponse, TrackerError
     if !matches!(reply, Value::Dict(_)) {
         return Err(TrackerError::bad_reply("reply is not a dictionary"));
     }
-    if let Some(reason) = reply.get(b"failure reason") {
+    if let Some(reason) = reply.get("failure reason") {
         let reason = reason.as_bytes().unwrap_or(b"(no reason given)");
         return Err(TrackerError::Failure {
             url: String::new(),
             reason: String::from_utf8_lossy(reason).into_owned(),
         });
     }
-    let interval = match reply.get(b"interval").and_then(Value::as_int) {
+    let interval = match reply.get("interval").and_then(Value::as_int) {
         Some(secs) => seconds(secs).clamp(MIN_INTERVAL, MAX_INTERVAL),
         None => DEFAULT_INTERVAL,
     };
     let min_interval = reply
-        .get(b"min interval")
+        .get("min interval")
         .and_then(Value::as_int)
         .filter(|&secs| secs >= 0)
         .map(|secs| seconds(secs).min(interval));
-    let mut peers = match reply.get(b"peers") {
+    let mut peers = match reply.get("peers") {
         None => Vec::new(),
         Some(Value::Bytes(compact)) => compact_peers(compact, 6),
         Some(Value::List(list)) => list.iter().filter_map(dict_peer).collect(),
@@ -159,14 +159,14 @@ pub fn parse_announce_body(body: &[u8]) -> Result<AnnounceResponse, TrackerError
             ));
         }
     };
-    if let Some(compact6) = reply.get(b"peers6").and_then(Value::as_bytes) {
+    if let Some(compact6) = reply.get("peers6").and_then(Value::as_bytes) {
         peers.extend(compact_peers(compact6, 18));
     }
-    let text = |key: &[u8]| {
+    let text = |key: &str| {
         let bytes = reply.get(key).and_then(Value::as_bytes)?;
         Some(String::from_utf8_lossy(bytes).into_owned())
     };
-    let count = |key: &[u8]| {
+    let count = |key: &str| {
         let n = reply.get(key).and_then(Value::as_int)?;
         u32::try_from(n).ok()
     };
@@ -175,13 +175,13 @@ pub fn parse_announce_body(body: &[u8]) -> Result<AnnounceResponse, TrackerError
         min_interval,
         // Sent back verbatim, so only kept when it is valid text.
         tracker_id: reply
-            .get(b"tracker id")
+            .get("tracker id")
             .and_then(Value::as_str)
             .map(str::to_owned),
-        complete: count(b"complete"),
-        incomplete: count(b"incomplete"),
+        complete: count("complete"),
+        incomplete: count("incomplete"),
         peers,
-        warning: text(b"warning message"),
+        warning: text("warning message"),
     })
 }
 
@@ -217,7 +217,7 @@ fn compact_peers(bytes: &[u8], entry: usize) -> Vec<SocketAddr> {
 
 /// A dictionary peer `{ip, port[, peer id]}`, or `None` if it is unusable.
 fn dict_peer(peer: &Value<'_>) -> Option<SocketAddr> {
-    let ip: IpAddr = peer.get(b"ip")?.as_str()?.parse().ok()?;
-    let port = u16::try_from(peer.get(b"port")?.as_int()?).ok()?;
+    let ip: IpAddr = peer.get("ip")?.as_str()?.parse().ok()?;
+    let port = u16::try_from(peer.get("port")?.as_int()?).ok()?;
     (port != 0).then_some(SocketAddr::new(ip, port))
 }
