@@ -302,7 +302,7 @@ impl Watch {
                 self.all_failed = None;
                 self.peers_from_trackers += peers;
             }
-            Report::Failed { tracker, error } => log::warn!("tracker {tracker}: {error}"),
+            Report::Failed { error, .. } => log::warn!("{error}"),
             Report::AllFailed { last_error } => self.all_failed = Some(last_error),
         }
     }
