@@ -17,8 +17,8 @@
 //! assert_same_tree(&data, &out.join("payload.bin"));
 //! ```
 
-// Each test crate uses a different subset of the helpers.
-#![allow(dead_code)]
+// Each test crate uses a different subset of the helpers and re-exports.
+#![allow(dead_code, unused_imports)]
 
 pub mod net;
 pub mod payload;
@@ -27,11 +27,8 @@ pub mod seeders;
 pub mod torrent;
 pub mod tracker;
 
-// Not every test crate uses every re-export.
-#[allow(unused_imports)]
 pub use net::{free_port, listening_ports};
 pub use payload::{assert_same_tree, copy_tree, make_file, make_tree};
-#[allow(unused_imports)]
 pub use process::{Proc, run_smalltorrent, spawn_smalltorrent};
 pub use seeders::{LtOptions, PYTHON, Seeder, aria2_download};
 pub use torrent::{info_hash, mktorrent};

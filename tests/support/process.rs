@@ -225,12 +225,18 @@ where
 }
 
 /// Starts the smalltorrent binary under test without waiting, for tests that act while it runs.
+///
+/// `SMALLTORRENT_BIN=/path/to/program` runs another program with the same arguments instead,
+/// to check the acceptance tests themselves against a known-good client (see
+/// `tests/support/aria2_as_smalltorrent.sh`).
 pub fn spawn_smalltorrent<I, S>(args: I) -> Proc
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smalltorrent"));
+    let program = std::env::var_os("SMALLTORRENT_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_smalltorrent").into());
+    let mut cmd = Command::new(program);
     cmd.args(args);
     Proc::spawn("smalltorrent", cmd)
 }
