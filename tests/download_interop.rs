@@ -1,0 +1,260 @@
+//! Acceptance tests: smalltorrent downloads from real BitTorrent clients on loopback.
+//!
+//! Each test starts opentracker and one or more seeders (libtorrent, aria2c,
+//! transmission-cli, or a lying peer), runs `smalltorrent FILE.torrent -d OUT -q`, and
+//! requires exit status 0 and a byte-identical copy of the payload, empty files included.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::thread;
+use std::time::{Duration, Instant};
+use support::*;
+
+const MIB: u64 = 1 << 20;
+
+/// A tracker and a torrent whose payload is on disk, ready for seeders.
+struct Swarm {
+    tracker: Opentracker,
+    /// Holds everything below; removed last (fields drop in order, seeders are locals).
+    dir: tempfile::TempDir,
+    /// The directory seeders serve from: it holds the torrent's file or top folder.
+    data_dir: PathBuf,
+    /// The payload itself (the single file, or the top folder of a multi-file torrent).
+    payload: PathBuf,
+    torrent: PathBuf,
+}
+
+impl Swarm {
+    /// One file of `size` bytes in pieces of 2^`piece_log2` bytes.
+    fn single_file(size: u64, piece_log2: u32) -> Swarm {
+        Swarm::new(piece_log2, |data_dir| {
+            make_file(data_dir, "payload.bin", size, size)
+        })
+    }
+
+    /// The nested tree of [`make_tree`] (empty files first, in the middle and last) in
+    /// 32 KiB pieces, so pieces straddle file boundaries.
+    fn multi_file() -> Swarm {
+        Swarm::new(15, make_tree)
+    }
+
+    fn new(piece_log2: u32, make_payload: impl FnOnce(&Path) -> PathBuf) -> Swarm {
+        let mut tracker = Opentracker::start();
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let payload = make_payload(&data_dir);
+        let torrent = mktorrent(
+            &payload,
+            &tracker.announce_url(),
+            piece_log2,
+            &dir.path().join("test.torrent"),
+        );
+        tracker.allow(&torrent);
+        Swarm {
+            tracker,
+            dir,
+            data_dir,
+            payload,
+            torrent,
+        }
+    }
+
+    fn libtorrent(&self, opts: LtOptions) -> Seeder {
+        Seeder::libtorrent(&self.tracker, &self.torrent, &self.data_dir, opts)
+    }
+
+    fn aria2(&self, ip: std::net::Ipv4Addr) -> Seeder {
+        Seeder::aria2(&self.tracker, &self.torrent, &self.data_dir, ip)
+    }
+
+    fn transmission(&self, ip: std::net::Ipv4Addr) -> Seeder {
+        Seeder::transmission(&self.tracker, &self.torrent, &self.data_dir, ip)
+    }
+
+    /// A peer that claims to have every piece and corrupts whatever it sends.
+    fn corrupt_seeder(&self, ip: std::net::Ipv4Addr) -> Seeder {
+        Seeder::corrupt(&self.tracker, &self.torrent, &self.data_dir, ip)
+    }
+
+    fn out_dir(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    /// Where the download of [`Swarm::payload`] must end up.
+    fn downloaded(&self) -> PathBuf {
+        self.out_dir().join(self.payload.file_name().unwrap())
+    }
+
+    fn smalltorrent_args(&self) -> Vec<std::ffi::OsString> {
+        vec![
+            self.torrent.clone().into(),
+            "-d".into(),
+            self.out_dir().into(),
+            "-q".into(),
+        ]
+    }
+
+    /// Runs smalltorrent to completion and checks the result: exit 0, nothing on stdout
+    /// (`-q`), and a byte-identical payload.
+    fn download(&self, timeout: Duration) -> Output {
+        let output = run_smalltorrent(self.smalltorrent_args(), timeout);
+        self.check(&output);
+        output
+    }
+
+    fn check(&self, output: &Output) {
+        assert!(
+            output.status.success(),
+            "smalltorrent failed ({}); stderr:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_same_tree(&self.payload, &self.downloaded());
+    }
+}
+
+/// 6 MiB and a few bytes: the last piece is short and not a whole number of blocks.
+const ODD_SIZE: u64 = 6 * MIB + 12_345;
+
+#[test]
+fn single_file_from_libtorrent() {
+    let swarm = Swarm::single_file(ODD_SIZE, 16);
+    let _seeder = swarm.libtorrent(LtOptions::on(ip(2)));
+    swarm.download(secs(60));
+}
+
+#[test]
+fn multi_file_from_libtorrent() {
+    let swarm = Swarm::multi_file();
+    let _seeder = swarm.libtorrent(LtOptions::on(ip(2)));
+    swarm.download(secs(60));
+}
+
+#[test]
+fn single_file_from_aria2() {
+    let swarm = Swarm::single_file(ODD_SIZE, 16);
+    let _seeder = swarm.aria2(ip(4));
+    swarm.download(secs(60));
+}
+
+#[test]
+fn multi_file_from_aria2() {
+    let swarm = Swarm::multi_file();
+    let _seeder = swarm.aria2(ip(4));
+    swarm.download(secs(60));
+}
+
+/// Transmission only accepts loopback peers (it never dials 127/8), and unchokes on a 10 s
+/// timer: smalltorrent must dial it and wait for the unchoke.
+#[test]
+fn single_file_from_transmission() {
+    let swarm = Swarm::single_file(ODD_SIZE, 16);
+    let _seeder = swarm.transmission(ip(3));
+    swarm.download(secs(90));
+}
+
+#[test]
+fn multi_file_from_transmission() {
+    let swarm = Swarm::multi_file();
+    let _seeder = swarm.transmission(ip(3));
+    swarm.download(secs(90));
+}
+
+/// With libtorrent throttled to 2 MiB/s and aria2 unthrottled, a client that uses both peers
+/// gets some but not all of the payload from libtorrent.
+// TODO: once smalltorrent logs peer addresses under RUST_LOG=debug, also check its stderr
+// names both 127.0.0.2 and 127.0.0.4, which would prove the aria2 side directly.
+#[test]
+fn two_seeders_at_once_are_both_used() {
+    let size = 16 * MIB + 7;
+    let swarm = Swarm::single_file(size, 16);
+    let throttled = swarm.libtorrent(LtOptions {
+        upload_rate: 2 * MIB as u32,
+        ..LtOptions::on(ip(2))
+    });
+    let _aria2 = swarm.aria2(ip(4));
+    swarm.download(secs(90));
+    let from_libtorrent = throttled
+        .stop()
+        .expect("libtorrent seeder reports its upload");
+    assert!(
+        from_libtorrent > 0,
+        "smalltorrent downloaded nothing from the libtorrent seeder"
+    );
+    assert!(
+        from_libtorrent < size,
+        "smalltorrent downloaded everything from the libtorrent seeder, nothing from aria2"
+    );
+}
+
+/// Two seeders throttled to 4 MiB/s each serve 64 MiB (about 8 s together); one is stopped
+/// 3 s in, and smalltorrent must finish from the other.
+#[test]
+fn seeder_leaving_mid_download() {
+    let size = 64 * MIB + 3;
+    let swarm = Swarm::single_file(size, 18);
+    let rate = 4 * MIB as u32;
+    let leaving = swarm.libtorrent(LtOptions {
+        upload_rate: rate,
+        ..LtOptions::on(ip(2))
+    });
+    let staying = swarm.libtorrent(LtOptions {
+        upload_rate: rate,
+        ..LtOptions::on(ip(3))
+    });
+
+    let mut client = spawn_smalltorrent(swarm.smalltorrent_args());
+    let started = Instant::now();
+    while started.elapsed() < secs(3) && client.exited().is_none() {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        client.exited().is_none(),
+        "smalltorrent exited within 3 s, before a seeder left; 64 MiB cannot come through \
+         two 4 MiB/s seeders that fast, so it cannot have succeeded\n{}",
+        client.report()
+    );
+    let sent_before_leaving = leaving
+        .stop()
+        .expect("libtorrent seeder reports its upload");
+    let status = client
+        .wait_exit(secs(120))
+        .unwrap_or_else(|why| panic!("{why}"));
+    let output = Output {
+        status,
+        stdout: client.stdout().into_bytes(),
+        stderr: client.stderr().into_bytes(),
+    };
+    swarm.check(&output);
+
+    assert!(
+        sent_before_leaving > 0 && sent_before_leaving < size,
+        "the leaving seeder should have left mid-download, but it had sent {sent_before_leaving} of {size} bytes"
+    );
+    let from_staying = staying
+        .stop()
+        .expect("libtorrent seeder reports its upload");
+    assert!(from_staying > 0, "nothing came from the staying seeder");
+}
+
+/// A peer that corrupts everything it sends, next to an honest libtorrent seeder held to
+/// 2 MiB/s so that smalltorrent surely takes blocks from the liar: it must throw those
+/// pieces away (they fail SHA-1), fetch them again, and still end byte-identical.
+#[test]
+fn corrupt_peer_is_survived() {
+    let size = 4 * MIB + 999;
+    let swarm = Swarm::single_file(size, 16);
+    let _honest = swarm.libtorrent(LtOptions {
+        upload_rate: 2 * MIB as u32,
+        ..LtOptions::on(ip(2))
+    });
+    let liar = swarm.corrupt_seeder(ip(5));
+    swarm.download(secs(120));
+    let corrupt_bytes_sent = liar.stop().expect("corrupt seeder reports its upload");
+    assert!(
+        corrupt_bytes_sent > 0,
+        "smalltorrent never asked the corrupt peer for data, so this test proved nothing"
+    );
+}

@@ -1,0 +1,47 @@
+//! Test harness: real BitTorrent programs (opentracker, libtorrent, aria2c, transmission-cli)
+//! run on loopback, reproducible payloads, and the smalltorrent binary under test.
+//!
+//! Every process is owned by a [`Proc`] that kills it on drop (also on panic); every file
+//! lives in a `tempfile` dir; ports are bound as port 0 where the program allows it.
+//!
+//! A typical test:
+//! ```ignore
+//! let mut tracker = Opentracker::start();
+//! let dir = tempfile::tempdir().unwrap();
+//! let data = make_file(&dir.path().join("data"), "payload.bin", 6 << 20, 1);
+//! let torrent = mktorrent(&data, &tracker.announce_url(), 16, &dir.path().join("t.torrent"));
+//! tracker.allow(&torrent);
+//! let seeder = Seeder::libtorrent(&tracker, &torrent, data.parent().unwrap(), LtOptions::on(ip(2)));
+//! let out = dir.path().join("out");
+//! let result = run_smalltorrent([torrent.as_os_str(), "-d".as_ref(), out.as_os_str()], secs(60));
+//! assert_same_tree(&data, &out.join("payload.bin"));
+//! ```
+
+// Each test crate uses a different subset of the helpers and re-exports.
+#![allow(dead_code, unused_imports)]
+
+pub mod net;
+pub mod payload;
+pub mod process;
+pub mod seeders;
+pub mod torrent;
+pub mod tracker;
+
+pub use net::{free_port, listening_ports};
+pub use payload::{assert_same_tree, copy_tree, make_file, make_tree};
+pub use process::{Proc, run_smalltorrent, spawn_smalltorrent};
+pub use seeders::{LtOptions, PYTHON, Seeder, aria2_download};
+pub use torrent::{info_hash, mktorrent};
+pub use tracker::Opentracker;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// `127.0.0.n`: give each peer of a swarm its own loopback address.
+pub fn ip(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, n)
+}
+
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}

@@ -1,0 +1,72 @@
+//! Making .torrent files with the real `mktorrent`, and reading their info-hash.
+//!
+//! mktorrent 1.1 keeps empty files in multi-file torrents (as `length 0` entries, in sorted
+//! path order), so it covers every layout the tests need; no libtorrent-made torrents.
+
+use sha1::{Digest, Sha1};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs `mktorrent -a ANNOUNCE -l PIECE_LEN_LOG2 -o OUT PATH` (`PATH` a file or a directory,
+/// whose name becomes the torrent's name) and returns `out`.
+pub fn mktorrent(path: &Path, announce_url: &str, piece_len_log2: u32, out: &Path) -> PathBuf {
+    let _ = fs::remove_file(out); // mktorrent refuses to overwrite
+    let result = Command::new("mktorrent")
+        .args(["-a", announce_url, "-l", &piece_len_log2.to_string(), "-o"])
+        .arg(out)
+        .arg(path)
+        .output()
+        .expect("cannot run mktorrent");
+    assert!(
+        result.status.success(),
+        "mktorrent failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    out.to_path_buf()
+}
+
+/// The SHA-1 of the bencoded `info` dictionary, exactly as it appears in the file.
+pub fn info_hash(torrent: &Path) -> [u8; 20] {
+    let bytes = fs::read(torrent).unwrap_or_else(|e| panic!("read {}: {e}", torrent.display()));
+    let span = info_span(&bytes).unwrap_or_else(|| panic!("no info dict in {}", torrent.display()));
+    Sha1::digest(&bytes[span]).into()
+}
+
+/// Where the value of the top-level `info` key lies in a bencoded torrent.
+fn info_span(b: &[u8]) -> Option<std::ops::Range<usize>> {
+    if b.first() != Some(&b'd') {
+        return None;
+    }
+    let mut at = 1;
+    while b.get(at)? != &b'e' {
+        let key_end = skip(b, at)?;
+        let key = &b[at..key_end];
+        let value_end = skip(b, key_end)?;
+        if key.ends_with(b":info") && key.starts_with(b"4:") {
+            return Some(key_end..value_end);
+        }
+        at = value_end;
+    }
+    None
+}
+
+/// The index just past the bencoded value that starts at `at`.
+fn skip(b: &[u8], at: usize) -> Option<usize> {
+    match b.get(at)? {
+        b'i' => Some(at + b[at..].iter().position(|&c| c == b'e')? + 1),
+        b'l' | b'd' => {
+            let mut at = at + 1;
+            while b.get(at)? != &b'e' {
+                at = skip(b, at)?;
+            }
+            Some(at + 1)
+        }
+        b'0'..=b'9' => {
+            let colon = at + b[at..].iter().position(|&c| c == b':')?;
+            let len: usize = std::str::from_utf8(&b[at..colon]).ok()?.parse().ok()?;
+            Some(colon + 1 + len)
+        }
+        _ => None,
+    }
+}
