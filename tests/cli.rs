@@ -1,0 +1,261 @@
+//! The command line as a user meets it: help, `info`, and every way a download can fail,
+//! each ending with one clear line and the documented exit code.
+
+mod support;
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Instant;
+use support::*;
+
+const MIB: u64 = 1 << 20;
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A port nothing listens on (bound, read, released).
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn help_explains_every_option() {
+    let output = run_smalltorrent(["--help"], secs(10));
+    assert!(output.status.success());
+    let text = stdout(&output);
+    for option in [
+        "-d, --dir",
+        "-q, --quiet",
+        "--peer",
+        "--port",
+        "--max-peers",
+        "--give-up",
+        "info",
+    ] {
+        assert!(
+            text.contains(option),
+            "--help does not mention {option}:\n{text}"
+        );
+    }
+    let output = run_smalltorrent(["info", "--help"], secs(10));
+    assert!(output.status.success());
+    assert!(stdout(&output).contains("--json"));
+}
+
+#[test]
+fn a_bad_command_line_exits_2() {
+    let output = run_smalltorrent(["--max-peers", "many", "x.torrent"], secs(10));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--max-peers needs a number, got 'many'"));
+}
+
+#[test]
+fn an_unreadable_torrent_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.torrent");
+    let output = run_smalltorrent([missing.as_os_str()], secs(10));
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("cannot read torrent file"), "{text}");
+    assert!(text.contains("missing.torrent"), "{text}");
+
+    let garbage = dir.path().join("garbage.torrent");
+    fs::write(&garbage, b"this is not bencode").unwrap();
+    let output = run_smalltorrent([garbage.as_os_str()], secs(10));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("invalid torrent"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        stderr(&output).lines().count(),
+        1,
+        "one line: {}",
+        stderr(&output)
+    );
+}
+
+/// A small torrent whose only tracker is `announce`, with its payload next to it.
+fn torrent_for(dir: &Path, announce: &str, size: u64) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = make_file(&dir.join("data"), "payload.bin", size, 42);
+    let torrent = mktorrent(&data, announce, 16, &dir.join("t.torrent"));
+    (data, torrent)
+}
+
+#[test]
+fn no_tracker_answering_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let announce = format!("http://127.0.0.1:{}/announce", closed_port());
+    let (_, torrent) = torrent_for(dir.path(), &announce, MIB);
+    let out = dir.path().join("out");
+    let output = run_smalltorrent(
+        [torrent.as_os_str(), "-d".as_ref(), out.as_os_str()],
+        secs(60),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("no tracker answered"), "{text}");
+    assert!(
+        text.contains(&announce),
+        "the line names the tracker: {text}"
+    );
+}
+
+#[test]
+fn a_swarm_without_seeders_gives_up_with_no_peers() {
+    let mut tracker = Opentracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = torrent_for(dir.path(), &tracker.announce_url(), MIB);
+    tracker.allow(&torrent);
+    let out = dir.path().join("out");
+    let started = Instant::now();
+    let output = run_smalltorrent(
+        [
+            torrent.as_os_str(),
+            "-d".as_ref(),
+            out.as_os_str(),
+            "--give-up".as_ref(),
+            "2".as_ref(),
+        ],
+        secs(60),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no peers"), "{}", stderr(&output));
+    assert!(
+        started.elapsed() < secs(30),
+        "gave up in {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_download_folder_that_is_a_file_is_a_disk_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let announce = format!("http://127.0.0.1:{}/announce", closed_port());
+    let (_, torrent) = torrent_for(dir.path(), &announce, MIB);
+    let not_a_folder = dir.path().join("file");
+    fs::write(&not_a_folder, b"x").unwrap();
+    let output = run_smalltorrent(
+        [torrent.as_os_str(), "-d".as_ref(), not_a_folder.as_os_str()],
+        secs(30),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("disk error: cannot create folder"), "{text}");
+}
+
+#[test]
+fn info_prints_what_the_torrent_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let payload = make_tree(&dir.path().join("data"));
+    let torrent = mktorrent(
+        &payload,
+        "http://127.0.0.1:1/announce",
+        15,
+        &dir.path().join("t.torrent"),
+    );
+    let hex: String = info_hash(&torrent)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+
+    let output = run_smalltorrent(["info".as_ref(), torrent.as_os_str()], secs(10));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains(&hex), "info-hash {hex} missing:\n{text}");
+    assert!(text.contains("http://127.0.0.1:1/announce"), "{text}");
+    assert!(text.contains("mktorrent"), "created by: {text}");
+    let name = payload.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(text.contains(&name), "{text}");
+
+    let output = run_smalltorrent(
+        ["info".as_ref(), "--json".as_ref(), torrent.as_os_str()],
+        secs(10),
+    );
+    assert!(output.status.success());
+    let json = stdout(&output);
+    assert!(
+        json.contains(&format!("\"info_hash\": \"{hex}\"")),
+        "{json}"
+    );
+    assert!(json.trim_start().starts_with('{') && json.trim_end().ends_with('}'));
+}
+
+/// Ctrl-C mid-download: exit 130 with "interrupted", the files stay at full size, and a
+/// second run picks up the verified pieces and finishes.
+#[test]
+fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
+    let mut tracker = Opentracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let size = 16 * MIB;
+    let (data, torrent) = torrent_for(dir.path(), &tracker.announce_url(), size);
+    tracker.allow(&torrent);
+    let seeder = Seeder::libtorrent(
+        &tracker,
+        &torrent,
+        data.parent().unwrap(),
+        LtOptions {
+            upload_rate: 2 * MIB as u32,
+            ..LtOptions::on(ip(2))
+        },
+    );
+    let out = dir.path().join("out");
+    let args = [torrent.as_os_str(), "-d".as_ref(), out.as_os_str()];
+    let mut client = spawn_smalltorrent(args);
+    let file = out.join("payload.bin");
+    client.wait_until(secs(30), "some data to arrive", |_| {
+        fs::read(&file).is_ok_and(|bytes| bytes.iter().any(|&b| b != 0))
+    });
+    support::process::send_signal(client.pid(), "INT");
+    let status = client
+        .wait_exit(secs(30))
+        .unwrap_or_else(|why| panic!("{why}"));
+    assert_eq!(status.code(), Some(130), "{}", client.report());
+    assert!(
+        client.stderr().contains("interrupted"),
+        "{}",
+        client.report()
+    );
+    assert_eq!(
+        fs::metadata(&file).unwrap().len(),
+        size,
+        "file created at its final size"
+    );
+    drop(seeder);
+
+    // Rerun with an unthrottled seeder: it checks what is there and fetches the rest.
+    let _seeder = Seeder::libtorrent(
+        &tracker,
+        &torrent,
+        data.parent().unwrap(),
+        LtOptions::on(ip(3)),
+    );
+    let output = run_smalltorrent(args, secs(60));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_same_tree(&data, &file);
+}
+
+#[test]
+fn a_complete_download_is_recognised_without_any_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let announce = format!("http://127.0.0.1:{}/announce", closed_port());
+    let (data, torrent) = torrent_for(dir.path(), &announce, 3 * MIB + 5);
+    // The data folder already holds the payload: nothing to fetch, no tracker needed.
+    let output = run_smalltorrent(
+        [
+            torrent.as_os_str(),
+            "-d".as_ref(),
+            data.parent().unwrap().as_os_str(),
+        ],
+        secs(30),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+}
