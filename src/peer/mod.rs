@@ -195,3 +195,6 @@ fn dial(addr: SocketAddr, swarm: &Swarm) -> Result<TcpStream, PeerError> {
     );
     Ok(stream)
 }
+
+#[cfg(test)]
+mod tests;
