@@ -297,7 +297,7 @@ impl Watch {
     fn tracker_report(&mut self, report: Report) {
         match report {
             Report::Announced { tracker, peers, .. } => {
-                log::info!("tracker {tracker}: {peers} peers");
+                log::debug!("tracker {tracker}: {peers} peers");
                 self.tracker_answered = true;
                 self.all_failed = None;
                 self.peers_from_trackers += peers;
