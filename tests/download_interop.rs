@@ -3,6 +3,9 @@
 //! Each test starts opentracker and one or more seeders (libtorrent, aria2c,
 //! transmission-cli, or a lying peer), runs `smalltorrent FILE.torrent -d OUT -q`, and
 //! requires exit status 0 and a byte-identical copy of the payload, empty files included.
+//!
+//! To check these tests themselves with a known-good client in smalltorrent's place:
+//! `SMALLTORRENT_BIN=$PWD/tests/support/aria2_as_smalltorrent.sh cargo test --test download_interop`
 
 mod support;
 

@@ -67,7 +67,9 @@ fn libtorrent_seeder_reports_its_upload() {
     tracker.allow(&torrent);
     let seeder = Seeder::libtorrent(&tracker, &torrent, &data_dir, LtOptions::on(ip(5)));
     aria2_download(&torrent, &dir.path().join("out"), ip(9), secs(30));
-    assert_eq!(seeder.stop(), Some(MIB));
+    // At least the payload; a little more if aria2 asked for a block twice.
+    let uploaded = seeder.stop().expect("uploaded=N line");
+    assert!(uploaded >= MIB, "uploaded {uploaded} of {MIB}");
 }
 
 #[test]

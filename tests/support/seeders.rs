@@ -54,10 +54,13 @@ impl LtOptions {
     }
 }
 
+/// A helper script in `tests/support`. The crate dir is read at run time first (cargo test sets
+/// it), because the compile-time value goes stale when checkouts share a target dir.
 fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/support")
-        .join(name)
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    crate_dir.join("tests/support").join(name)
 }
 
 impl Seeder {
