@@ -1,10 +1,7 @@
-//! The command line (main thread): parse arguments, start the work, turn the outcome into
-//! one line on stderr and an exit code.
-//!
-//! Exit codes: 0 done, 1 failed (the line says why), 2 bad command line, 130 interrupted.
+//! `smalltorrent [OPTIONS] FILE.torrent`: download a torrent (the default command).
 
+use super::{EXIT_INTERRUPTED, number, text};
 use crate::download::{self, DownloadError, Options};
-use crate::metainfo::Metainfo;
 use crate::progress::{self, format_bytes, format_duration};
 use lexopt::prelude::*;
 use std::ffi::OsString;
@@ -12,13 +9,14 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-const USAGE: &str = "\
+pub const USAGE: &str = "\
 smalltorrent — a small BitTorrent client
 
 Usage:
   smalltorrent [OPTIONS] FILE.torrent   download a torrent
   smalltorrent info [--json] FILE.torrent
                                         show what a .torrent file contains
+  smalltorrent COMMAND --help           help for one command
 
 Download options:
   -d, --dir DIR        download into DIR (default: the current folder); a multi-file
@@ -29,65 +27,15 @@ Download options:
       --max-peers N    connections at most (default 50)
       --give-up SECS   fail when no peer has been connected for SECS (default 120)
       --pipeline N     requests kept in flight per peer (default 128)
-  -h, --help           this help (also: smalltorrent info --help)
+  -h, --help           this help
   -V, --version        version
 
 Logging: RUST_LOG=info shows trackers and peers, RUST_LOG=debug the protocol detail.
 Exit codes: 0 done and verified, 1 failed, 2 bad command line, 130 interrupted.
 ";
 
-const INFO_USAGE: &str = "\
-Usage: smalltorrent info [--json] FILE.torrent
-
-Prints the torrent's name, info-hash, total size, piece length and count, every file with
-its size, the trackers by tier, and creation date, comment, creator and private flag when
-present.
-
-Options:
-      --json   print the same as one JSON object
-  -h, --help   this help
-";
-
-/// Exit code for a bad command line.
-const EXIT_USAGE: i32 = 2;
-/// Exit code after Ctrl-C (128 + SIGINT, as shells do).
-const EXIT_INTERRUPTED: i32 = 130;
-
-/// Runs the program and returns the process exit code.
-pub fn main() -> i32 {
-    let quiet = std::env::args().any(|a| a == "-q" || a == "--quiet");
-    let default_level = if quiet { "error" } else { "warn" };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
-        .format_timestamp_millis()
-        .init();
-    match parse(std::env::args_os().skip(1).collect()) {
-        Ok(Command::Help(text)) => {
-            print!("{text}");
-            0
-        }
-        Ok(Command::Version) => {
-            println!("smalltorrent {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
-        Ok(Command::Info { torrent, json }) => info(&torrent, json),
-        Ok(Command::Download(options)) => run_download(&options),
-        Err(message) => {
-            eprintln!("smalltorrent: {message}\n(try: smalltorrent --help)");
-            EXIT_USAGE
-        }
-    }
-}
-
-/// What the command line asks for.
-#[derive(Debug)]
-enum Command {
-    Help(&'static str),
-    Version,
-    Info { torrent: PathBuf, json: bool },
-    Download(Options),
-}
-
-fn parse(args: Vec<OsString>) -> Result<Command, String> {
+/// Parses the download's arguments; `Ok(None)` means help was printed.
+pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut options = Options {
         torrent: PathBuf::new(),
@@ -101,17 +49,13 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
     };
     let mut quiet = false;
     let mut torrent = None;
-    let mut info_command = false;
-    let mut json = false;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
-            Short('h') | Long("help") if info_command => return Ok(Command::Help(INFO_USAGE)),
-            Short('h') | Long("help") => return Ok(Command::Help(USAGE)),
-            Short('V') | Long("version") => return Ok(Command::Version),
-            Long("json") if info_command => json = true,
-            Short('d') | Long("dir") => {
-                options.dir = parser.value().map_err(|e| e.to_string())?.into()
+            Short('h') | Long("help") => {
+                print!("{USAGE}");
+                return Ok(None);
             }
+            Short('d') | Long("dir") => options.dir = text(&mut parser)?.into(),
             Short('q') | Long("quiet") => quiet = true,
             Long("port") => options.port = number(&mut parser, "--port")?,
             Long("max-peers") => options.max_peers = number(&mut parser, "--max-peers")?,
@@ -119,41 +63,21 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
             Long("give-up") => {
                 options.give_up = Duration::from_secs(number(&mut parser, "--give-up")?)
             }
-            Long("peer") => {
-                let value = parser
-                    .value()
-                    .and_then(|v| v.string())
-                    .map_err(|e| e.to_string())?;
-                options.peers.push(peer_address(&value)?);
-            }
-            Value(value) if torrent.is_none() && !info_command && value == "info" => {
-                info_command = true;
-            }
+            Long("peer") => options.peers.push(peer_address(&text(&mut parser)?)?),
             Value(value) if torrent.is_none() => torrent = Some(PathBuf::from(value)),
             _ => return Err(arg.unexpected().to_string()),
         }
     }
-    let torrent = torrent.ok_or("missing the .torrent file to use")?;
-    if info_command {
-        return Ok(Command::Info { torrent, json });
-    }
+    options.torrent = torrent.ok_or("missing the .torrent file to use")?;
     if options.max_peers == 0 || options.pipeline == 0 {
         return Err("--max-peers and --pipeline must be at least 1".into());
     }
-    options.torrent = torrent;
     options.progress = progress::Mode::detect(quiet);
-    Ok(Command::Download(options))
-}
-
-fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, option: &str) -> Result<T, String> {
-    let value = parser.value().map_err(|e| e.to_string())?;
-    let text = value.to_string_lossy();
-    text.parse()
-        .map_err(|_| format!("{option} needs a number, got '{text}'"))
+    Ok(Some(options))
 }
 
 /// `HOST:PORT` → the first address it resolves to.
-fn peer_address(value: &str) -> Result<SocketAddr, String> {
+pub fn peer_address(value: &str) -> Result<SocketAddr, String> {
     value
         .to_socket_addrs()
         .map_err(|e| format!("--peer {value}: {e}"))?
@@ -161,32 +85,17 @@ fn peer_address(value: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("--peer {value}: no address found"))
 }
 
-fn info(torrent: &std::path::Path, json: bool) -> i32 {
-    match Metainfo::from_file(torrent) {
-        Ok(meta) => {
-            let text = if json {
-                crate::info::render_json(&meta)
-            } else {
-                crate::info::render_text(&meta)
-            };
-            print!("{text}");
-            0
-        }
-        Err(error) => {
-            eprintln!("smalltorrent: {error}");
-            1
-        }
-    }
-}
-
-fn run_download(options: &Options) -> i32 {
+pub fn run(args: Vec<OsString>) -> Result<i32, String> {
+    let Some(options) = parse(args)? else {
+        return Ok(0);
+    };
     let (interrupt, interrupted) = crossbeam_channel::bounded(1);
     if let Err(error) = ctrlc::set_handler(move || {
         let _ = interrupt.try_send(());
     }) {
         log::warn!("Ctrl-C will not stop cleanly: {error}");
     }
-    match download::run(options, &interrupted) {
+    Ok(match download::run(&options, &interrupted) {
         Ok(summary) => {
             if options.progress != progress::Mode::Quiet {
                 let seconds = summary.elapsed.as_secs_f64().max(0.001);
@@ -208,7 +117,7 @@ fn run_download(options: &Options) -> i32 {
             eprintln!("smalltorrent: {error}");
             1
         }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -221,7 +130,7 @@ mod tests {
 
     #[test]
     fn a_download_with_every_option() {
-        let parsed = parse(args(&[
+        let options = parse(args(&[
             "-d",
             "out",
             "--port",
@@ -234,30 +143,12 @@ mod tests {
             "127.0.0.3:6881",
             "x.torrent",
         ]))
+        .unwrap()
         .unwrap();
-        let Command::Download(options) = parsed else {
-            panic!("not a download: {parsed:?}");
-        };
         assert_eq!(options.torrent, PathBuf::from("x.torrent"));
         assert_eq!(options.dir, PathBuf::from("out"));
         assert_eq!((options.port, options.max_peers), (7000, 9));
         assert_eq!(options.peers.len(), 2);
-    }
-
-    #[test]
-    fn info_takes_json_and_its_own_help() {
-        assert!(matches!(
-            parse(args(&["info", "--json", "x.torrent"])).unwrap(),
-            Command::Info { json: true, .. }
-        ));
-        assert!(matches!(
-            parse(args(&["info", "--help"])).unwrap(),
-            Command::Help(INFO_USAGE)
-        ));
-        assert!(matches!(
-            parse(args(&["--help"])).unwrap(),
-            Command::Help(USAGE)
-        ));
     }
 
     #[test]

@@ -1,0 +1,63 @@
+//! The command line (main thread): pick the subcommand, hand it the rest of the arguments,
+//! turn its outcome into one line on stderr and an exit code.
+//!
+//! One file per subcommand, each with its own usage text and parser: `download.rs` (the
+//! default: `smalltorrent FILE.torrent`), `info.rs`.
+//!
+//! Exit codes: 0 done, 1 failed (the line says why), 2 bad command line, 130 interrupted.
+
+mod download;
+mod info;
+
+use lexopt::ValueExt;
+use std::ffi::OsString;
+
+/// Exit code for a bad command line.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code after Ctrl-C (128 + SIGINT, as shells do).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Runs the program and returns the process exit code.
+pub fn main() -> i32 {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let quiet = args.iter().any(|a| a == "-q" || a == "--quiet");
+    let default_level = if quiet { "error" } else { "warn" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .format_timestamp_millis()
+        .init();
+    let (command, rest) = match args.split_first() {
+        Some((first, rest)) => (first.to_str().unwrap_or(""), rest.to_vec()),
+        None => ("", Vec::new()),
+    };
+    let outcome = match command {
+        "info" => info::run(rest),
+        "-V" | "--version" => {
+            println!("smalltorrent {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        _ => download::run(args),
+    };
+    outcome.unwrap_or_else(|message| {
+        eprintln!("smalltorrent: {message}\n(try: smalltorrent --help)");
+        EXIT_USAGE
+    })
+}
+
+/// Reads the value of a numeric option, with an error that names the option.
+pub fn number<T: std::str::FromStr>(
+    parser: &mut lexopt::Parser,
+    option: &str,
+) -> Result<T, String> {
+    let value = parser.value().map_err(|e| e.to_string())?;
+    let text = value.to_string_lossy();
+    text.parse()
+        .map_err(|_| format!("{option} needs a number, got '{text}'"))
+}
+
+/// Reads the value of an option as a string.
+pub fn text(parser: &mut lexopt::Parser) -> Result<String, String> {
+    parser
+        .value()
+        .and_then(|v| v.string())
+        .map_err(|e| e.to_string())
+}
