@@ -2,22 +2,26 @@
 //!
 //! * Runs on: its own thread, `peer-manager`.
 //! * Owns: the candidate addresses (from trackers and `--peer`), the running peer threads
-//!   (with their stop flags), the strike counts and the banned IP addresses.
-//! * Reads: address lists from the announcer; [`Command`]s from the main thread; an
-//!   [`Exited`] from every peer thread that ends.
-//! * Writes: nothing but stop flags; it asks for more peers through `want_peers`.
+//!   with their [`PeerStatus`], the choker, the strike counts and the banned addresses.
+//! * Reads: address lists from the announcer; accepted connections from the listener;
+//!   [`Command`]s from the main thread; an [`Exited`] from every peer thread that ends.
+//! * Writes: each peer's stop flag and unchoke verdict; it asks for more peers through
+//!   `want_peers`.
 //!
-//! It keeps up to `max_peers` connections: it dials candidates, reaps peers that ended and
-//! replaces them, retries dropped addresses with a growing delay, and bans an address whose
-//! data failed the hash check twice as the only contributor to a piece.
+//! It keeps up to `max_peers` connections, dialled and accepted alike: it dials candidates,
+//! reaps peers that ended and replaces them, retries dropped addresses with a growing
+//! delay, runs the choker every [`CHOKE_ROUND`], and bans an address whose data failed the
+//! hash check twice as the only contributor to a piece.
 
-use crate::peer::{self, Exited, PeerError, Swarm};
+use crate::choker::{self, Candidate, Choker};
+use crate::peer::{self, Exited, PeerError, PeerStatus, Swarm};
 use crate::piece_manager::PeerKey;
+use crate::random::Rng;
 use crossbeam_channel::{Receiver, Sender, never, select, unbounded};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,8 +29,12 @@ use std::time::{Duration, Instant};
 const STRIKES_TO_BAN: u32 = 2;
 /// Connection attempts to one address before we forget it.
 const MAX_ATTEMPTS: u32 = 5;
-/// How often the thread wakes with nothing to do, to dial and retry.
+/// How often the thread wakes with nothing to do, to dial, retry and fill free unchoke slots.
 const TICK: Duration = Duration::from_millis(500);
+/// How often the choker reconsiders every peer.
+pub const CHOKE_ROUND: Duration = Duration::from_secs(10);
+/// A peer connected for less than this counts as new (for the optimistic unchoke).
+const NEW_PEER: Duration = Duration::from_secs(30);
 
 /// What the main thread tells the peer manager.
 #[derive(Debug)]
@@ -37,16 +45,31 @@ pub enum Command {
     Stop,
 }
 
+/// The peer manager's inputs.
+pub struct Inputs {
+    /// Peer lists from the announcer (and `--peer`).
+    pub addresses: Receiver<Vec<SocketAddr>>,
+    /// Connections the listener accepted.
+    pub incoming: Receiver<(TcpStream, SocketAddr)>,
+    /// Called when we are short of candidates (asks the announcer for more).
+    pub want_peers: Box<dyn Fn() + Send>,
+    /// Our own listening address, never to be dialled.
+    pub own_addr: Option<SocketAddr>,
+}
+
 /// A peer thread that is running.
 struct Running {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
+    status: Arc<PeerStatus>,
     handle: JoinHandle<()>,
+    connected_at: Instant,
+    /// The status byte counts at the last choke round, to compute rates.
+    last_totals: (u64, u64),
 }
 
 /// An address we know of and may (re)dial.
 #[derive(Debug, Clone, Copy)]
-struct Candidate {
+struct Dialable {
     addr: SocketAddr,
     attempts: u32,
     not_before: Instant,
@@ -56,7 +79,8 @@ struct PeerManager {
     swarm: Arc<Swarm>,
     max_peers: usize,
     want_peers: Box<dyn Fn() + Send>,
-    candidates: VecDeque<Candidate>,
+    own_addr: Option<SocketAddr>,
+    candidates: VecDeque<Dialable>,
     /// Every address that is a candidate or connected, to drop duplicates from trackers.
     known: HashSet<SocketAddr>,
     running: HashMap<PeerKey, Running>,
@@ -65,24 +89,25 @@ struct PeerManager {
     attempts: HashMap<SocketAddr, u32>,
     strikes: HashMap<IpAddr, u32>,
     banned: HashSet<IpAddr>,
+    choker: Choker,
+    last_round: Instant,
     next_key: PeerKey,
     exits: Sender<Exited>,
 }
 
-/// Starts the peer manager. `addresses` delivers peer lists (the announcer, or a list given
-/// on the command line); `want_peers` is called when the candidates run out.
+/// Starts the peer manager.
 pub fn spawn(
     swarm: Arc<Swarm>,
     max_peers: usize,
-    addresses: Receiver<Vec<SocketAddr>>,
-    want_peers: Box<dyn Fn() + Send>,
+    inputs: Inputs,
 ) -> std::io::Result<(JoinHandle<()>, Sender<Command>)> {
     let (commands, inbox) = unbounded();
     let (exits, exited) = unbounded();
     let manager = PeerManager {
         swarm,
         max_peers,
-        want_peers,
+        want_peers: inputs.want_peers,
+        own_addr: inputs.own_addr,
         candidates: VecDeque::new(),
         known: HashSet::new(),
         running: HashMap::new(),
@@ -90,29 +115,36 @@ pub fn spawn(
         attempts: HashMap::new(),
         strikes: HashMap::new(),
         banned: HashSet::new(),
+        choker: Choker::new(Rng::new()),
+        last_round: Instant::now(),
         next_key: 1,
         exits,
     };
+    let (addresses, incoming) = (inputs.addresses, inputs.incoming);
     let handle = std::thread::Builder::new()
         .name("peer-manager".into())
-        .spawn(move || manager.run(addresses, inbox, exited))?;
+        .spawn(move || manager.run(addresses, incoming, inbox, exited))?;
     Ok((handle, commands))
 }
 
 impl PeerManager {
     fn run(
         mut self,
-        addresses: Receiver<Vec<SocketAddr>>,
+        mut addresses: Receiver<Vec<SocketAddr>>,
+        mut incoming: Receiver<(TcpStream, SocketAddr)>,
         inbox: Receiver<Command>,
         exited: Receiver<Exited>,
     ) {
-        let mut addresses = addresses;
         loop {
             select! {
                 recv(addresses) -> list => match list {
                     Ok(list) => self.add_candidates(list),
                     // The announcer is gone; keep working with the peers we know.
                     Err(_) => addresses = never(),
+                },
+                recv(incoming) -> accepted => match accepted {
+                    Ok((stream, addr)) => self.accept(stream, addr),
+                    Err(_) => incoming = never(),
                 },
                 recv(inbox) -> command => match command {
                     Ok(Command::Blame { peers }) => self.blame(&peers),
@@ -126,6 +158,7 @@ impl PeerManager {
                 default(TICK) => {},
             }
             self.dial_more();
+            self.choke();
         }
         self.stop_all(&exited);
     }
@@ -133,16 +166,50 @@ impl PeerManager {
     fn add_candidates(&mut self, list: Vec<SocketAddr>) {
         let now = Instant::now();
         for addr in list {
-            if self.banned.contains(&addr.ip()) || addr.port() == 0 || !self.known.insert(addr) {
+            if self.banned.contains(&addr.ip())
+                || addr.port() == 0
+                || self.is_own(addr)
+                || !self.known.insert(addr)
+            {
                 continue;
             }
             let attempts = self.attempts.get(&addr).copied().unwrap_or(0);
-            self.candidates.push_back(Candidate {
+            self.candidates.push_back(Dialable {
                 addr,
                 attempts,
                 not_before: now,
             });
         }
+    }
+
+    /// True for our own listening address (trackers list us among the peers).
+    fn is_own(&self, addr: SocketAddr) -> bool {
+        self.own_addr.is_some_and(|own| {
+            own.port() == addr.port()
+                && (own.ip() == addr.ip() || (own.ip().is_unspecified() && addr.ip().is_loopback()))
+        })
+    }
+
+    /// An incoming connection: keep it if there is room and the address is not banned.
+    fn accept(&mut self, stream: TcpStream, addr: SocketAddr) {
+        if self.banned.contains(&addr.ip()) {
+            log::debug!("refused {addr}: banned");
+            return;
+        }
+        if self.running.len() >= self.max_peers {
+            log::debug!("refused {addr}: {} peers already", self.running.len());
+            return;
+        }
+        let (key, status) = self.new_key(addr);
+        let spawned = peer::spawn_incoming(
+            key,
+            stream,
+            addr,
+            self.swarm.clone(),
+            status.clone(),
+            self.exits.clone(),
+        );
+        self.started(key, addr, status, spawned);
     }
 
     /// Dials candidates whose retry time has come, up to the connection limit.
@@ -161,7 +228,16 @@ impl PeerManager {
                 postponed.push_back(candidate);
                 continue;
             }
-            self.dial(candidate);
+            self.attempts.insert(candidate.addr, candidate.attempts + 1);
+            let (key, status) = self.new_key(candidate.addr);
+            let spawned = peer::spawn_outgoing(
+                key,
+                candidate.addr,
+                self.swarm.clone(),
+                status.clone(),
+                self.exits.clone(),
+            );
+            self.started(key, candidate.addr, status, spawned);
         }
         self.candidates.append(&mut postponed);
         if self.running.len() < self.max_peers && self.candidates.is_empty() {
@@ -169,55 +245,60 @@ impl PeerManager {
         }
     }
 
-    fn dial(&mut self, candidate: Candidate) {
+    fn new_key(&mut self, addr: SocketAddr) -> (PeerKey, Arc<PeerStatus>) {
         let key = self.next_key;
         self.next_key += 1;
-        let stop = Arc::new(AtomicBool::new(false));
-        self.attempts.insert(candidate.addr, candidate.attempts + 1);
-        let spawned = peer::spawn(
-            key,
-            candidate.addr,
-            self.swarm.clone(),
-            stop.clone(),
-            self.exits.clone(),
-        );
+        self.addresses.insert(key, addr);
+        (key, Arc::new(PeerStatus::default()))
+    }
+
+    fn started(
+        &mut self,
+        key: PeerKey,
+        addr: SocketAddr,
+        status: Arc<PeerStatus>,
+        spawned: std::io::Result<JoinHandle<()>>,
+    ) {
         match spawned {
             Ok(handle) => {
-                log::debug!("dialling {}", candidate.addr);
-                self.addresses.insert(key, candidate.addr);
+                log::debug!("peer {addr}: thread started");
                 self.running.insert(
                     key,
                     Running {
-                        addr: candidate.addr,
-                        stop,
+                        addr,
+                        status,
                         handle,
+                        connected_at: Instant::now(),
+                        last_totals: (0, 0),
                     },
                 );
             }
             Err(error) => {
-                log::warn!("cannot start a thread for {}: {error}", candidate.addr);
-                self.known.remove(&candidate.addr);
+                log::warn!("cannot start a thread for {addr}: {error}");
+                self.known.remove(&addr);
             }
         }
     }
 
     /// A peer thread ended: join it and decide whether to dial that address again.
     fn reap(&mut self, exit: Exited) {
+        let mut useful = false;
         if let Some(running) = self.running.remove(&exit.key) {
+            useful = running.status.downloaded.load(Ordering::Relaxed) > 0;
             let _ = running.handle.join();
         }
         let addr = exit.addr;
-        if exit.downloaded > 0 {
-            // It was useful: start its retry count afresh.
+        if useful {
             self.attempts.insert(addr, 0);
         }
         let attempts = self.attempts.get(&addr).copied().unwrap_or(0);
+        let dialled = self.known.contains(&addr);
         let retry = match exit.error {
             PeerError::Misbehaved(_)
             | PeerError::WrongInfoHash
             | PeerError::OwnPeerId
             | PeerError::Stopped => false,
-            _ => attempts < MAX_ATTEMPTS && !self.banned.contains(&addr.ip()),
+            _ => dialled && attempts < MAX_ATTEMPTS && !self.banned.contains(&addr.ip()),
         };
         if !retry {
             self.known.remove(&addr);
@@ -225,11 +306,48 @@ impl PeerManager {
         }
         // 5 s, 10 s, 20 s, ... between attempts.
         let delay = Duration::from_secs(5) * 2u32.pow(attempts.saturating_sub(1).min(6));
-        self.candidates.push_back(Candidate {
+        self.candidates.push_back(Dialable {
             addr,
             attempts,
             not_before: Instant::now() + delay,
         });
+    }
+
+    /// Runs a choke round every [`CHOKE_ROUND`]; between rounds, gives free unchoke slots
+    /// to interested peers at once, so a newcomer does not wait up to 10 s for its first block.
+    fn choke(&mut self) {
+        let now = Instant::now();
+        let unchoked: Vec<PeerKey> = if now.duration_since(self.last_round) >= CHOKE_ROUND {
+            let seconds = now.duration_since(self.last_round).as_secs_f64();
+            self.last_round = now;
+            let seeding = self.swarm.pieces.is_complete();
+            let candidates: Vec<Candidate> = self
+                .running
+                .iter_mut()
+                .map(|(key, running)| running.candidate(*key, seeding, seconds, now))
+                .collect();
+            self.choker.round(&candidates)
+        } else {
+            let mut unchoked: Vec<PeerKey> = self
+                .running
+                .iter()
+                .filter(|(_, r)| r.status.unchoke.load(Ordering::Relaxed))
+                .map(|(key, _)| *key)
+                .collect();
+            let free = (choker::REGULAR_SLOTS + 1).saturating_sub(unchoked.len());
+            let waiting = self.running.iter().filter(|(key, r)| {
+                r.status.interested.load(Ordering::Relaxed) && !unchoked.contains(key)
+            });
+            let newcomers: Vec<PeerKey> = waiting.take(free).map(|(key, _)| *key).collect();
+            unchoked.extend(newcomers);
+            unchoked
+        };
+        for (key, running) in &self.running {
+            running
+                .status
+                .unchoke
+                .store(unchoked.contains(key), Ordering::Relaxed);
+        }
     }
 
     /// Counts a strike against a peer that alone sent a piece that failed its hash, and
@@ -255,18 +373,41 @@ impl PeerManager {
         log::warn!("banning {ip}: its data keeps failing the hash check");
         self.banned.insert(ip);
         for running in self.running.values().filter(|r| r.addr.ip() == ip) {
-            running.stop.store(true, Ordering::Relaxed);
+            running.status.stop.store(true, Ordering::Relaxed);
         }
     }
 
     /// Stops every peer thread and waits for all of them.
     fn stop_all(&mut self, exited: &Receiver<Exited>) {
         for running in self.running.values() {
-            running.stop.store(true, Ordering::Relaxed);
+            running.status.stop.store(true, Ordering::Relaxed);
         }
         for (_, running) in self.running.drain() {
             let _ = running.handle.join();
         }
         while exited.try_recv().is_ok() {}
+    }
+}
+
+impl Running {
+    /// This peer as the choker sees it, with its rate over the last `seconds`.
+    fn candidate(&mut self, key: PeerKey, seeding: bool, seconds: f64, now: Instant) -> Candidate {
+        let totals = (
+            self.status.downloaded.load(Ordering::Relaxed),
+            self.status.uploaded.load(Ordering::Relaxed),
+        );
+        let bytes = if seeding {
+            totals.1 - self.last_totals.1
+        } else {
+            totals.0 - self.last_totals.0
+        };
+        self.last_totals = totals;
+        Candidate {
+            key,
+            interested: self.status.interested.load(Ordering::Relaxed),
+            rate: (bytes as f64 / seconds.max(0.001)) as u64,
+            snubbed: self.status.snubbed.load(Ordering::Relaxed),
+            new: now.duration_since(self.connected_at) < NEW_PEER,
+        }
     }
 }

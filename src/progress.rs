@@ -99,6 +99,20 @@ impl Display {
         }
     }
 
+    /// Prints a message on its own line without mangling the progress line.
+    pub fn note(&mut self, message: &str) {
+        let mut stderr = std::io::stderr().lock();
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Terminal => {
+                let _ = writeln!(stderr, "\r\x1b[K{message}");
+            }
+            Mode::Plain => {
+                let _ = writeln!(stderr, "{message}");
+            }
+        }
+    }
+
     /// Ends the progress line so the next message starts on a fresh line.
     pub fn finish(&mut self) {
         if self.mode == Mode::Terminal {

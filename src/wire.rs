@@ -214,6 +214,19 @@ fn len_u32(len: usize) -> u32 {
 }
 
 impl Message {
+    /// A one-line description for logs: the message and its fields, but not block data.
+    pub fn summary(&self) -> String {
+        match self {
+            Message::Piece {
+                piece,
+                offset,
+                data,
+            } => format!("piece {piece} offset {offset} ({} bytes)", data.len()),
+            Message::Bitfield(bytes) => format!("bitfield ({} bytes)", bytes.len()),
+            other => format!("{other:?}"),
+        }
+    }
+
     /// Appends this message, framed, to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {

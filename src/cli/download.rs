@@ -21,10 +21,17 @@ Usage:
 Download options:
   -d, --dir DIR        download into DIR (default: the current folder); a multi-file
                        torrent goes into DIR/<torrent name>/
-  -q, --quiet          no progress display, errors only
+  -s, --seed-dir DIR   seed the data already in DIR: check it, serve the valid pieces,
+                       fetch what is missing, and keep seeding until Ctrl-C
+      --seed           keep seeding after the download completes (until Ctrl-C)
+      --seed-ratio R   stop seeding once we uploaded R times the torrent's size
+      --seed-time MIN  stop seeding after MIN minutes
+  -q, --quiet          no progress display (errors and the final summary only)
       --peer HOST:PORT connect to this peer too (repeatable); works without a tracker
-      --port N         port reported to trackers (default 6881)
-      --max-peers N    connections at most (default 50)
+      --port N         listen port, also reported to trackers (default 6881; the next
+                       free one if taken; 0 = any)
+      --bind IP        listen on IP and connect from it (default: all interfaces)
+      --max-peers N    connections at most, incoming and outgoing (default 50)
       --give-up SECS   fail when no peer has been connected for SECS (default 120)
       --pipeline N     requests kept in flight per peer (default 128)
   -h, --help           this help
@@ -43,9 +50,14 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
         progress: progress::Mode::Plain,
         max_peers: 50,
         port: 6881,
+        bind: None,
         peers: Vec::new(),
         give_up: Duration::from_secs(120),
         pipeline: 128,
+        report_check: false,
+        seed: false,
+        seed_ratio: None,
+        seed_time: None,
     };
     let mut quiet = false;
     let mut torrent = None;
@@ -56,6 +68,33 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
                 return Ok(None);
             }
             Short('d') | Long("dir") => options.dir = text(&mut parser)?.into(),
+            Short('s') | Long("seed-dir") => {
+                options.dir = text(&mut parser)?.into();
+                options.report_check = true;
+                options.seed = true;
+            }
+            Long("seed") => options.seed = true,
+            Long("seed-ratio") => {
+                let ratio: f64 = number(&mut parser, "--seed-ratio")?;
+                if !(ratio.is_finite() && ratio >= 0.0) {
+                    return Err(format!("--seed-ratio must be a number >= 0, got {ratio}"));
+                }
+                options.seed_ratio = Some(ratio);
+            }
+            Long("seed-time") => {
+                let minutes: f64 = number(&mut parser, "--seed-time")?;
+                if !(minutes.is_finite() && minutes >= 0.0) {
+                    return Err(format!("--seed-time must be minutes >= 0, got {minutes}"));
+                }
+                options.seed_time = Some(Duration::from_secs_f64(minutes * 60.0));
+            }
+            Long("bind") => {
+                let value = text(&mut parser)?;
+                let ip = value
+                    .parse()
+                    .map_err(|_| format!("--bind needs an IP address, got '{value}'"))?;
+                options.bind = Some(ip);
+            }
             Short('q') | Long("quiet") => quiet = true,
             Long("port") => options.port = number(&mut parser, "--port")?,
             Long("max-peers") => options.max_peers = number(&mut parser, "--max-peers")?,
@@ -71,6 +110,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
     options.torrent = torrent.ok_or("missing the .torrent file to use")?;
     if options.max_peers == 0 || options.pipeline == 0 {
         return Err("--max-peers and --pipeline must be at least 1".into());
+    }
+    if (options.seed_ratio.is_some() || options.seed_time.is_some()) && !options.seed {
+        // A limit on seeding implies seeding.
+        options.seed = true;
     }
     options.progress = progress::Mode::detect(quiet);
     Ok(Some(options))
@@ -97,16 +140,7 @@ pub fn run(args: Vec<OsString>) -> Result<i32, String> {
     }
     Ok(match download::run(&options, &interrupted) {
         Ok(summary) => {
-            if options.progress != progress::Mode::Quiet {
-                let seconds = summary.elapsed.as_secs_f64().max(0.001);
-                eprintln!(
-                    "done: {} ({}) verified in {} ({}/s)",
-                    summary.name,
-                    format_bytes(summary.bytes),
-                    format_duration(summary.elapsed),
-                    format_bytes((summary.downloaded as f64 / seconds) as u64),
-                );
-            }
+            print_summary(&summary);
             0
         }
         Err(DownloadError::Interrupted) => {
@@ -118,6 +152,31 @@ pub fn run(args: Vec<OsString>) -> Result<i32, String> {
             1
         }
     })
+}
+
+/// The final lines: what was fetched, and what was uploaded.
+fn print_summary(summary: &download::Summary) {
+    if summary.fetched {
+        let seconds = summary.elapsed.as_secs_f64().max(0.001);
+        eprintln!(
+            "done: {} ({}) verified in {} ({}/s)",
+            summary.name,
+            format_bytes(summary.bytes),
+            format_duration(summary.elapsed),
+            format_bytes((summary.downloaded as f64 / seconds) as u64),
+        );
+    } else {
+        eprintln!(
+            "{} ({}) is complete",
+            summary.name,
+            format_bytes(summary.bytes)
+        );
+    }
+    eprintln!(
+        "uploaded {} bytes ({:.2} x the torrent)",
+        summary.uploaded,
+        summary.uploaded as f64 / summary.bytes.max(1) as f64
+    );
 }
 
 #[cfg(test)]

@@ -1,33 +1,38 @@
 //! One peer's thread: a blocking TCP connection speaking the BEP 3 wire protocol.
 //!
 //! * Runs on: one thread per peer (`peer <addr>`), spawned by the peer manager with a small
-//!   stack.
-//! * Owns: the socket, what the peer has (its bitfield), the choke/interest flags of this
-//!   connection and the list of blocks requested from this peer.
-//! * Reads: the socket, and a stop flag set by the peer manager.
-//! * Writes: the socket; accepted blocks to the block saver's channel; one [`Exited`] to the
-//!   peer manager when the thread ends, for whatever reason.
-//! * Calls: the piece manager, to pick blocks and report what arrived.
+//!   stack, for a connection we dialled ([`spawn_outgoing`]) or accepted ([`spawn_incoming`]).
+//! * Owns: the socket and the per-connection state: what the peer has, the choke and
+//!   interest flags both ways, the blocks we requested from it, the blocks it requested
+//!   from us.
+//! * Reads: the socket; its [`PeerStatus`] (stop flag, the choker's verdict).
+//! * Writes: the socket; accepted blocks to the block saver's channel; byte counts into its
+//!   [`PeerStatus`]; one [`Exited`] to the peer manager when the thread ends.
+//! * Calls: the piece manager (what to fetch, what arrived), storage (blocks to upload).
 //!
-//! The life of a connection: connect → handshake → bitfield → interested → wait for
-//! unchoke → keep a pipeline of requests full while `piece`s arrive. Every waiting state
-//! has a timeout (see [`Timeouts`]), so a silent or slow peer is dropped and its blocks go
-//! back to the piece manager for others to fetch.
+//! The download side (`download.rs`): connect → handshake → bitfield → interested → wait for
+//! unchoke → keep a pipeline of requests full while `piece`s arrive. The upload side
+//! (`upload.rs`): our bitfield and `have`s, unchoke when the choker says so, serve requests
+//! straight from the map. Every waiting state has a timeout (see [`Timeouts`]).
 
 mod connection;
+mod download;
+mod upload;
 
 use crate::block_saver;
 use crate::geometry::Geometry;
 use crate::piece_manager::{PeerKey, PieceManager};
 use crate::stats::Counters;
+use crate::storage::Storage;
 use crate::wire::{Handshake, WireError};
 use connection::Connection;
 use crossbeam_channel::Sender;
+use socket2::{Domain, Socket, Type};
 use std::fmt;
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -47,8 +52,10 @@ pub struct Timeouts {
     pub piece: Duration,
     /// Nothing at all received (not even a keep-alive).
     pub idle: Duration,
-    /// The peer has nothing we need.
+    /// Neither side wants anything from the other.
     pub useless: Duration,
+    /// No block from a peer that unchokes us: it is *snubbing* us (the choker passes it over).
+    pub snub: Duration,
     /// How often the thread wakes up with no traffic, to check the above.
     pub tick: Duration,
 }
@@ -62,6 +69,7 @@ impl Default for Timeouts {
             piece: Duration::from_secs(30),
             idle: Duration::from_secs(150),
             useless: Duration::from_secs(60),
+            snub: Duration::from_secs(60),
             tick: Duration::from_millis(250),
         }
     }
@@ -73,11 +81,32 @@ pub struct Swarm {
     pub peer_id: [u8; 20],
     pub geometry: Geometry,
     pub pieces: Arc<PieceManager>,
+    pub storage: Arc<Storage>,
     pub saver: Sender<block_saver::Command>,
     pub counters: Arc<Counters>,
     pub timeouts: Timeouts,
     /// Blocks kept in flight per peer (request pipelining).
     pub pipeline: usize,
+    /// Local address for outgoing connections (`--bind`), if any.
+    pub bind: Option<IpAddr>,
+}
+
+/// What the peer manager and one peer thread share: the manager's orders (stop, unchoke)
+/// and the thread's figures (bytes, interest, snubbing), all lock-free.
+#[derive(Debug, Default)]
+pub struct PeerStatus {
+    /// Set by the peer manager: end the connection.
+    pub stop: AtomicBool,
+    /// Set by the choker: may this peer download from us?
+    pub unchoke: AtomicBool,
+    /// Payload bytes received from this peer.
+    pub downloaded: AtomicU64,
+    /// Payload bytes sent to this peer.
+    pub uploaded: AtomicU64,
+    /// The peer is interested in what we have.
+    pub interested: AtomicBool,
+    /// The peer unchokes us but has sent no block for a while.
+    pub snubbed: AtomicBool,
 }
 
 /// Why a peer connection ended.
@@ -99,6 +128,8 @@ pub enum PeerError {
     Stopped,
     /// The block saver is gone (the download is shutting down).
     SaverGone,
+    /// Reading a block to upload failed.
+    Storage(crate::storage::StorageError),
 }
 
 impl fmt::Display for PeerError {
@@ -112,6 +143,7 @@ impl fmt::Display for PeerError {
             PeerError::Timeout(state) => write!(f, "timed out {state}"),
             PeerError::Stopped => write!(f, "stopped"),
             PeerError::SaverGone => write!(f, "block saver stopped"),
+            PeerError::Storage(e) => write!(f, "cannot read a block to upload: {e}"),
         }
     }
 }
@@ -136,53 +168,85 @@ pub struct Exited {
     pub key: PeerKey,
     pub addr: SocketAddr,
     pub error: PeerError,
-    /// Payload bytes this peer sent us.
-    pub downloaded: u64,
 }
 
-/// Starts a thread that dials `addr` and trades with it until `stop` is set or it fails.
-pub fn spawn(
+/// Starts a thread that dials `addr` and trades with it until stopped or it fails.
+pub fn spawn_outgoing(
     key: PeerKey,
     addr: SocketAddr,
     swarm: Arc<Swarm>,
-    stop: Arc<AtomicBool>,
+    status: Arc<PeerStatus>,
     exits: Sender<Exited>,
+) -> io::Result<JoinHandle<()>> {
+    spawn_thread(key, addr, exits, move || {
+        let stream = dial(addr, &swarm)?;
+        Connection::new(key, addr, stream, swarm, status)
+    })
+}
+
+/// Starts a thread for a connection the listener accepted.
+pub fn spawn_incoming(
+    key: PeerKey,
+    stream: TcpStream,
+    addr: SocketAddr,
+    swarm: Arc<Swarm>,
+    status: Arc<PeerStatus>,
+    exits: Sender<Exited>,
+) -> io::Result<JoinHandle<()>> {
+    spawn_thread(key, addr, exits, move || {
+        let stream = answer(stream, &swarm)?;
+        Connection::new(key, addr, stream, swarm, status)
+    })
+}
+
+fn spawn_thread(
+    key: PeerKey,
+    addr: SocketAddr,
+    exits: Sender<Exited>,
+    connect: impl FnOnce() -> Result<Connection, PeerError> + Send + 'static,
 ) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("peer {addr}"))
         .stack_size(STACK_SIZE)
         .spawn(move || {
-            let mut downloaded = 0;
-            let connection = dial(addr, &swarm)
-                .and_then(|stream| Connection::new(key, addr, stream, swarm, stop));
-            let error = match connection {
-                Ok(mut connection) => {
-                    let error = connection.run();
-                    downloaded = connection.downloaded();
-                    error
-                }
+            let error = match connect() {
+                Ok(mut connection) => connection.run(),
                 Err(error) => error,
             };
             log::debug!("peer {addr}: {error}");
-            let _ = exits.send(Exited {
-                key,
-                addr,
-                error,
-                downloaded,
-            });
+            let _ = exits.send(Exited { key, addr, error });
         })
 }
 
-/// Connects and exchanges handshakes (we speak first, as the dialling side).
+/// Connects (from `--bind`'s address, if given) and exchanges handshakes; as the dialling
+/// side we speak first.
 fn dial(addr: SocketAddr, swarm: &Swarm) -> Result<TcpStream, PeerError> {
     let mut stream =
-        TcpStream::connect_timeout(&addr, swarm.timeouts.connect).map_err(PeerError::Connect)?;
+        connect(addr, swarm.bind, swarm.timeouts.connect).map_err(PeerError::Connect)?;
+    set_handshake_timeouts(&stream, swarm)?;
+    stream.write_all(&Handshake::new(swarm.info_hash, swarm.peer_id).to_bytes())?;
+    let theirs = Handshake::read_from(&mut stream)?;
+    check_handshake(&theirs, swarm, addr)?;
+    Ok(stream)
+}
+
+/// Reads an incoming peer's handshake, checks it is for our torrent, and answers.
+fn answer(mut stream: TcpStream, swarm: &Swarm) -> Result<TcpStream, PeerError> {
+    set_handshake_timeouts(&stream, swarm)?;
+    let theirs = Handshake::read_from(&mut stream)?;
+    let addr = stream.peer_addr()?;
+    check_handshake(&theirs, swarm, addr)?;
+    stream.write_all(&Handshake::new(swarm.info_hash, swarm.peer_id).to_bytes())?;
+    Ok(stream)
+}
+
+fn set_handshake_timeouts(stream: &TcpStream, swarm: &Swarm) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(swarm.timeouts.handshake))?;
-    stream.set_write_timeout(Some(swarm.timeouts.handshake))?;
-    let ours = Handshake::new(swarm.info_hash, swarm.peer_id);
-    stream.write_all(&ours.to_bytes())?;
-    let theirs = Handshake::read_from(&mut stream)?;
+    stream.set_write_timeout(Some(swarm.timeouts.handshake))
+}
+
+fn check_handshake(theirs: &Handshake, swarm: &Swarm, addr: SocketAddr) -> Result<(), PeerError> {
     if theirs.info_hash != swarm.info_hash {
         return Err(PeerError::WrongInfoHash);
     }
@@ -193,7 +257,19 @@ fn dial(addr: SocketAddr, swarm: &Swarm) -> Result<TcpStream, PeerError> {
         "peer {addr}: handshake done, client {}",
         String::from_utf8_lossy(&theirs.peer_id[..8])
     );
-    Ok(stream)
+    Ok(())
+}
+
+/// TCP connect with a timeout, from `bind`'s address when given (std cannot bind a socket
+/// before connecting it, hence socket2).
+pub fn connect(addr: SocketAddr, bind: Option<IpAddr>, timeout: Duration) -> io::Result<TcpStream> {
+    let Some(local) = bind else {
+        return TcpStream::connect_timeout(&addr, timeout);
+    };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.bind(&SocketAddr::new(local, 0).into())?;
+    socket.connect_timeout(&addr.into(), timeout)?;
+    Ok(socket.into())
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ fn short_timeouts() -> Timeouts {
         piece: Duration::from_millis(400),
         idle: Duration::from_millis(800),
         useless: Duration::from_secs(30),
+        snub: Duration::from_secs(30),
         tick: Duration::from_millis(50),
     }
 }
@@ -36,6 +37,8 @@ struct Setup {
     pieces: Arc<PieceManager>,
     saved: Receiver<SaverCommand>,
     exits: Receiver<Exited>,
+    /// Holds the (empty) files the swarm's storage maps.
+    _dir: tempfile::TempDir,
 }
 
 /// Starts our peer thread against a remote scripted by `remote`, which gets the accepted
@@ -56,6 +59,14 @@ fn connect(remote: impl FnOnce(TcpStream) + Send + 'static) -> Setup {
     let pieces = Arc::new(PieceManager::new(g, &Bitfield::new(g.piece_count)));
     let (saver, saved) = unbounded();
     let (exits_tx, exits) = unbounded();
+    let dir = tempfile::tempdir().unwrap();
+    let files = [crate::metainfo::FileEntry {
+        path: "data".into(),
+        length: g.total_length,
+        offset: 0,
+        kind: crate::metainfo::FileKind::Regular,
+    }];
+    let storage = Arc::new(Storage::open(dir.path(), &files).unwrap());
     let swarm = Arc::new(Swarm {
         info_hash: INFO_HASH,
         peer_id: *b"-ST0100-testtesttest",
@@ -65,12 +76,15 @@ fn connect(remote: impl FnOnce(TcpStream) + Send + 'static) -> Setup {
         counters: Arc::new(Counters::new(g.total_length)),
         timeouts: short_timeouts(),
         pipeline: 4,
+        storage,
+        bind: None,
     });
-    spawn(1, addr, swarm, Arc::new(AtomicBool::new(false)), exits_tx).unwrap();
+    spawn_outgoing(1, addr, swarm, Arc::default(), exits_tx).unwrap();
     Setup {
         pieces,
         saved,
         exits,
+        _dir: dir,
     }
 }
 

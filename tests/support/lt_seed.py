@@ -77,7 +77,9 @@ def main():
             elif isinstance(a, (lt.tracker_error_alert, lt.torrent_error_alert, lt.listen_failed_alert)):
                 print(f"ALERT {a.message()}", file=sys.stderr, flush=True)
         if not reannounced and handle.status().is_seeding:
-            handle.force_reannounce()
+            # Past the tracker's min interval too: if the data check ended after the first
+            # announce, a plain re-announce would wait 15 minutes (opentracker's min interval).
+            handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
             reannounced = True
         ses.wait_for_alert(100)
     print(f"uploaded={handle.status().total_payload_upload}", flush=True)

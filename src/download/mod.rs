@@ -1,17 +1,22 @@
-//! A download, coordinated from the main thread.
+//! A download (and seeding), coordinated from the main thread.
 //!
 //! [`run`] builds every part before any thread starts (metainfo, storage, the check of data
-//! already on disk, the piece manager), then starts the block saver, the peer manager and
-//! the announcer, and loops: it draws progress, listens to the saver and the announcer, and
-//! watches for completion, a fatal error, a swarm with no peers, or Ctrl-C. Shutdown is one
-//! ordered sequence ([`Threads::shutdown`]): peers stop first, then the saver flushes the
-//! map, then the announcer tells the tracker `stopped`. Every thread is joined.
+//! already on disk, the piece manager), then starts the block saver, the listener, the peer
+//! manager and the announcer, and loops: it draws progress, listens to the saver and the
+//! announcer, and watches for completion, a fatal error, a swarm with no peers, the seeding
+//! limits, or Ctrl-C. Shutdown is one ordered sequence ([`Threads::shutdown`]): the
+//! listener stops, then the peers, then the saver flushes the map, then the announcer tells
+//! the tracker `stopped`. Every thread is joined.
 
-use crate::announcer::{self, AnnouncerConfig, Report};
+mod watch;
+
+use crate::announcer::{self, AnnouncerConfig};
+use crate::bitfield::Bitfield;
 use crate::block_saver::{self, Event, Saver};
+use crate::listener::{self, Listener};
 use crate::metainfo::{Metainfo, MetainfoError};
 use crate::peer::{Swarm, Timeouts};
-use crate::peer_manager;
+use crate::peer_manager::{self, Inputs};
 use crate::piece_manager::PieceManager;
 use crate::progress::{self, Display, Snapshot};
 use crate::random::Rng;
@@ -20,11 +25,12 @@ use crate::storage::{Storage, StorageError};
 use crate::verify;
 use crossbeam_channel::{Receiver, Sender, select, unbounded};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use watch::Watch;
 
 /// How often the main thread wakes to draw progress and check on the download.
 const TICK: Duration = Duration::from_millis(250);
@@ -33,18 +39,28 @@ const TICK: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone)]
 pub struct Options {
     pub torrent: PathBuf,
-    /// Download folder (files go below it, multi-file torrents in a folder of their name).
+    /// Data folder (files go below it, multi-file torrents in a folder of their name).
     pub dir: PathBuf,
     pub progress: progress::Mode,
     pub max_peers: usize,
-    /// The port we tell trackers about.
+    /// Port to listen on (the next free one if taken; 0 = any).
     pub port: u16,
+    /// Address to listen on and to connect from (`--bind`); all interfaces if `None`.
+    pub bind: Option<IpAddr>,
     /// Peers to connect to directly, besides those from trackers.
     pub peers: Vec<SocketAddr>,
     /// Give up when no peer has been connected for this long.
     pub give_up: Duration,
     /// Requests kept in flight per peer.
     pub pipeline: usize,
+    /// Report the check of existing data (`-s`).
+    pub report_check: bool,
+    /// Keep seeding once complete (`-s`, `--seed`).
+    pub seed: bool,
+    /// Stop seeding once uploaded ≥ this × the torrent's size.
+    pub seed_ratio: Option<f64>,
+    /// Stop seeding after this long.
+    pub seed_time: Option<Duration>,
 }
 
 /// Why a download did not finish.
@@ -58,9 +74,14 @@ pub enum DownloadError {
     NoTracker(String),
     /// Nobody to download from for too long.
     NoPeers { waited: Duration, detail: String },
+    /// The listening socket could not be opened.
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     /// A thread could not be started.
     Thread(std::io::Error),
-    /// Ctrl-C.
+    /// Ctrl-C before the download was complete.
     Interrupted,
 }
 
@@ -75,6 +96,9 @@ impl fmt::Display for DownloadError {
                 "no peers: none connected in {} s ({detail})",
                 waited.as_secs()
             ),
+            DownloadError::Listen { addr, source } => {
+                write!(f, "cannot listen on {addr}: {source}")
+            }
             DownloadError::Thread(e) => write!(f, "cannot start a thread: {e}"),
             DownloadError::Interrupted => write!(f, "interrupted"),
         }
@@ -83,50 +107,45 @@ impl fmt::Display for DownloadError {
 
 impl std::error::Error for DownloadError {}
 
-/// What a finished download reports.
+/// What a finished run reports.
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub name: String,
     pub bytes: u64,
+    /// Payload bytes received (including any that failed the hash check).
     pub downloaded: u64,
+    /// Payload bytes sent.
+    pub uploaded: u64,
+    /// True if data was fetched in this run (false when it was all there already).
+    pub fetched: bool,
     pub elapsed: Duration,
 }
 
-/// Downloads the torrent in `options` until every piece is verified on disk.
-/// `interrupt` delivers a message when the user presses Ctrl-C.
+/// Downloads the torrent in `options` until every piece is verified on disk, then seeds if
+/// asked to. `interrupt` delivers a message when the user presses Ctrl-C (or SIGTERM).
 pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, DownloadError> {
     let started = Instant::now();
     let meta = Metainfo::from_file(&options.torrent).map_err(DownloadError::Torrent)?;
     let geometry = meta.geometry();
     let storage =
         Arc::new(Storage::open(&options.dir, &meta.files).map_err(DownloadError::Storage)?);
-    let mut display = Display::new(options.progress);
-    let have = if storage.had_data() {
-        log::info!("checking data already in {}", options.dir.display());
-        let checked = verify::check_pieces(&storage, &geometry, &meta.pieces, |_, _| {})
-            .map_err(DownloadError::Storage)?;
-        log::info!(
-            "{} of {} pieces already here",
-            checked.count(),
-            geometry.piece_count
-        );
-        checked
-    } else {
-        crate::bitfield::Bitfield::new(geometry.piece_count)
-    };
+    let have = check_existing(&storage, &meta, options)?;
     let pieces = Arc::new(PieceManager::new(geometry, &have));
+    let complete_at_start = pieces.is_complete();
     let left = geometry.total_length - pieces.progress().verified_bytes;
     let counters = Arc::new(Counters::new(left));
-    let summary = |downloaded| Summary {
+    let summary = |counters: &Counters| Summary {
         name: meta.name.clone(),
         bytes: geometry.total_length,
-        downloaded,
+        downloaded: counters.downloaded(),
+        uploaded: counters.uploaded(),
+        fetched: !complete_at_start,
         elapsed: started.elapsed(),
     };
-    if pieces.is_complete() {
-        return Ok(summary(0));
+    if complete_at_start && !options.seed {
+        return Ok(summary(&counters));
     }
-    if meta.trackers.is_empty() && options.peers.is_empty() {
+    if meta.trackers.is_empty() && options.peers.is_empty() && !options.seed {
         return Err(DownloadError::NoTracker(
             "the torrent lists no tracker and no --peer was given".into(),
         ));
@@ -144,15 +163,28 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         saver_events,
     )
     .map_err(DownloadError::Thread)?;
+    let (incoming, incoming_inbox) = unbounded();
+    let listen_ip = options.bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let listener = listener::spawn(listen_ip, options.port, incoming).map_err(|source| {
+        DownloadError::Listen {
+            addr: SocketAddr::new(listen_ip, options.port),
+            source,
+        }
+    })?;
+    if options.progress != progress::Mode::Quiet {
+        eprintln!("listening on {}", listener.addr());
+    }
     let swarm = Arc::new(Swarm {
         info_hash: meta.info_hash,
         peer_id: peer_id(),
         geometry,
         pieces: pieces.clone(),
-        saver: saver.clone(),
+        storage: storage.clone(),
+        saver,
         counters: counters.clone(),
         timeouts: Timeouts::default(),
         pipeline: options.pipeline,
+        bind: options.bind,
     });
     let (addresses, address_inbox) = unbounded();
     let (reports, report_inbox) = unbounded();
@@ -161,7 +193,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
             trackers: meta.trackers.clone(),
             info_hash: meta.info_hash,
             peer_id: swarm.peer_id,
-            port: options.port,
+            port: listener.addr().port(),
             numwant: 50,
         },
         counters.clone(),
@@ -173,28 +205,33 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     let (manager_handle, manager) = peer_manager::spawn(
         swarm,
         options.max_peers,
-        address_inbox,
-        Box::new(move || {
-            let _ = want_peers.send(announcer::Command::NeedPeers);
-        }),
+        Inputs {
+            addresses: address_inbox,
+            incoming: incoming_inbox,
+            want_peers: Box::new(move || {
+                let _ = want_peers.send(announcer::Command::NeedPeers);
+            }),
+            own_addr: Some(listener.addr()),
+        },
     )
     .map_err(DownloadError::Thread)?;
     if !options.peers.is_empty() {
         let _ = addresses.send(options.peers.clone());
     }
-    // From here on only the peer threads hold senders to the saver (through the swarm).
-    drop(saver);
     let threads = Threads {
+        listener,
         manager: (manager_handle, manager),
         saver: saver_handle,
         announcer: (announcer_handle, announcer),
     };
 
+    let mut display = Display::new(options.progress);
     let mut watch = Watch::new(
         !meta.trackers.is_empty(),
         !options.peers.is_empty(),
         options.give_up,
     );
+    let mut seeding_since = complete_at_start.then(Instant::now);
     let outcome = loop {
         select! {
             recv(saver_inbox) -> event => match event {
@@ -210,7 +247,9 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
                     watch.tracker_report(report);
                 }
             },
-            recv(interrupt) -> _ => break Err(DownloadError::Interrupted),
+            recv(interrupt) -> _ => {
+                break if pieces.is_complete() { Ok(()) } else { Err(DownloadError::Interrupted) };
+            },
             default(TICK) => {},
         }
         let snapshot = Snapshot {
@@ -223,22 +262,82 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         };
         display.draw(Instant::now(), snapshot);
         if pieces.is_complete() {
-            break Ok(());
-        }
-        if let Some(error) = watch.check(snapshot) {
+            if seeding_since.is_none() {
+                seeding_since = Some(Instant::now());
+                let _ = threads.announcer.1.send(announcer::Command::Completed);
+                if options.seed {
+                    display.note(&format!("download complete ({}); seeding", meta.name));
+                }
+            }
+            if !options.seed
+                || seeding_done(options, &counters, geometry.total_length, seeding_since)
+            {
+                break Ok(());
+            }
+        } else if let Some(error) = watch.check(snapshot.peers) {
             break Err(error);
         }
     };
     display.finish();
-    let complete = outcome.is_ok();
-    let flushed = threads.shutdown(complete, saver_inbox);
+    let flushed = threads.shutdown(saver_inbox);
     outcome?;
     flushed.map_err(DownloadError::Storage)?;
-    Ok(summary(counters.downloaded()))
+    Ok(summary(&counters))
+}
+
+/// Checks data already on disk (always when seeding) and returns the verified pieces.
+fn check_existing(
+    storage: &Storage,
+    meta: &Metainfo,
+    options: &Options,
+) -> Result<Bitfield, DownloadError> {
+    let geometry = meta.geometry();
+    if !storage.had_data() {
+        if options.report_check {
+            eprintln!(
+                "checked data: 0 of {} pieces valid (0.0%): nothing in {} yet",
+                geometry.piece_count,
+                options.dir.display()
+            );
+        }
+        return Ok(Bitfield::new(geometry.piece_count));
+    }
+    let have = verify::check_pieces(storage, &geometry, &meta.pieces, |_, _| {})
+        .map_err(DownloadError::Storage)?;
+    let line = format!(
+        "checked data: {} of {} pieces valid ({:.1}%)",
+        have.count(),
+        geometry.piece_count,
+        have.count() as f64 * 100.0 / geometry.piece_count.max(1) as f64
+    );
+    if options.report_check {
+        eprintln!("{line}");
+    } else {
+        log::info!("{line}");
+    }
+    Ok(have)
+}
+
+/// True when a seeding limit (`--seed-ratio`, `--seed-time`) is reached.
+fn seeding_done(
+    options: &Options,
+    counters: &Counters,
+    total: u64,
+    since: Option<Instant>,
+) -> bool {
+    let ratio_reached = options
+        .seed_ratio
+        .is_some_and(|ratio| counters.uploaded() as f64 >= ratio * total as f64);
+    let time_reached = options
+        .seed_time
+        .zip(since)
+        .is_some_and(|(limit, since)| since.elapsed() >= limit);
+    ratio_reached || time_reached
 }
 
 /// The running threads and how to reach them, for the shutdown sequence.
 struct Threads {
+    listener: Listener,
     manager: (JoinHandle<()>, Sender<peer_manager::Command>),
     saver: JoinHandle<()>,
     announcer: (JoinHandle<()>, Sender<announcer::Command>),
@@ -247,7 +346,8 @@ struct Threads {
 impl Threads {
     /// Stops everything in order and joins every thread. Returns the result of the final
     /// flush of the map.
-    fn shutdown(self, complete: bool, saver_events: Receiver<Event>) -> Result<(), StorageError> {
+    fn shutdown(self, saver_events: Receiver<Event>) -> Result<(), StorageError> {
+        self.listener.stop();
         let _ = self.manager.1.send(peer_manager::Command::Stop);
         let _ = self.manager.0.join();
         // Every peer thread has ended and with them every sender to the saver: the saver
@@ -259,79 +359,9 @@ impl Threads {
                 flushed = Err(error);
             }
         }
-        if complete {
-            let _ = self.announcer.1.send(announcer::Command::Completed);
-        }
         let _ = self.announcer.1.send(announcer::Command::Stop);
         let _ = self.announcer.0.join();
         flushed
-    }
-}
-
-/// Watches for a download that cannot make progress: no tracker, or no peers.
-struct Watch {
-    has_trackers: bool,
-    has_direct_peers: bool,
-    give_up: Duration,
-    /// Last time a peer was connected (or the start).
-    last_peer: Instant,
-    tracker_answered: bool,
-    /// Every tracker failed in the latest round, with this error.
-    all_failed: Option<String>,
-    peers_from_trackers: usize,
-}
-
-impl Watch {
-    fn new(has_trackers: bool, has_direct_peers: bool, give_up: Duration) -> Watch {
-        Watch {
-            has_trackers,
-            has_direct_peers,
-            give_up,
-            last_peer: Instant::now(),
-            tracker_answered: false,
-            all_failed: None,
-            peers_from_trackers: 0,
-        }
-    }
-
-    fn tracker_report(&mut self, report: Report) {
-        match report {
-            Report::Announced { tracker, peers, .. } => {
-                log::debug!("tracker {tracker}: {peers} peers");
-                self.tracker_answered = true;
-                self.all_failed = None;
-                self.peers_from_trackers += peers;
-            }
-            Report::Failed { error, .. } => log::warn!("{error}"),
-            Report::AllFailed { last_error } => self.all_failed = Some(last_error),
-        }
-    }
-
-    fn check(&mut self, snapshot: Snapshot) -> Option<DownloadError> {
-        if snapshot.peers > 0 {
-            self.last_peer = Instant::now();
-            return None;
-        }
-        if let Some(error) = &self.all_failed
-            && self.has_trackers
-            && !self.tracker_answered
-            && !self.has_direct_peers
-        {
-            return Some(DownloadError::NoTracker(error.clone()));
-        }
-        let waited = self.last_peer.elapsed();
-        if waited < self.give_up {
-            return None;
-        }
-        let detail = if self.peers_from_trackers == 0 && !self.has_direct_peers {
-            "the trackers listed no peers".to_string()
-        } else {
-            format!(
-                "{} peer addresses from trackers, none reachable",
-                self.peers_from_trackers
-            )
-        };
-        Some(DownloadError::NoPeers { waited, detail })
     }
 }
 

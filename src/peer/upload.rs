@@ -1,0 +1,99 @@
+//! The upload side of a connection: the peer's interest, the choker's verdict, the queue
+//! of blocks the peer requested, and serving them straight from the memory map.
+
+use super::PeerError;
+use super::connection::Connection;
+use crate::geometry::BlockRef;
+use crate::wire::{Message, piece_header};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// Largest block we serve. Clients ask for 16 KiB; anything over 128 KiB is refused.
+const MAX_REQUEST: u32 = 128 * 1024;
+/// Requests queued for one peer at most; more is a flood and the peer is dropped.
+const MAX_QUEUED_REQUESTS: usize = 512;
+/// Requests for pieces we do not have that we put up with before dropping the peer.
+const MAX_BAD_REQUESTS: u32 = 64;
+/// Bytes of blocks copied into the send buffer per loop turn: bounds memory per peer.
+const UPLOAD_BATCH: usize = 256 * 1024;
+
+impl Connection {
+    pub(super) fn set_peer_interested(&mut self, interested: bool) {
+        self.peer_interested = interested;
+        self.status.interested.store(interested, Ordering::Relaxed);
+        self.waiting_since = Instant::now();
+    }
+
+    /// A `request`: check it, then queue it if the peer is unchoked.
+    pub(super) fn requested(&mut self, block: BlockRef) -> Result<(), PeerError> {
+        if block.length == 0 || block.length > MAX_REQUEST {
+            return Err(self.misbehaved(format!(
+                "request of {} bytes (we serve 1 to {MAX_REQUEST})",
+                block.length
+            )));
+        }
+        if !self
+            .swarm
+            .geometry
+            .contains(block.piece, block.offset, block.length)
+        {
+            return Err(self.misbehaved(format!(
+                "request for {} bytes at offset {} of piece {}, outside the torrent",
+                block.length, block.offset, block.piece
+            )));
+        }
+        if !self.swarm.pieces.has_piece(block.piece) {
+            self.bad_requests += 1;
+            if self.bad_requests > MAX_BAD_REQUESTS {
+                return Err(self.misbehaved("keeps requesting pieces we do not have".into()));
+            }
+            return Ok(());
+        }
+        if self.am_choking {
+            // BEP 3: requests from a choked peer are discarded.
+            return Ok(());
+        }
+        if self.requests.len() >= MAX_QUEUED_REQUESTS {
+            return Err(self.misbehaved(format!("more than {MAX_QUEUED_REQUESTS} requests queued")));
+        }
+        self.requests.push_back(block);
+        Ok(())
+    }
+
+    /// Tells the peer when the choker changed its mind. Choking drops its queued requests.
+    pub(super) fn apply_choke_decision(&mut self) {
+        let unchoke = self.status.unchoke.load(Ordering::Relaxed);
+        if unchoke && self.am_choking {
+            self.am_choking = false;
+            Message::Unchoke.encode(&mut self.out);
+        } else if !unchoke && !self.am_choking {
+            self.am_choking = true;
+            self.requests.clear();
+            Message::Choke.encode(&mut self.out);
+        }
+    }
+
+    /// Copies requested blocks from the map into the send buffer, up to [`UPLOAD_BATCH`]
+    /// unsent bytes: a peer that does not read cannot make us buffer more.
+    pub(super) fn queue_blocks(&mut self) -> Result<(), PeerError> {
+        while self.unsent() < UPLOAD_BATCH {
+            let Some(block) = self.requests.pop_front() else {
+                break;
+            };
+            let offset = self.swarm.geometry.piece_offset(block.piece) + block.offset as u64;
+            self.out
+                .extend_from_slice(&piece_header(block.piece, block.offset, block.length));
+            let out = &mut self.out;
+            self.swarm
+                .storage
+                .read_with(offset, block.length as u64, |bytes| {
+                    out.extend_from_slice(bytes)
+                })
+                .map_err(PeerError::Storage)?;
+            let length = block.length as u64;
+            self.status.uploaded.fetch_add(length, Ordering::Relaxed);
+            self.swarm.counters.add_uploaded(length);
+        }
+        Ok(())
+    }
+}
