@@ -163,14 +163,7 @@ impl Connection {
                 return Err(PeerError::Stopped);
             }
             self.set_busy_reads(self.sent < self.out.len() || !self.requests.is_empty())?;
-            match self.frames.read_from(&mut self.reader) {
-                Ok(Some(message)) => {
-                    self.last_received = Instant::now();
-                    self.handle(message)?;
-                }
-                Ok(None) | Err(WireError::Timeout) => {}
-                Err(error) => return Err(error.into()),
-            }
+            self.read_messages()?;
             let now = Instant::now();
             if now.duration_since(self.last_housekeeping) >= self.swarm.timeouts.tick {
                 self.last_housekeeping = now;
@@ -180,6 +173,24 @@ impl Connection {
             self.fill_pipeline();
             self.queue_blocks()?;
             self.write_some()?;
+        }
+    }
+
+    /// Handles the next message, and then every message already in the read buffer, so a
+    /// batch of requests (or a request and its cancel) is seen before we answer.
+    fn read_messages(&mut self) -> Result<(), PeerError> {
+        loop {
+            match self.frames.read_from(&mut self.reader) {
+                Ok(Some(message)) => {
+                    self.last_received = Instant::now();
+                    self.handle(message)?;
+                }
+                Ok(None) | Err(WireError::Timeout) => return Ok(()),
+                Err(error) => return Err(error.into()),
+            }
+            if self.reader.buffer().is_empty() {
+                return Ok(());
+            }
         }
     }
 

@@ -44,6 +44,21 @@ struct Setup {
 /// Starts our peer thread against a remote scripted by `remote`, which gets the accepted
 /// socket after the handshakes.
 fn connect(remote: impl FnOnce(TcpStream) + Send + 'static) -> Setup {
+    connect_with(false, Arc::default(), remote)
+}
+
+/// The byte at `offset` of the test torrent when we seed it.
+fn payload_byte(offset: u64) -> u8 {
+    (offset % 251) as u8
+}
+
+/// Like [`connect`]; with `seeding` every piece is verified and on disk, and `status` is
+/// the peer's shared status (so a test can play the choker).
+fn connect_with(
+    seeding: bool,
+    status: Arc<PeerStatus>,
+    remote: impl FnOnce(TcpStream) + Send + 'static,
+) -> Setup {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -56,7 +71,13 @@ fn connect(remote: impl FnOnce(TcpStream) + Send + 'static) -> Setup {
         remote(socket);
     });
     let g = geometry();
-    let pieces = Arc::new(PieceManager::new(g, &Bitfield::new(g.piece_count)));
+    let mut have = Bitfield::new(g.piece_count);
+    if seeding {
+        (0..g.piece_count).for_each(|p| {
+            have.set(p);
+        });
+    }
+    let pieces = Arc::new(PieceManager::new(g, &have));
     let (saver, saved) = unbounded();
     let (exits_tx, exits) = unbounded();
     let dir = tempfile::tempdir().unwrap();
@@ -67,6 +88,10 @@ fn connect(remote: impl FnOnce(TcpStream) + Send + 'static) -> Setup {
         kind: crate::metainfo::FileKind::Regular,
     }];
     let storage = Arc::new(Storage::open(dir.path(), &files).unwrap());
+    if seeding {
+        let data: Vec<u8> = (0..g.total_length).map(payload_byte).collect();
+        storage.write(0, &data).unwrap();
+    }
     let swarm = Arc::new(Swarm {
         info_hash: INFO_HASH,
         peer_id: *b"-ST0100-testtesttest",
@@ -79,7 +104,7 @@ fn connect(remote: impl FnOnce(TcpStream) + Send + 'static) -> Setup {
         storage,
         bind: None,
     });
-    spawn_outgoing(1, addr, swarm, Arc::default(), exits_tx).unwrap();
+    spawn_outgoing(1, addr, swarm, status, exits_tx).unwrap();
     Setup {
         pieces,
         saved,
@@ -277,4 +302,200 @@ fn requests_are_pipelined_and_blocks_reach_the_saver() {
         .recv_timeout(Duration::from_secs(10))
         .unwrap();
     assert_eq!(most, 4, "the pipeline of 4 requests was kept full");
+}
+
+/// A scripted leecher: reads our messages until `until` says stop (or 5 s pass).
+fn read_until(socket: &mut TcpStream, mut until: impl FnMut(&Message) -> bool) -> Vec<Message> {
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut reader = MessageReader::new(1 << 20);
+    let mut seen = Vec::new();
+    while let Ok(Some(message)) = reader.read_from(socket) {
+        let done = until(&message);
+        seen.push(message);
+        if done {
+            break;
+        }
+    }
+    seen
+}
+
+fn unchoked() -> Arc<PeerStatus> {
+    let status = Arc::new(PeerStatus::default());
+    status
+        .unchoke
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    status
+}
+
+#[test]
+fn requested_blocks_are_served_from_the_map() {
+    let (got_tx, got) = unbounded();
+    let _setup = connect_with(true, unchoked(), move |mut socket| {
+        let first = read_until(&mut socket, |m| matches!(m, Message::Unchoke));
+        send(&mut socket, Message::Interested);
+        for (piece, offset, length) in [(0, 0, 16384), (3, 16384, 16384), (2, 100, 5000)] {
+            send(
+                &mut socket,
+                Message::Request(BlockRef {
+                    piece,
+                    offset,
+                    length,
+                }),
+            );
+        }
+        let mut blocks = 0;
+        let rest = read_until(&mut socket, |m| {
+            blocks += matches!(m, Message::Piece { .. }) as u32;
+            blocks == 3
+        });
+        let _ = got_tx.send((first, rest));
+    });
+    let (first, rest) = got.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        matches!(&first[0], Message::Bitfield(bits) if bits == &[0xf0]),
+        "our bitfield comes first: {first:?}"
+    );
+    let pieces: Vec<(u32, u32, Vec<u8>)> = rest
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Piece {
+                piece,
+                offset,
+                data,
+            } => Some((piece, offset, data)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pieces.len(), 3);
+    for (piece, offset, data) in pieces {
+        let start = geometry().piece_offset(piece) + offset as u64;
+        let expected: Vec<u8> = (start..start + data.len() as u64)
+            .map(payload_byte)
+            .collect();
+        assert_eq!(data, expected, "piece {piece} offset {offset}");
+    }
+}
+
+#[test]
+fn a_request_over_128_kib_gets_the_peer_dropped() {
+    let setup = connect_with(true, unchoked(), |mut socket| {
+        read_until(&mut socket, |m| matches!(m, Message::Unchoke));
+        send(&mut socket, Message::Interested);
+        send(
+            &mut socket,
+            Message::Request(BlockRef {
+                piece: 0,
+                offset: 0,
+                length: 128 * 1024 + 1,
+            }),
+        );
+        drain(socket);
+    });
+    let exit = exit_of(&setup);
+    assert!(
+        exit.error.to_string().contains("request of 131073 bytes"),
+        "{}",
+        exit.error
+    );
+}
+
+#[test]
+fn a_request_outside_the_torrent_gets_the_peer_dropped() {
+    let setup = connect_with(true, unchoked(), |mut socket| {
+        read_until(&mut socket, |m| matches!(m, Message::Unchoke));
+        send(
+            &mut socket,
+            Message::Request(BlockRef {
+                piece: 3,
+                offset: 32000,
+                length: 16384,
+            }),
+        );
+        drain(socket);
+    });
+    let exit = exit_of(&setup);
+    assert!(
+        exit.error.to_string().contains("outside the torrent"),
+        "{}",
+        exit.error
+    );
+}
+
+#[test]
+fn requests_from_a_choked_peer_and_for_missing_pieces_are_not_served() {
+    // We have nothing, and the choker keeps the peer choked.
+    let (got_tx, got) = unbounded();
+    let _setup = connect_with(false, Arc::default(), move |mut socket| {
+        send(&mut socket, Message::Interested);
+        send(
+            &mut socket,
+            Message::Request(BlockRef {
+                piece: 0,
+                offset: 0,
+                length: 16384,
+            }),
+        );
+        let seen = read_until(&mut socket, |_| false);
+        let _ = got_tx.send(seen);
+    });
+    let seen = got.recv_timeout(Duration::from_secs(15)).unwrap();
+    assert!(
+        !seen
+            .iter()
+            .any(|m| matches!(m, Message::Piece { .. } | Message::Unchoke)),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn a_cancelled_request_is_not_served_and_a_choke_drops_the_queue() {
+    let status = unchoked();
+    let choker = status.clone();
+    let (got_tx, got) = unbounded();
+    let _setup = connect_with(true, status, move |mut socket| {
+        read_until(&mut socket, |m| matches!(m, Message::Unchoke));
+        // Cancel before the request can be served: both go out in one write.
+        let mut bytes = Vec::new();
+        Message::Request(BlockRef {
+            piece: 1,
+            offset: 0,
+            length: 16384,
+        })
+        .encode(&mut bytes);
+        Message::Cancel(BlockRef {
+            piece: 1,
+            offset: 0,
+            length: 16384,
+        })
+        .encode(&mut bytes);
+        Message::Request(BlockRef {
+            piece: 1,
+            offset: 16384,
+            length: 16384,
+        })
+        .encode(&mut bytes);
+        socket.write_all(&bytes).unwrap();
+        let served = read_until(&mut socket, |m| matches!(m, Message::Piece { .. }));
+        choker
+            .unchoke
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let choked = read_until(&mut socket, |m| matches!(m, Message::Choke));
+        let _ = got_tx.send((served, choked));
+    });
+    let (served, choked) = got.recv_timeout(Duration::from_secs(10)).unwrap();
+    let offsets: Vec<u32> = served
+        .iter()
+        .filter_map(|m| match m {
+            Message::Piece { offset, .. } => Some(*offset),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        offsets,
+        vec![16384],
+        "only the request that was not cancelled"
+    );
+    assert!(matches!(choked.last(), Some(Message::Choke)), "{choked:?}");
 }
