@@ -53,6 +53,8 @@ pub struct Display {
     down_rate: f64,
     up_rate: f64,
     last_plain: Option<Instant>,
+    /// The in-place line was ended (a note or a final line follows).
+    finished: bool,
 }
 
 impl Display {
@@ -63,6 +65,7 @@ impl Display {
             down_rate: 0.0,
             up_rate: 0.0,
             last_plain: None,
+            finished: false,
         }
     }
 
@@ -79,6 +82,7 @@ impl Display {
             }
         }
         self.last = Some((now, snapshot));
+        self.finished = false;
         let line = render(&snapshot, self.down_rate, self.up_rate);
         let mut stderr = std::io::stderr().lock();
         match self.mode {
@@ -115,9 +119,10 @@ impl Display {
 
     /// Ends the progress line so the next message starts on a fresh line.
     pub fn finish(&mut self) {
-        if self.mode == Mode::Terminal {
+        if self.mode == Mode::Terminal && !self.finished {
             let _ = writeln!(std::io::stderr());
         }
+        self.finished = true;
     }
 }
 
@@ -143,6 +148,17 @@ pub fn render(s: &Snapshot, down_rate: f64, up_rate: f64) -> String {
         format_rate(up_rate),
         s.unchoking_us,
         s.peers,
+    )
+}
+
+/// The line printed when a download is complete and verified.
+pub fn done_line(name: &str, total: u64, downloaded: u64, elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs_f64().max(0.001);
+    format!(
+        "done: {name} ({}) verified in {} ({})",
+        format_bytes(total),
+        format_duration(elapsed),
+        format_rate(downloaded as f64 / seconds),
     )
 }
 

@@ -2,7 +2,7 @@
 
 use super::{EXIT_INTERRUPTED, number, text};
 use crate::download::{self, DownloadError, Options};
-use crate::progress::{self, format_bytes, format_duration};
+use crate::progress::{self, format_bytes};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -154,18 +154,10 @@ pub fn run(args: Vec<OsString>) -> Result<i32, String> {
     })
 }
 
-/// The final lines: what was fetched, and what was uploaded.
+/// The final line: what was uploaded (the `done:` line was printed when the download
+/// completed).
 fn print_summary(summary: &download::Summary) {
-    if summary.fetched {
-        let seconds = summary.elapsed.as_secs_f64().max(0.001);
-        eprintln!(
-            "done: {} ({}) verified in {} ({}/s)",
-            summary.name,
-            format_bytes(summary.bytes),
-            format_duration(summary.elapsed),
-            format_bytes((summary.downloaded as f64 / seconds) as u64),
-        );
-    } else {
+    if !summary.fetched {
         eprintln!(
             "{} ({}) is complete",
             summary.name,

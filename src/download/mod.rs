@@ -265,8 +265,18 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
             if seeding_since.is_none() {
                 seeding_since = Some(Instant::now());
                 let _ = threads.announcer.1.send(announcer::Command::Completed);
+                display.finish();
+                eprintln!(
+                    "{}",
+                    progress::done_line(
+                        &meta.name,
+                        geometry.total_length,
+                        counters.downloaded(),
+                        started.elapsed()
+                    )
+                );
                 if options.seed {
-                    display.note(&format!("download complete ({}); seeding", meta.name));
+                    display.note("seeding until Ctrl-C");
                 }
             }
             if !options.seed
