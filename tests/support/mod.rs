@@ -28,8 +28,8 @@ pub mod torrent;
 pub mod tracker;
 
 pub use net::{free_port, listening_ports};
-pub use payload::{assert_same_tree, copy_tree, make_file, make_tree};
-pub use process::{Proc, run_smalltorrent, spawn_smalltorrent};
+pub use payload::{assert_same_tree, copy_tree, make_file, make_tree, tree_differences};
+pub use process::{Proc, run_smalltorrent, spawn_smalltorrent, spawn_smalltorrent_named};
 pub use seeders::{LtOptions, PYTHON, Seeder, aria2_download};
 pub use torrent::{info_hash, mktorrent};
 pub use tracker::Opentracker;
