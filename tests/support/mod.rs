@@ -20,6 +20,7 @@
 // Each test crate uses a different subset of the helpers and re-exports.
 #![allow(dead_code, unused_imports)]
 
+pub mod leechers;
 pub mod net;
 pub mod payload;
 pub mod process;
@@ -27,6 +28,7 @@ pub mod seeders;
 pub mod torrent;
 pub mod tracker;
 
+pub use leechers::{LibtorrentLeecher, PieceReport, TransmissionLeecher, lt_download};
 pub use net::{free_port, listening_ports};
 pub use payload::{assert_same_tree, copy_tree, make_file, make_tree, tree_differences};
 pub use process::{Proc, run_smalltorrent, spawn_smalltorrent, spawn_smalltorrent_named};
