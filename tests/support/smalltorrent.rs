@@ -10,7 +10,7 @@
 //! Check the tests against a known-good client with
 //! `SMALLTORRENT_BIN=$PWD/tests/support/lt_as_smalltorrent.py`.
 
-use super::process::{Proc, spawn_smalltorrent_named};
+use super::process::{Proc, send_signal, spawn_smalltorrent_named};
 use super::tracker::Opentracker;
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -125,13 +125,30 @@ impl SmalltorrentPeer {
         self.proc.exited()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
     /// Sends SIGINT (Ctrl-C) and waits at most `grace` for it to exit; returns how it ended
     /// and what it says it uploaded. Panics with its output if it does not exit in time.
     pub fn interrupt(&mut self, grace: Duration) -> Stopped {
+        self.send_interrupt();
+        self.wait_stopped(grace)
+    }
+
+    /// Sends SIGINT without waiting: to stop several peers at once, then
+    /// [`SmalltorrentPeer::wait_stopped`] each (a second Ctrl-C could mean "quit now").
+    pub fn send_interrupt(&self) {
+        send_signal(self.proc.pid(), "INT");
+    }
+
+    /// Waits at most `grace` for it to exit after [`SmalltorrentPeer::send_interrupt`];
+    /// panics with its output if it does not.
+    pub fn wait_stopped(&mut self, grace: Duration) -> Stopped {
         let status = self
             .proc
-            .stop_with("INT", grace)
-            .unwrap_or_else(|why| panic!("{why}"));
+            .wait_exit(grace)
+            .unwrap_or_else(|why| panic!("after SIGINT: {why}"));
         let stderr = self.proc.stderr();
         Stopped {
             status,
