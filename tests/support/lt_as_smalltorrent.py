@@ -58,6 +58,9 @@ def main():
         "enable_natpmp": False,
         "enable_incoming_utp": False,
         "enable_outgoing_utp": False,
+        # Issue 3's choker: 4 regular unchokes (plus libtorrent's optimistic one), not
+        # libtorrent's default 8, which would unchoke a whole 6-leecher swarm at once.
+        "unchoke_slots_limit": 4,
         "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
     })
     info = lt.torrent_info(args.torrent)
