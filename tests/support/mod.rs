@@ -1,5 +1,6 @@
 //! Test harness: real BitTorrent programs (opentracker, libtorrent, aria2c, transmission-cli)
-//! run on loopback, reproducible payloads, and the smalltorrent binary under test.
+//! run on loopback as seeders ([`seeders`]) and leechers ([`leechers`]), reproducible
+//! payloads, and the smalltorrent binary under test (as a serving peer: [`smalltorrent`]).
 //!
 //! Every process is owned by a [`Proc`] that kills it on drop (also on panic); every file
 //! lives in a `tempfile` dir; ports are bound as port 0 where the program allows it.
@@ -20,17 +21,21 @@
 // Each test crate uses a different subset of the helpers and re-exports.
 #![allow(dead_code, unused_imports)]
 
+pub mod leechers;
 pub mod net;
 pub mod payload;
 pub mod process;
 pub mod seeders;
+pub mod smalltorrent;
 pub mod torrent;
 pub mod tracker;
 
+pub use leechers::{LibtorrentLeecher, PieceReport, TransmissionLeecher, lt_download};
 pub use net::{free_port, listening_ports};
-pub use payload::{assert_same_tree, copy_tree, make_file, make_tree};
-pub use process::{Proc, run_smalltorrent, spawn_smalltorrent};
+pub use payload::{assert_same_tree, copy_tree, make_file, make_tree, tree_differences};
+pub use process::{Proc, run_smalltorrent, spawn_smalltorrent, spawn_smalltorrent_named};
 pub use seeders::{LtOptions, PYTHON, Seeder, aria2_download};
+pub use smalltorrent::{SmalltorrentPeer, Stopped};
 pub use torrent::{info_hash, mktorrent};
 pub use tracker::Opentracker;
 

@@ -96,6 +96,12 @@ impl Proc {
                 return Ok(());
             }
             if let Some(status) = self.exited() {
+                // The readers may not have collected its last words yet: join them and look
+                // once more, so a line printed just before exiting is not missed.
+                self.kill();
+                if ready(self) {
+                    return Ok(());
+                }
                 return Err(format!(
                     "{} exited ({status}) while waiting for {what}\n{}",
                     self.name,
@@ -145,6 +151,21 @@ impl Proc {
             }
         }
         self.kill();
+    }
+
+    /// Sends `signal` ("INT", "TERM"), waits at most `grace` for the process to exit, and
+    /// returns its status once its output is fully collected. If it does not exit in time it
+    /// is killed and the failure (with its output) returned.
+    pub fn stop_with(
+        &mut self,
+        signal: &str,
+        grace: Duration,
+    ) -> Result<std::process::ExitStatus, String> {
+        if self.exited().is_none() {
+            send_signal(self.pid(), signal);
+        }
+        self.wait_exit(grace)
+            .map_err(|why| format!("after SIG{signal}: {why}"))
     }
 
     /// Kills (SIGKILL) and reaps the process, then waits for its output to be collected.
@@ -234,9 +255,18 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    spawn_smalltorrent_named("smalltorrent", args)
+}
+
+/// [`spawn_smalltorrent`] with a name for messages, to tell several apart ("seeder 127.0.0.2").
+pub fn spawn_smalltorrent_named<I, S>(name: &str, args: I) -> Proc
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let program = std::env::var_os("SMALLTORRENT_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_smalltorrent").into());
     let mut cmd = Command::new(program);
     cmd.args(args);
-    Proc::spawn("smalltorrent", cmd)
+    Proc::spawn(name, cmd)
 }

@@ -56,7 +56,7 @@ impl LtOptions {
 
 /// A helper script in `tests/support`. The crate dir is read at run time first (cargo test sets
 /// it), because the compile-time value goes stale when checkouts share a target dir.
-fn script(name: &str) -> PathBuf {
+pub fn script(name: &str) -> PathBuf {
     let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
@@ -169,38 +169,12 @@ impl Seeder {
             torrent,
             ip,
             Some(config),
-            |port| {
-                let settings = format!(
-                    r#"{{
-  "bind-address-ipv4": "{ip}",
-  "bind-address-ipv6": "::1",
-  "peer-port": {port},
-  "peer-port-random-on-start": false,
-  "dht-enabled": false,
-  "lpd-enabled": false,
-  "pex-enabled": false,
-  "utp-enabled": false,
-  "port-forwarding-enabled": false,
-  "rpc-enabled": false,
-  "speed-limit-up-enabled": false,
-  "ratio-limit-enabled": false,
-  "idle-seeding-limit-enabled": false
-}}"#
-                );
-                fs::write(config_path.join("settings.json"), settings).unwrap();
-                let mut cmd = Command::new("transmission-cli");
-                cmd.arg("-g")
-                    .arg(&config_path)
-                    .arg("-w")
-                    .arg(data_dir)
-                    .arg(torrent);
-                cmd
-            },
+            |port| transmission_cli(&config_path, data_dir, torrent, ip, port),
         )
     }
 
-    /// For clients that cannot bind port 0: pick a free port, start, and check that the
-    /// process really listens on `ip:port`; if another process took the port, try again.
+    /// Starts a client that cannot bind port 0 (see [`start_on_free_port`]) and waits until
+    /// the tracker lists it.
     fn on_free_port(
         name: &str,
         tracker: &Opentracker,
@@ -209,27 +183,13 @@ impl Seeder {
         config: Option<tempfile::TempDir>,
         command: impl Fn(u16) -> Command,
     ) -> Seeder {
-        for _attempt in 0..3 {
-            let addr = SocketAddrV4::new(ip, free_port());
-            let mut proc = Proc::spawn(name, command(addr.port()));
-            let pid = proc.pid();
-            let listening = proc.try_wait_until(
-                Duration::from_secs(10),
-                &format!("a listener on {addr}"),
-                |_| listening_ports(pid).contains(&addr),
-            );
-            if let Err(why) = listening {
-                eprintln!("{why}\nretrying on another port");
-                continue;
-            }
-            tracker.wait_for_peer(torrent, addr, READY_TIMEOUT);
-            return Seeder {
-                proc,
-                addr,
-                _config: config,
-            };
+        let (proc, addr) = start_on_free_port(name, ip, command);
+        tracker.wait_for_peer(torrent, addr, READY_TIMEOUT);
+        Seeder {
+            proc,
+            addr,
+            _config: config,
         }
-        panic!("{name} could not be started on a free port");
     }
 
     /// Where leechers reach this seeder.
@@ -283,4 +243,63 @@ pub fn aria2_download(torrent: &Path, out_dir: &Path, ip: Ipv4Addr, timeout: Dur
         Ok(status) => panic!("aria2c leecher failed ({status})\n{}", proc.report()),
         Err(why) => panic!("{why}"),
     }
+}
+
+/// For clients that cannot bind port 0: picks a free port, starts `command(port)`, and checks
+/// that the process really listens on `ip:port`; if another process took the port, tries
+/// again. Returns the process and its listening address.
+pub fn start_on_free_port(
+    name: &str,
+    ip: Ipv4Addr,
+    command: impl Fn(u16) -> Command,
+) -> (Proc, SocketAddrV4) {
+    for _attempt in 0..3 {
+        let addr = SocketAddrV4::new(ip, free_port());
+        let mut proc = Proc::spawn(name, command(addr.port()));
+        let pid = proc.pid();
+        let listening = proc.try_wait_until(
+            Duration::from_secs(10),
+            &format!("a listener on {addr}"),
+            |_| listening_ports(pid).contains(&addr),
+        );
+        match listening {
+            Ok(()) => return (proc, addr),
+            Err(why) => eprintln!("{why}\nretrying on another port"),
+        }
+    }
+    panic!("{name} could not be started on a free port");
+}
+
+/// `transmission-cli -g CONFIG -w DIR TORRENT`, after writing `CONFIG/settings.json`: bound
+/// to `ip:port` (peers and tracker requests), with DHT, LPD, PEX, uTP, port mapping, RPC and
+/// every speed, ratio and idle limit off. It seeds or downloads depending on what DIR holds,
+/// and keeps running (seeding) when the download is complete.
+pub fn transmission_cli(
+    config: &Path,
+    dir: &Path,
+    torrent: &Path,
+    ip: Ipv4Addr,
+    port: u16,
+) -> Command {
+    let settings = format!(
+        r#"{{
+  "bind-address-ipv4": "{ip}",
+  "bind-address-ipv6": "::1",
+  "peer-port": {port},
+  "peer-port-random-on-start": false,
+  "dht-enabled": false,
+  "lpd-enabled": false,
+  "pex-enabled": false,
+  "utp-enabled": false,
+  "port-forwarding-enabled": false,
+  "rpc-enabled": false,
+  "speed-limit-up-enabled": false,
+  "ratio-limit-enabled": false,
+  "idle-seeding-limit-enabled": false
+}}"#
+    );
+    fs::write(config.join("settings.json"), settings).unwrap();
+    let mut cmd = Command::new("transmission-cli");
+    cmd.arg("-g").arg(config).arg("-w").arg(dir).arg(torrent);
+    cmd
 }
