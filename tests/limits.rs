@@ -89,6 +89,10 @@ fn each_limit_is_refused_with_an_error_naming_it() {
     let max = i64::MAX;
     #[rustfmt::skip]
     let rows: Vec<(&str, Vec<u8>, String)> = vec![
+        // not a torrent at all
+        ("empty file", Vec::new(), "invalid torrent: the file is empty".into()),
+        ("an HTML page", b"<html>404</html>".to_vec(),
+            "not a bencoded dictionary (is it a .torrent file?)".into()),
         // bencode itself
         ("nesting depth", with_raw_value(&nested(101)),
             "nesting deeper than 100 levels".into()),
