@@ -27,19 +27,16 @@ pub fn hash_pieces(
 ) -> Result<Vec<[u8; 20]>, CreateError> {
     let piece_count = total.div_ceil(u64::from(piece_length));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    let workers = cores.clamp(1, piece_count.max(1));
-    let share = piece_count.div_ceil(workers);
     let hashed = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
-    let shares: Vec<Result<Vec<[u8; 20]>, CreateError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Vec<[u8; 20]>, CreateError>> = std::thread::scope(|scope| {
         let (hashed, failed) = (&hashed, &failed);
-        let handles: Vec<_> = (0..workers)
-            .map(|worker| {
-                let first = worker * share;
-                let end = (first + share).min(piece_count);
+        let handles: Vec<_> = shares(piece_count, cores)
+            .into_iter()
+            .map(|range| {
                 scope.spawn(move || {
                     let mut reader = StreamReader::new(files);
-                    let result = reader.hash_range(first..end, piece_length, total, hashed, failed);
+                    let result = reader.hash_range(range, piece_length, total, hashed, failed);
                     if result.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -59,11 +56,27 @@ pub fn hash_pieces(
         handles.into_iter().map(join).collect()
     });
     let mut pieces = Vec::with_capacity(piece_count as usize);
-    for share in shares {
-        pieces.extend(share?);
+    for result in results {
+        pieces.extend(result?);
     }
     on_progress(hashed.load(Ordering::Relaxed));
     Ok(pieces)
+}
+
+/// `piece_count` pieces cut into at most `workers` contiguous, non-empty ranges of nearly
+/// equal size (at least one range, even for no pieces).
+fn shares(piece_count: u64, workers: u64) -> Vec<std::ops::Range<u64>> {
+    let workers = workers.clamp(1, piece_count.max(1));
+    let (size, extra) = (piece_count / workers, piece_count % workers);
+    let mut start = 0;
+    (0..workers)
+        .map(|worker| {
+            let end = start + size + u64::from(worker < extra);
+            let range = start..end;
+            start = end;
+            range
+        })
+        .collect()
 }
 
 /// Reads the byte stream of `files` from any offset, keeping the current file open so that
@@ -181,5 +194,25 @@ fn unreadable(source: &SourceFile, error: std::io::Error) -> CreateError {
     CreateError::Unreadable {
         path: source.disk_path.clone(),
         source: error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shares;
+
+    #[test]
+    fn shares_cover_every_piece_once() {
+        assert_eq!(shares(5, 4), [0..2, 2..3, 3..4, 4..5]);
+        assert_eq!(shares(3, 8), [0..1, 1..2, 2..3]);
+        assert_eq!(shares(1000, 2), [0..500, 500..1000]);
+        assert_eq!(shares(0, 2), [0..0]);
+        for (count, workers) in [(7, 3), (1, 1), (64, 64), (65, 64), (2_000_000, 6)] {
+            let ranges = shares(count, workers);
+            assert_eq!(ranges.first().unwrap().start, 0);
+            assert_eq!(ranges.last().unwrap().end, count);
+            assert!(ranges.windows(2).all(|pair| pair[0].end == pair[1].start));
+            assert!(ranges.iter().all(|range| !range.is_empty()));
+        }
     }
 }
