@@ -206,7 +206,7 @@ mod tests {
         assert_eq!(shares(5, 4), [0..2, 2..3, 3..4, 4..5]);
         assert_eq!(shares(3, 8), [0..1, 1..2, 2..3]);
         assert_eq!(shares(1000, 2), [0..500, 500..1000]);
-        assert_eq!(shares(0, 2), [0..0]);
+        assert_eq!(shares(0, 2), vec![std::ops::Range { start: 0, end: 0 }]);
         for (count, workers) in [(7, 3), (1, 1), (64, 64), (65, 64), (2_000_000, 6)] {
             let ranges = shares(count, workers);
             assert_eq!(ranges.first().unwrap().start, 0);
