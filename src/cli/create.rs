@@ -102,6 +102,17 @@ pub fn run(args: Vec<OsString>) -> Result<i32, String> {
 /// Scans, hashes, and writes the torrent.
 fn make(request: &Request) -> Result<(), CreateError> {
     let layout = create::scan(&request.path, request.include_hidden)?;
+    let output = request
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.torrent", layout.name)));
+    if !request.force && fs::symlink_metadata(&output).is_ok() {
+        return Err(CreateError::OutputExists { path: output });
+    }
+    let piece_length = request
+        .piece_length
+        .unwrap_or_else(|| create::auto_piece_length(layout.total_length));
+    let piece_count = create::check_piece_count(layout.total_length, piece_length)?;
     if !request.quiet {
         for skipped in &layout.skipped {
             eprintln!(
@@ -110,17 +121,6 @@ fn make(request: &Request) -> Result<(), CreateError> {
                 skipped.why
             );
         }
-    }
-    let piece_length = request
-        .piece_length
-        .unwrap_or_else(|| create::auto_piece_length(layout.total_length));
-    let piece_count = create::check_piece_count(layout.total_length, piece_length)?;
-    let output = request
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.torrent", layout.name)));
-    if !request.force && fs::symlink_metadata(&output).is_ok() {
-        return Err(CreateError::OutputExists { path: output });
     }
 
     let mut display = HashProgress::new(progress::Mode::detect(request.quiet), &layout);
@@ -141,11 +141,11 @@ fn make(request: &Request) -> Result<(), CreateError> {
     write_new(&output, &torrent, request.force)?;
     if !request.quiet {
         eprintln!(
-            "created {}: {} in {} file{}, {piece_count} pieces of {}, info-hash {}",
+            "created {}: {} in {}, {} of {}, info-hash {}",
             output.display(),
             format_bytes(layout.total_length),
-            layout.files.len(),
-            if layout.files.len() == 1 { "" } else { "s" },
+            plural(layout.files.len() as u64, "file"),
+            plural(piece_count, "piece"),
             format_bytes(u64::from(piece_length)),
             meta.info_hash_hex(),
         );
@@ -176,6 +176,14 @@ fn write_new(path: &Path, bytes: &[u8], force: bool) -> Result<(), CreateError> 
     file.sync_all().map_err(write_error)
 }
 
+/// `1 file`, `3 files`.
+fn plural(count: u64, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        _ => format!("{count} {noun}s"),
+    }
+}
+
 /// Seconds since the Unix epoch (0 if the clock is before it).
 fn unix_time() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -183,12 +191,13 @@ fn unix_time() -> i64 {
 }
 
 /// The hashing progress line on stderr: in place on a terminal, every
-/// [`PLAIN_INTERVAL`] otherwise, nothing with `-q`.
+/// [`PLAIN_INTERVAL`] otherwise (so a short job prints none), nothing with `-q`.
 struct HashProgress {
     mode: progress::Mode,
     total: u64,
     started: Instant,
-    last_plain: Option<Instant>,
+    /// When the last plain line was written (or hashing started).
+    last_plain: Instant,
 }
 
 impl HashProgress {
@@ -197,7 +206,7 @@ impl HashProgress {
             mode,
             total: layout.total_length,
             started: Instant::now(),
-            last_plain: None,
+            last_plain: Instant::now(),
         }
     }
 
@@ -216,11 +225,9 @@ impl HashProgress {
                 let _ = stderr.flush();
             }
             progress::Mode::Plain => {
-                let due = self
-                    .last_plain
-                    .is_none_or(|at| now.duration_since(at) >= PLAIN_INTERVAL);
+                let due = now.duration_since(self.last_plain) >= PLAIN_INTERVAL;
                 if due && done < self.total {
-                    self.last_plain = Some(now);
+                    self.last_plain = now;
                     let _ = writeln!(stderr, "{line}");
                 }
             }
