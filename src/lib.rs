@@ -7,7 +7,8 @@
 //! * one module per thread: [`announcer`], [`peer_manager`], [`peer`], [`block_saver`];
 //! * shared state with a single owner: [`piece_manager`] (block states), [`storage`]
 //!   (the memory-mapped files);
-//! * the main thread: [`cli`], [`download`], [`progress`], [`info`].
+//! * the main thread: [`cli`], [`download`], [`progress`], [`info`];
+//! * making torrents: [`create`].
 
 pub mod announcer;
 pub mod bencode;
@@ -15,6 +16,7 @@ pub mod bitfield;
 pub mod block_saver;
 pub mod choker;
 pub mod cli;
+pub mod create;
 pub mod download;
 pub mod geometry;
 pub mod info;

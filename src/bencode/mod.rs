@@ -158,7 +158,10 @@ impl fmt::Display for BencodeError {
                 write!(f, "bad bencode at byte {pos}: number has a leading zero")
             }
             NegativeZero { pos } => write!(f, "bad bencode at byte {pos}: '-0' is not allowed"),
-            Overflow { pos } => write!(f, "bad bencode at byte {pos}: number too large"),
+            Overflow { pos } => write!(
+                f,
+                "bad bencode at byte {pos}: number too large (more than 2^63 - 1)"
+            ),
             StringPastEnd { pos, length } => write!(
                 f,
                 "bad bencode at byte {pos}: string of {length} bytes runs past the end of the input"

@@ -16,6 +16,7 @@ Usage:
   smalltorrent [OPTIONS] FILE.torrent   download a torrent
   smalltorrent info [--json] FILE.torrent
                                         show what a .torrent file contains
+  smalltorrent create PATH [-t URL]...  make a .torrent for a file or folder
   smalltorrent COMMAND --help           help for one command
 
 Download options:

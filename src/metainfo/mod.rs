@@ -119,7 +119,9 @@ pub enum MetainfoError {
     TooLarge { path: PathBuf },
     /// The file is not valid bencode.
     Bencode(BencodeError),
-    /// The file is bencode but not a dictionary.
+    /// The file is empty.
+    Empty,
+    /// The file does not start with a bencoded dictionary (an HTML page, a list...).
     NotADictionary,
     /// A field is missing, has the wrong type, or has an unacceptable value.
     Invalid {
@@ -147,6 +149,7 @@ impl fmt::Display for MetainfoError {
                 MAX_TORRENT_FILE_SIZE >> 20
             ),
             MetainfoError::Bencode(error) => write!(f, "invalid torrent: {error}"),
+            MetainfoError::Empty => write!(f, "invalid torrent: the file is empty"),
             MetainfoError::NotADictionary => write!(
                 f,
                 "invalid torrent: the file is not a bencoded dictionary (is it a .torrent file?)"
@@ -225,6 +228,13 @@ impl Metainfo {
     /// Checks the bytes of a torrent file. Bytes after the top-level dictionary are
     /// ignored, as libtorrent does.
     pub fn from_bytes(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
+        // Say what the file is not before bencode says which byte is wrong: an empty file
+        // or an HTML error page saved as `.torrent` are the common cases.
+        match bytes.first() {
+            None => return Err(MetainfoError::Empty),
+            Some(b'd') => {}
+            Some(_) => return Err(MetainfoError::NotADictionary),
+        }
         let (root, _used) = bencode::decode_prefix(bytes)?;
         if root.as_dict().is_none() {
             return Err(MetainfoError::NotADictionary);
@@ -431,6 +441,8 @@ mod tests {
         );
         assert!(error(b"d4:infod12:meta versioni2e4:name1:aee").contains("v2 is not supported"));
         assert!(error(b"le").contains("not a bencoded dictionary"));
+        assert!(error(b"<html>").contains("not a bencoded dictionary"));
+        assert_eq!(error(b""), "invalid torrent: the file is empty");
     }
 
     #[test]
