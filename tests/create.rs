@@ -10,7 +10,7 @@
 
 mod support;
 
-use smalltorrent::metainfo::{Metainfo, hex};
+use ::smalltorrent::metainfo::{Metainfo, hex};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
