@@ -22,6 +22,7 @@ pub mod geometry;
 pub mod info;
 pub mod listener;
 pub mod metainfo;
+pub mod net;
 pub mod peer;
 pub mod peer_manager;
 pub mod piece_manager;

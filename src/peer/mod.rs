@@ -27,7 +27,6 @@ use crate::storage::Storage;
 use crate::wire::{Handshake, WireError};
 use connection::Connection;
 use crossbeam_channel::Sender;
-use socket2::{Domain, Socket, Type};
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -221,8 +220,8 @@ fn spawn_thread(
 /// Connects (from `--bind`'s address, if given) and exchanges handshakes; as the dialling
 /// side we speak first.
 fn dial(addr: SocketAddr, swarm: &Swarm) -> Result<TcpStream, PeerError> {
-    let mut stream =
-        connect(addr, swarm.bind, swarm.timeouts.connect).map_err(PeerError::Connect)?;
+    let mut stream = crate::net::connect(addr, swarm.bind, swarm.timeouts.connect)
+        .map_err(PeerError::Connect)?;
     set_handshake_timeouts(&stream, swarm)?;
     stream.write_all(&Handshake::new(swarm.info_hash, swarm.peer_id).to_bytes())?;
     let theirs = Handshake::read_from(&mut stream)?;
@@ -258,18 +257,6 @@ fn check_handshake(theirs: &Handshake, swarm: &Swarm, addr: SocketAddr) -> Resul
         String::from_utf8_lossy(&theirs.peer_id[..8])
     );
     Ok(())
-}
-
-/// TCP connect with a timeout, from `bind`'s address when given (std cannot bind a socket
-/// before connecting it, hence socket2).
-pub fn connect(addr: SocketAddr, bind: Option<IpAddr>, timeout: Duration) -> io::Result<TcpStream> {
-    let Some(local) = bind else {
-        return TcpStream::connect_timeout(&addr, timeout);
-    };
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.bind(&SocketAddr::new(local, 0).into())?;
-    socket.connect_timeout(&addr.into(), timeout)?;
-    Ok(socket.into())
 }
 
 #[cfg(test)]
