@@ -41,6 +41,8 @@ pub struct Options {
     pub port: u16,
     /// Peers to connect to directly, besides those from trackers.
     pub peers: Vec<SocketAddr>,
+    /// Trackers to use besides the torrent's, each as a tier of its own (`--tracker`).
+    pub trackers: Vec<String>,
     /// Give up when no peer has been connected for this long.
     pub give_up: Duration,
     /// Requests kept in flight per peer.
@@ -126,7 +128,9 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     if pieces.is_complete() {
         return Ok(summary(0));
     }
-    if meta.trackers.is_empty() && options.peers.is_empty() {
+    let mut trackers = meta.trackers.clone();
+    trackers.extend(options.trackers.iter().map(|url| vec![url.clone()]));
+    if trackers.is_empty() && options.peers.is_empty() {
         return Err(DownloadError::NoTracker(
             "the torrent lists no tracker and no --peer was given".into(),
         ));
@@ -158,7 +162,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     let (reports, report_inbox) = unbounded();
     let (announcer_handle, announcer) = announcer::spawn(
         AnnouncerConfig {
-            trackers: meta.trackers.clone(),
+            trackers: trackers.clone(),
             info_hash: meta.info_hash,
             peer_id: swarm.peer_id,
             port: options.port,
@@ -191,7 +195,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     };
 
     let mut watch = Watch::new(
-        !meta.trackers.is_empty(),
+        !trackers.is_empty(),
         !options.peers.is_empty(),
         options.give_up,
     );
