@@ -7,7 +7,8 @@
 //! * one module per thread: [`announcer`], [`peer_manager`], [`peer`], [`block_saver`];
 //! * shared state with a single owner: [`piece_manager`] (block states), [`storage`]
 //!   (the memory-mapped files);
-//! * the main thread: [`cli`], [`download`], [`progress`], [`info`].
+//! * the main thread: [`cli`], [`download`], [`progress`], [`info`];
+//! * the tracker server (`smalltorrent tracker`): [`tracker_server`].
 
 pub mod announcer;
 pub mod bencode;
@@ -26,5 +27,6 @@ pub mod random;
 pub mod stats;
 pub mod storage;
 pub mod tracker;
+pub mod tracker_server;
 pub mod verify;
 pub mod wire;

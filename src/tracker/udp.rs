@@ -347,7 +347,7 @@ impl Reply {
                 let entry = if v6 { 18 } else { 6 };
                 let peers = packet[20..]
                     .chunks_exact(entry)
-                    .filter_map(|chunk| peer(chunk))
+                    .filter_map(peer)
                     .collect();
                 Ok(Reply::Announce {
                     transaction_id,
