@@ -387,36 +387,59 @@ impl Announcer {
                     }
                 }
                 Ok(Command::Completed) => {
-                    let now = Instant::now();
-                    for tier in &mut self.states {
-                        if tier.completion == Completion::NotYet {
-                            if tier.started {
-                                tier.completion = Completion::Pending;
-                                tier.due = now;
-                            } else {
-                                tier.completion = Completion::Done;
-                            }
-                        }
+                    if self.completed() {
+                        return Wake::Announce;
                     }
                 }
             }
         }
     }
 
-    /// Best-effort `stopped` to the tracker of each tier that answered last, within
-    /// [`STOP_BUDGET`].
-    fn stop(self) {
+    /// The download finished: each tier that heard `started` is owed a `completed`; the
+    /// others will say `left=0` in their `started`. True if some tier is owed one.
+    fn completed(&mut self) -> bool {
+        let now = Instant::now();
+        let mut owed = false;
+        for tier in &mut self.states {
+            if tier.completion == Completion::NotYet {
+                if tier.started {
+                    tier.completion = Completion::Pending;
+                    tier.due = now;
+                    owed = true;
+                } else {
+                    tier.completion = Completion::Done;
+                }
+            }
+        }
+        owed
+    }
+
+    /// Best-effort farewell, within [`STOP_BUDGET`]: to the tracker of each tier that
+    /// answered last, the `completed` it is still owed (the main thread sends `Completed`
+    /// and `Stop` back to back when a download ends), then `stopped`.
+    fn stop(mut self) {
+        if self.deferred.contains(&Command::Completed) {
+            self.completed();
+        }
         let deadline = Instant::now() + STOP_BUDGET;
-        for (tier, state) in self.states.iter().enumerate() {
-            let Some(url) = &state.last else { continue };
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                log::info!("no time left to tell tracker {url} we stopped");
+        for tier in 0..self.states.len() {
+            let Some(url) = self.states[tier].last.clone() else {
                 continue;
             };
-            let request = self.request(tier, Event::Stopped);
-            match tracker::announce(url, &request, left.min(STOP_TIMEOUT)) {
-                Ok(_) => log::info!("told tracker {url} we stopped"),
-                Err(e) => log::info!("could not send `stopped`: {e}"),
+            let mut events = vec![Event::Stopped];
+            if self.states[tier].completion == Completion::Pending {
+                events.insert(0, Event::Completed);
+            }
+            for event in events {
+                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                    log::info!("no time left to tell tracker {url} we stopped");
+                    break;
+                };
+                let request = self.request(tier, event);
+                match tracker::announce(&url, &request, left.min(STOP_TIMEOUT)) {
+                    Ok(_) => log::info!("told tracker {url} we {}", event.as_str().unwrap_or("")),
+                    Err(e) => log::info!("could not send `{}`: {e}", event.as_str().unwrap_or("")),
+                }
             }
         }
     }

@@ -161,6 +161,22 @@ fn announces_started_completed_and_stopped() {
     assert!(requests.try_recv().is_err(), "one request too many");
 }
 
+/// Regression: the main thread sends `Completed` and `Stop` back to back when a download
+/// ends, and `completed` used to be lost (Stop was seen before the completed announce).
+#[test]
+fn completed_then_stop_at_once_sends_both() {
+    let (url, requests) = mock_tracker();
+    let harness = start(vec![vec![url]], Rng::new());
+    assert!(next_request(&requests).contains("&event=started"));
+    harness.report();
+    harness.counters.sub_left(1000);
+    harness.commands.send(Command::Completed).unwrap();
+    harness.stop();
+    assert!(next_request(&requests).contains("&event=completed"));
+    assert!(next_request(&requests).contains("&event=stopped"));
+    assert!(requests.try_recv().is_err());
+}
+
 #[test]
 fn need_peers_waits_for_the_min_interval() {
     let (url, requests) = mock_tracker();

@@ -345,10 +345,7 @@ impl Reply {
             ANNOUNCE => {
                 let f = need(packet, 20)?;
                 let entry = if v6 { 18 } else { 6 };
-                let peers = packet[20..]
-                    .chunks_exact(entry)
-                    .filter_map(peer)
-                    .collect();
+                let peers = packet[20..].chunks_exact(entry).filter_map(peer).collect();
                 Ok(Reply::Announce {
                     transaction_id,
                     interval: f.u32(8),

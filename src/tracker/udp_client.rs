@@ -5,10 +5,10 @@
 //!   process-wide table: the id belongs to our IP and the tracker, not to a torrent, so the
 //!   announces of one session share it. A tracker that answers an announce with an error
 //!   loses its cached id, in case the id was the problem.
-//! * **Transaction ids** are random; a reply with another id, a reply too short to read, or
-//!   one of the wrong kind is ignored and we keep waiting (another process's or an old
-//!   reply must not cost us the announce). If nothing valid came, the error says what was
-//!   ignored.
+//! * **Transaction ids** are random; a reply with another id or too short to read is
+//!   ignored and we keep waiting (an old or stray reply must not cost us the announce); if
+//!   nothing valid came, the error counts what was ignored. A reply of the wrong kind for
+//!   our transaction is an error at once.
 //! * **Retransmission** follows the spec's back-off, waiting 15·2ⁿ s after the n-th send,
 //!   but never longer in total than the caller's `timeout` (the announcer gives 20 s), so a
 //!   dead tracker cannot hold the download: the next tracker is tried instead.
@@ -163,10 +163,11 @@ struct Session {
     deadline: Instant,
     first_wait: Duration,
     rng: Rng,
-    /// How many replies were set aside while waiting, and the last one, described for the
-    /// error if nothing valid comes.
-    ignored: usize,
-    last_ignored: Option<String>,
+    /// Replies set aside while waiting, for the error if nothing valid comes: how many
+    /// answered another transaction, how many could not be read, and why the last could not.
+    wrong_transaction: usize,
+    unreadable: usize,
+    last_unreadable: Option<udp::PacketError>,
 }
 
 impl Session {
@@ -190,8 +191,9 @@ impl Session {
             deadline: Instant::now() + patience.total,
             first_wait: patience.first,
             rng: Rng::new(),
-            ignored: 0,
-            last_ignored: None,
+            wrong_transaction: 0,
+            unreadable: 0,
+            last_unreadable: None,
         })
     }
 
@@ -272,32 +274,39 @@ impl Session {
                 };
                 match Reply::parse(&buf[..len], self.tracker.is_ipv6()) {
                     Ok(reply) if reply.transaction_id() == transaction_id => return Ok(reply),
-                    Ok(reply) => self.ignore(format!(
-                        "a reply with transaction id {:#x} instead of {transaction_id:#x}",
-                        reply.transaction_id()
-                    )),
-                    Err(e) => self.ignore(format!("an unreadable reply ({e})")),
+                    Ok(reply) => {
+                        log::debug!(
+                            "tracker {}: ignoring a reply to transaction {:#x}, not {transaction_id:#x}",
+                            self.url,
+                            reply.transaction_id()
+                        );
+                        self.wrong_transaction += 1;
+                    }
+                    Err(e) => {
+                        log::debug!("tracker {}: ignoring a reply: {e}", self.url);
+                        self.unreadable += 1;
+                        self.last_unreadable = Some(e);
+                    }
                 }
             }
         }
         let mut detail = format!("no reply after {sends} tries");
-        if let Some(last) = &self.last_ignored {
-            let more = self.ignored - 1;
-            detail.push_str(&format!("; ignored {last}"));
-            if more > 0 {
-                detail.push_str(&format!(" and {more} more"));
-            }
+        if self.wrong_transaction > 0 {
+            detail.push_str(&format!(
+                "; ignored {} with a wrong transaction id",
+                self.wrong_transaction
+            ));
+        }
+        if let Some(last) = &self.last_unreadable {
+            detail.push_str(&format!(
+                "; ignored {} unreadable (last: {last})",
+                self.unreadable
+            ));
         }
         Err(TrackerError::Unreachable {
             url: self.url.clone(),
             detail,
         })
-    }
-
-    fn ignore(&mut self, what: String) {
-        log::debug!("tracker {}: ignoring {what}", self.url);
-        self.ignored += 1;
-        self.last_ignored = Some(what);
     }
 }
 
