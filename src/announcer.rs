@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tier::{Completion, Tier};
 
 /// How long one announce may take.
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -121,18 +122,6 @@ fn spawn_with_rng(
     Ok((handle, commands_tx))
 }
 
-/// Where a tier is with the `completed` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Completion {
-    /// The download has not finished.
-    NotYet,
-    /// It finished; the tier's `completed` announce has not gone through yet.
-    Pending,
-    /// Sent, or not needed (we finished before the tier heard `started`, so the `started`
-    /// announce itself says `left=0`; BEP 3 sends no `completed` then).
-    Done,
-}
-
 /// Why the thread stopped waiting.
 enum Wake {
     /// A tier is due.
@@ -143,53 +132,6 @@ enum Wake {
 
 /// `Stop` arrived in the middle of an announce.
 struct Stopped;
-
-/// The schedule and history of one tier.
-#[derive(Debug)]
-struct Tier {
-    /// When the next announce is due.
-    due: Instant,
-    /// The tracker's `min interval` runs out: `NeedPeers` may bring `due` forward to here.
-    /// `None` while the tier is failing, as its trackers are known to be down.
-    earliest: Option<Instant>,
-    /// The wait after the next failure.
-    retry: Duration,
-    /// A `started` announce went through.
-    started: bool,
-    completion: Completion,
-    /// The `tracker id` the answering tracker gave us.
-    tracker_id: Option<String>,
-    /// The tracker that answered last; it gets the `stopped` announce.
-    last: Option<String>,
-    /// Every tracker of the tier failed in its latest announce.
-    failing: bool,
-}
-
-impl Tier {
-    fn new(now: Instant) -> Tier {
-        Tier {
-            due: now,
-            earliest: None,
-            retry: FIRST_RETRY,
-            started: false,
-            completion: Completion::NotYet,
-            tracker_id: None,
-            last: None,
-            failing: false,
-        }
-    }
-
-    /// The event its next announce carries.
-    fn next_event(&self) -> Event {
-        if !self.started {
-            Event::Started
-        } else if self.completion == Completion::Pending {
-            Event::Completed
-        } else {
-            Event::None
-        }
-    }
-}
 
 /// The thread's state.
 struct Announcer {
@@ -444,6 +386,8 @@ impl Announcer {
         }
     }
 }
+
+mod tier;
 
 #[cfg(test)]
 mod tests;

@@ -322,3 +322,22 @@ fn broken_trackers_are_named_and_skipped() {
     }
     assert!(!log.contains("panicked"), "{log}");
 }
+
+#[test]
+fn the_tracker_command_refuses_a_busy_port_and_bad_options() {
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let output = run_smalltorrent(["tracker", "--http", &addr], secs(10));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen for HTTP on {addr}")),
+        "{stderr}"
+    );
+
+    let output = run_smalltorrent(["tracker", "--interval", "soon"], secs(10));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("--interval needs a number, got 'soon'"));
+    let output = run_smalltorrent(["tracker", "--help"], secs(10));
+    assert!(text(&output.stdout).contains("--allow FILE"));
+}
