@@ -4,7 +4,8 @@
 //!   given with `--tracker`, and `info --scrape` reads opentracker's counts over both;
 //! * real clients complete a swarm through `smalltorrent tracker`: a libtorrent seeder
 //!   with aria2c and smalltorrent leeching over HTTP, and with smalltorrent leeching over
-//!   UDP (Debian's aria2c 1.36 answers "udp is not supported yet");
+//!   UDP (Debian's aria2c 1.36 answers "udp is not supported yet"); a transmission-cli
+//!   seeder over UDP;
 //! * broken trackers (HTTP 500, a non-bencoded body, a `failure reason`, a truncated
 //!   compact peer list, UDP replies with a wrong transaction id or too short) are named in
 //!   the log, skipped, and the download still completes.
@@ -196,6 +197,19 @@ fn real_clients_swarm_through_our_tracker_over_udp() {
     let log = swarm_through_our_tracker(SmalltorrentTracker::udp_announce_url, false);
     // libtorrent from 127.0.0.2, smalltorrent from 127.0.0.1 (it reports port 6881).
     assert_announced(&log, "udp", &["127.0.0.2:", "127.0.0.1:6881"]);
+}
+
+/// transmission-cli seeding announces to `smalltorrent tracker` over UDP, and smalltorrent
+/// downloads from it (transmission unchokes on a 10 s timer, hence the wait).
+#[test]
+fn transmission_seeds_through_our_tracker_over_udp() {
+    let tracker = SmalltorrentTracker::start(5);
+    let payload = Payload::new(MIB + 11);
+    let url = tracker.udp_announce_url();
+    let torrent = payload.torrent("t", &[vec![&url]]);
+    let _seeder = Seeder::transmission(&tracker, &torrent, &payload.data_dir, ip(3));
+    download(&payload, &torrent, &payload.out("out"), &["-q"]);
+    assert_announced(&tracker.report(), "udp", &["127.0.0.3:", "127.0.0.1:6881"]);
 }
 
 /// The tracker's debug log shows an announce over `via` from each of `peers`.
