@@ -1,17 +1,17 @@
 //! The HTTP tracker's threads.
 //!
-//! * Threads: `tracker-http-N`, [`WORKERS`] of them, started by [`spawn`].
-//! * Owns: nothing but one connection at a time each; the workers share the listening
-//!   socket and take turns accepting, so at most [`WORKERS`] connections are served at once
-//!   and a flood of connections waits in the kernel's backlog instead of costing threads.
+//! * Threads: `tracker-http` accepts connections, started by [`spawn`]; it starts one
+//!   `tracker-http-conn` thread per connection, at most [`MAX_CONNECTIONS`] at once (a
+//!   connection beyond that is closed at once), and joins them as they end.
+//! * Owns: the listener (acceptor); one connection each (connection threads).
 //! * Reads and writes: the peer store in [`Shared`], under its lock for one announce.
 //!
 //! A connection carries one request: the head is read (at most [`MAX_HEAD`] bytes, with a
-//! [`IO_TIMEOUT`] so a silent client cannot hold a worker), the reply is written with
-//! `Connection: close`, and the socket is closed. Bad requests get a bencoded
-//! `failure reason`; nothing a client sends can panic a worker. Shutdown: the stop flag
-//! is set, then [`wake`] connects to the listener once per worker so each blocked
-//! `accept` returns and sees the flag (the tiny_http pattern).
+//! [`IO_TIMEOUT`] so a silent client holds its thread 5 s at most), the reply is written
+//! with `Connection: close`, and the socket is closed. Bad requests get a bencoded
+//! `failure reason`; nothing a client sends can panic a thread. Shutdown: the stop flag
+//! is set, then [`wake`] connects to the listener so the blocked `accept` returns and sees
+//! the flag (the tiny_http pattern); the acceptor then joins the connection threads.
 
 use super::Shared;
 use super::http_request::{self, Route, failure};
@@ -23,29 +23,23 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Connections served at once.
-pub const WORKERS: usize = 4;
+pub const MAX_CONNECTIONS: usize = 64;
 /// Longest request head accepted (a long announce is about 400 bytes).
 pub const MAX_HEAD: usize = 8 * 1024;
 /// How long a client may take to send its request or read the reply.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// Workers parse small requests only.
+/// Connection threads parse small requests only.
 const STACK_SIZE: usize = 256 * 1024;
 
-/// Starts the workers on `listener`.
-pub(super) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> io::Result<Vec<JoinHandle<()>>> {
-    (0..WORKERS)
-        .map(|n| {
-            let listener = listener.try_clone()?;
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name(format!("tracker-http-{n}"))
-                .stack_size(STACK_SIZE)
-                .spawn(move || worker(&listener, &shared))
-        })
-        .collect()
+/// Starts the acceptor on `listener`.
+pub(super) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tracker-http".into())
+        .stack_size(STACK_SIZE)
+        .spawn(move || accept_loop(&listener, &shared))
 }
 
-/// Wakes every worker blocked in `accept` on `addr`, after the stop flag is set.
+/// Wakes the acceptor blocked in `accept` on `addr`, after the stop flag is set.
 pub(super) fn wake(addr: SocketAddr) {
     let target = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
@@ -54,30 +48,49 @@ pub(super) fn wake(addr: SocketAddr) {
         }
         _ => addr,
     };
-    for _ in 0..WORKERS {
-        let _ = TcpStream::connect_timeout(&target, Duration::from_secs(1));
-    }
+    let _ = TcpStream::connect_timeout(&target, Duration::from_secs(1));
 }
 
-fn worker(listener: &TcpListener, shared: &Shared) {
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    let mut connections: Vec<JoinHandle<()>> = Vec::new();
     loop {
         let accepted = listener.accept();
         if shared.stop.load(Ordering::Relaxed) {
-            return;
+            break;
         }
-        match accepted {
-            Ok((stream, from)) => {
-                if let Err(e) = serve(stream, from, shared) {
-                    log::debug!("http client {from}: {e}");
-                }
-            }
+        let (finished, running): (Vec<_>, Vec<_>) =
+            connections.into_iter().partition(|c| c.is_finished());
+        finished.into_iter().for_each(|c| drop(c.join()));
+        connections = running;
+        let (stream, from) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: wait instead of spinning.
                 log::warn!("http tracker: accept failed: {e}");
                 std::thread::sleep(Duration::from_millis(100));
+                continue;
             }
+        };
+        if connections.len() >= MAX_CONNECTIONS {
+            log::debug!("http tracker: {MAX_CONNECTIONS} connections open, closing {from}'s");
+            continue;
+        }
+        let shared = shared.clone();
+        let connection = std::thread::Builder::new()
+            .name("tracker-http-conn".into())
+            .stack_size(STACK_SIZE)
+            .spawn(move || {
+                if let Err(e) = serve(stream, from, &shared) {
+                    log::debug!("http client {from}: {e}");
+                }
+            });
+        match connection {
+            Ok(handle) => connections.push(handle),
+            Err(e) => log::warn!("http tracker: cannot start a thread for {from}: {e}"),
         }
     }
+    // Each ends within IO_TIMEOUT.
+    connections.into_iter().for_each(|c| drop(c.join()));
 }
 
 /// Serves one request on `stream`.

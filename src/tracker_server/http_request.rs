@@ -104,6 +104,10 @@ fn percent_decode(text: &str) -> Result<Vec<u8>, BadRequest> {
         match bytes[i] {
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3).ok_or(BadRequest::BadEscape)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    // Also refuses `%+1`, which `from_str_radix` would take as a sign.
+                    return Err(BadRequest::BadEscape);
+                }
                 let hex = std::str::from_utf8(hex).map_err(|_| BadRequest::BadEscape)?;
                 out.push(u8::from_str_radix(hex, 16).map_err(|_| BadRequest::BadEscape)?);
                 i += 3;

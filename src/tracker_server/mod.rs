@@ -1,18 +1,18 @@
 //! `smalltorrent tracker`: an HTTP and UDP tracker on one peer store.
 //!
 //! ```text
-//!   HTTP clients ──TCP──▶ tracker-http-0..3 ─┐              ┌──────────────────────┐
-//!                          (http.rs)         ├─ lock ─────▶ │ Store (store.rs)     │
-//!   UDP clients ──UDP───▶ tracker-udp ───────┘              │ swarms → peers, caps │
-//!                          (udp.rs)                         └──────────▲───────────┘
-//!   main thread (cli/tracker.rs): Ctrl-C, and every tick  ─ lock ──────┘
-//!   Server::sweep (drop silent peers, summary at info)
+//!   HTTP clients ─TCP─▶ tracker-http ─▶ tracker-http-conn (≤ 64) ─┐
+//!                       (http.rs: acceptor, one thread per request) ├─ lock ─▶ Store
+//!   UDP clients ──UDP─▶ tracker-udp (udp.rs) ──────────────────────┘  (store.rs:
+//!   main thread (cli/tracker.rs): Ctrl-C; every 5 s Server::sweep ─ lock ─▶ swarms, caps)
+//!   drops silent peers; a summary at info every minute
 //! ```
 //!
 //! [`Server::start`] binds both sockets before any thread starts (so a bad address fails
 //! at once), then starts the threads. Nothing is written to disk. Shutdown
-//! ([`Server::shutdown`]) sets one stop flag, wakes the HTTP workers blocked in `accept`,
-//! and joins every thread; the UDP thread sees the flag within [`udp::TICK`].
+//! ([`Server::shutdown`]) sets one stop flag, wakes the HTTP acceptor blocked in `accept`,
+//! and joins every thread; the UDP thread sees the flag within [`udp::TICK`], connection
+//! threads end within [`http::IO_TIMEOUT`].
 
 pub mod http;
 pub mod http_request;
@@ -87,7 +87,7 @@ impl Shared {
 /// A running tracker.
 pub struct Server {
     shared: Arc<Shared>,
-    http: Option<(SocketAddr, Vec<JoinHandle<()>>)>,
+    http: Option<(SocketAddr, JoinHandle<()>)>,
     udp: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
@@ -117,7 +117,6 @@ impl Server {
         };
         if let Some(listener) = http {
             let addr = listener.local_addr()?;
-            // If a thread cannot start, the error ends the process, and those started with it.
             server.http = Some((addr, http::spawn(listener, shared.clone())?));
         }
         if let Some(socket) = udp {
@@ -147,11 +146,9 @@ impl Server {
     /// Stops and joins every thread.
     pub fn shutdown(self) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        if let Some((addr, workers)) = self.http {
+        if let Some((addr, acceptor)) = self.http {
             http::wake(addr);
-            for worker in workers {
-                let _ = worker.join();
-            }
+            let _ = acceptor.join();
         }
         if let Some((_, thread)) = self.udp {
             let _ = thread.join();

@@ -53,7 +53,7 @@ fn query_strings_are_percent_decoded() {
             ("e".into(), vec![])
         ]
     );
-    for bad in ["a=%4", "a=%zz", "a=%", "%g1=1"] {
+    for bad in ["a=%4", "a=%zz", "a=%", "%g1=1", "a=%+1", "a=%-1"] {
         assert_eq!(parse_query(bad), Err(BadRequest::BadEscape), "{bad}");
     }
     let many = vec!["a=1"; MAX_PARAMS + 1].join("&");
@@ -193,4 +193,33 @@ fn scrape_and_failure_bytes() {
         stats
     );
     assert_eq!(failure("no"), b"d14:failure reason2:noe");
+}
+
+/// 100,000 random and mutated requests through every parser: errors are fine, panics are not.
+#[test]
+fn random_requests_never_panic() {
+    let mut rng = crate::random::Rng::with_seed(3);
+    let valid = format!(
+        "GET /announce?{} HTTP/1.1\r\nHost: t\r\n",
+        query("&event=started")
+    );
+    let alphabet = b"%&=+?/ GETHP1.0123456789abcdefABCDEF\r\n\xff";
+    let mut accepted = 0;
+    for round in 0..100_000 {
+        let mut head = valid.clone().into_bytes();
+        for _ in 0..1 + rng.below(6) {
+            let at = rng.below(head.len());
+            head[at] = if round % 2 == 0 {
+                alphabet[rng.below(alphabet.len())]
+            } else {
+                rng.next_u64() as u8
+            };
+        }
+        head.truncate(rng.below(head.len() + 1).max(head.len() / 2));
+        if let Ok(Route::Announce(query) | Route::Scrape(query)) = route(&head) {
+            accepted += usize::from(announce(query, SOURCE).is_ok());
+            let _ = scrape(query);
+        }
+    }
+    assert!(accepted > 1_000, "only {accepted} mutated announces parsed");
 }
