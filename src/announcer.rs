@@ -2,17 +2,20 @@
 //! they know.
 //!
 //! * Thread: `announcer`, started by [`spawn`]; one per torrent.
-//! * Owns: the tracker list in BEP 12 order ([`TrackerTiers`]), the tracker id, the
-//!   announce schedule, and which events (`started`, `completed`) went through.
+//! * Owns: the tracker list in BEP 12 order ([`TrackerTiers`]) and, per tier, the announce
+//!   schedule, the tracker id, and which events (`started`, `completed`) went through.
 //! * Reads: [`Command`]s from the main thread; the shared [`Counters`] for
 //!   `uploaded`/`downloaded`/`left`.
 //! * Writes: peer addresses to the peer manager; [`Report`]s to the main thread.
 //!
-//! A round tries the trackers tier by tier until one answers, which is promoted to the
-//! front of its tier. Between rounds the thread sleeps on the command channel, so a command
-//! wakes it at once; during a round, `Stop` is noticed between two trackers. It never panics: tracker errors become reports, and a closed channel
-//! just means nobody listens any more. Dropping the command sender works like
-//! [`Command::Stop`].
+//! Every tier is announced to (BEP 12: one tracker per tier), each on its own schedule:
+//! an announce to a tier tries its trackers in order until one answers, which is promoted
+//! to the front of its tier; the tier's next announce is due after the interval that
+//! tracker gave (never sooner than its `min interval`), or after a doubling back-off if all
+//! failed. Between announces the thread sleeps on the command channel, so a command wakes
+//! it at once; `Stop` is noticed between two trackers. It never panics: tracker errors
+//! become reports, and a closed channel just means nobody listens any more. Dropping the
+//! command sender works like [`Command::Stop`].
 
 use crate::random::Rng;
 use crate::stats::Counters;
@@ -23,14 +26,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tier::{Completion, Tier};
 
 /// How long one announce may take.
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long the farewell `stopped` announce may delay shutdown.
+/// How long one farewell `stopped` announce may take...
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// ...and all of them together, so many tiers cannot delay shutdown much.
+const STOP_BUDGET: Duration = Duration::from_secs(4);
 /// Shortest gap between two announces when the tracker gave no `min interval`.
 const DEFAULT_MIN_GAP: Duration = Duration::from_secs(30);
-/// Wait after a round in which every tracker failed; doubles up to [`MAX_RETRY`].
+/// Wait after an announce to a tier in which every tracker failed; doubles up to
+/// [`MAX_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_secs(15);
 const MAX_RETRY: Duration = Duration::from_secs(5 * 60);
 /// The thread only parses small replies, but TLS handshakes (https trackers) want some room.
@@ -39,7 +46,7 @@ const STACK_SIZE: usize = 1024 * 1024;
 /// What the announcer needs to know about the torrent and us.
 #[derive(Debug, Clone)]
 pub struct AnnouncerConfig {
-    /// Tiers of tracker URLs (BEP 12); may be empty.
+    /// Tiers of tracker URLs (BEP 12), the torrent's and then the user's; may be empty.
     pub trackers: Vec<Vec<String>>,
     pub info_hash: [u8; 20],
     pub peer_id: [u8; 20],
@@ -70,9 +77,9 @@ pub enum Report {
         seeders: Option<u32>,
         leechers: Option<u32>,
     },
-    /// One tracker failed (the next one will be tried).
+    /// One tracker failed (the next one of its tier will be tried).
     Failed { tracker: String, error: String },
-    /// Every tracker of every tier failed this round.
+    /// Every tier's latest announce failed on every one of its trackers.
     AllFailed { last_error: String },
 }
 
@@ -96,17 +103,16 @@ fn spawn_with_rng(
     reports: Sender<Report>,
 ) -> std::io::Result<(JoinHandle<()>, Sender<Command>)> {
     let (commands_tx, commands) = crossbeam_channel::unbounded();
+    let tiers = TrackerTiers::new(config.trackers.clone(), &mut rng);
+    let now = Instant::now();
     let announcer = Announcer {
-        tiers: TrackerTiers::new(config.trackers.clone(), &mut rng),
+        states: (0..tiers.tiers().len()).map(|_| Tier::new(now)).collect(),
+        tiers,
         key: rng.next_u64() as u32,
         config,
         counters,
         peers,
         reports,
-        tracker_id: None,
-        last_tracker: None,
-        started: false,
-        completion: Completion::NotYet,
         deferred: Vec::new(),
     };
     let handle = std::thread::Builder::new()
@@ -116,58 +122,34 @@ fn spawn_with_rng(
     Ok((handle, commands_tx))
 }
 
-/// Where we are with the `completed` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Completion {
-    /// The download has not finished.
-    NotYet,
-    /// It finished; the `completed` announce has not gone through yet.
-    Pending,
-    /// Sent, or not needed (we finished before any tracker heard `started`, so the
-    /// `started` announce itself says `left=0`; BEP 3 sends no `completed` then).
-    Done,
-}
-
-/// How a round ended.
-enum Round {
-    /// A tracker answered.
-    Answered(AnnounceResponse),
-    /// Every tracker failed.
-    AllFailed,
-    /// `Stop` arrived in the middle of the round.
-    Stop,
-}
-
 /// Why the thread stopped waiting.
 enum Wake {
-    /// Time for a round.
+    /// A tier is due.
     Announce,
     /// Say goodbye and exit.
     Stop,
 }
 
+/// `Stop` arrived in the middle of an announce.
+struct Stopped;
+
 /// The thread's state.
 struct Announcer {
     config: AnnouncerConfig,
     tiers: TrackerTiers,
+    /// One per tier of `tiers`, same order.
+    states: Vec<Tier>,
     counters: Arc<Counters>,
     peers: Sender<Vec<SocketAddr>>,
     reports: Sender<Report>,
     /// Our random `key`, fixed for the session.
     key: u32,
-    /// The last `tracker id` a tracker gave us.
-    tracker_id: Option<String>,
-    /// The tracker that answered last; it gets the `stopped` announce.
-    last_tracker: Option<String>,
-    /// A `started` announce went through.
-    started: bool,
-    completion: Completion,
-    /// Commands that arrived during a round, handled when it is over.
+    /// Commands that arrived during an announce, handled when it is over.
     deferred: Vec<Command>,
 }
 
 impl Announcer {
-    /// The thread's body: rounds of announces separated by waits.
+    /// The thread's body: announce to the tiers that are due, then wait for the next.
     fn run(mut self, commands: &Receiver<Command>) {
         if self.tiers.is_empty() {
             log::info!("no trackers: the announcer has nothing to do");
@@ -178,42 +160,33 @@ impl Announcer {
             }
             return;
         }
-        let mut retry = FIRST_RETRY;
         loop {
-            let round_start = Instant::now();
-            let (wait, min_gap) = match self.round(commands) {
-                Round::Stop => return self.stop(),
-                Round::Answered(reply) => {
-                    retry = FIRST_RETRY;
-                    let min_gap = reply.min_interval.unwrap_or(DEFAULT_MIN_GAP);
-                    (reply.interval.max(min_gap), Some(round_start + min_gap))
+            let now = Instant::now();
+            let mut last_error = None;
+            for tier in 0..self.states.len() {
+                if self.states[tier].due > now {
+                    continue;
                 }
-                Round::AllFailed => {
-                    let wait = retry;
-                    retry = (retry * 2).min(MAX_RETRY);
-                    (wait, None)
+                match self.announce_tier(tier, commands) {
+                    Err(Stopped) => return self.stop(),
+                    Ok(error) => last_error = error.or(last_error),
                 }
-            };
-            match self.wait(commands, round_start + wait, min_gap) {
+            }
+            if let Some(last_error) = last_error
+                && self.states.iter().all(|tier| tier.failing)
+            {
+                log::warn!("every tracker failed; last error: {last_error}");
+                self.report(Report::AllFailed { last_error });
+            }
+            match self.wait(commands) {
                 Wake::Announce => {}
                 Wake::Stop => return self.stop(),
             }
         }
     }
 
-    /// The event the next round carries.
-    fn next_event(&self) -> Event {
-        if !self.started {
-            Event::Started
-        } else if self.completion == Completion::Pending {
-            Event::Completed
-        } else {
-            Event::None
-        }
-    }
-
-    /// The announce request for `event`, with the counters as they are now.
-    fn request(&self, event: Event) -> AnnounceRequest {
+    /// The announce request for `event` to tier `tier`, with the counters as they are now.
+    fn request(&self, tier: usize, event: Event) -> AnnounceRequest {
         AnnounceRequest {
             info_hash: self.config.info_hash,
             peer_id: self.config.peer_id,
@@ -228,44 +201,48 @@ impl Announcer {
                 self.config.numwant
             },
             key: self.key,
-            tracker_id: self.tracker_id.clone(),
+            tracker_id: self.states[tier].tracker_id.clone(),
         }
     }
 
-    /// One round: tier by tier, tracker by tracker, until one answers. A `Stop` is looked
-    /// for between two trackers, so shutdown waits for at most one announce timeout.
-    fn round(&mut self, commands: &Receiver<Command>) -> Round {
-        let event = self.next_event();
-        let order: Vec<(usize, usize, String)> = self
-            .tiers
-            .iter()
-            .map(|(tier, index, url)| (tier, index, url.to_owned()))
-            .collect();
+    /// Announces to tier `tier`: its trackers in order until one answers. Returns the last
+    /// error if none did. A `Stop` is looked for before each tracker, so shutdown waits for
+    /// at most one announce timeout.
+    fn announce_tier(
+        &mut self,
+        tier: usize,
+        commands: &Receiver<Command>,
+    ) -> Result<Option<String>, Stopped> {
+        let event = self.states[tier].next_event();
+        let urls = self.tiers.tiers()[tier].clone();
         let mut last_error = String::new();
-        for (tier, index, url) in order {
+        for (index, url) in urls.into_iter().enumerate() {
             if self.stop_requested(commands) {
-                return Round::Stop;
+                return Err(Stopped);
             }
-            match tracker::announce(&url, &self.request(event), ANNOUNCE_TIMEOUT) {
+            let started = Instant::now();
+            match tracker::announce(&url, &self.request(tier, event), ANNOUNCE_TIMEOUT) {
                 Ok(reply) => {
                     self.tiers.promote(tier, index);
-                    self.answered(event, url, &reply);
-                    return Round::Answered(reply);
+                    self.answered(tier, event, started, url, &reply);
+                    return Ok(None);
                 }
                 Err(e) => {
                     log::info!("{e}");
                     last_error = e.to_string();
-                    let error = last_error.clone();
                     self.report(Report::Failed {
                         tracker: url,
-                        error,
+                        error: last_error.clone(),
                     });
                 }
             }
         }
-        log::warn!("every tracker failed; last error: {last_error}");
-        self.report(Report::AllFailed { last_error });
-        Round::AllFailed
+        let state = &mut self.states[tier];
+        state.failing = true;
+        state.earliest = None;
+        state.due = Instant::now() + state.retry;
+        state.retry = (state.retry * 2).min(MAX_RETRY);
+        Ok(Some(last_error))
     }
 
     /// True if `Stop` came (or the main thread hung up); other commands are set aside.
@@ -279,16 +256,34 @@ impl Announcer {
         }
     }
 
-    /// Records a successful announce and passes its peers on.
-    fn answered(&mut self, event: Event, url: String, reply: &AnnounceResponse) {
+    /// Records a successful announce to `tier` sent at `sent`, and passes its peers on.
+    fn answered(
+        &mut self,
+        tier: usize,
+        event: Event,
+        sent: Instant,
+        url: String,
+        reply: &AnnounceResponse,
+    ) {
+        let state = &mut self.states[tier];
         match event {
-            Event::Started => self.started = true,
-            Event::Completed => self.completion = Completion::Done,
+            Event::Started => state.started = true,
+            Event::Completed => state.completion = Completion::Done,
             Event::None | Event::Stopped => {}
         }
-        if reply.tracker_id.is_some() {
-            self.tracker_id.clone_from(&reply.tracker_id);
+        if state.last.as_ref() != Some(&url) {
+            // A tracker id is meant for the tracker that gave it.
+            state.tracker_id = None;
         }
+        if reply.tracker_id.is_some() {
+            state.tracker_id.clone_from(&reply.tracker_id);
+        }
+        let min_gap = reply.min_interval.unwrap_or(DEFAULT_MIN_GAP);
+        state.due = sent + reply.interval.max(min_gap);
+        state.earliest = Some(sent + min_gap);
+        state.retry = FIRST_RETRY;
+        state.failing = false;
+        state.last = Some(url.clone());
         if let Some(warning) = &reply.warning {
             log::warn!("tracker {url} warns: {warning}");
         }
@@ -297,7 +292,6 @@ impl Announcer {
             // The peer manager may be gone during shutdown; that is not our problem.
             let _ = self.peers.send(reply.peers.clone());
         }
-        self.last_tracker = Some(url.clone());
         self.report(Report::Announced {
             tracker: url,
             peers: reply.peers.len(),
@@ -311,58 +305,89 @@ impl Announcer {
         let _ = self.reports.send(report);
     }
 
-    /// Waits until `deadline` or a command that needs a round now; commands set aside
-    /// during the round come first. `NeedPeers` brings the deadline forward to `earliest`
-    /// (the min interval); during a failure back-off (`earliest` is `None`) it changes
-    /// nothing, as the trackers are known to be down.
-    fn wait(
-        &mut self,
-        commands: &Receiver<Command>,
-        mut deadline: Instant,
-        earliest: Option<Instant>,
-    ) -> Wake {
+    /// Waits until a tier is due or a command needs an announce now; commands set aside
+    /// during the announces come first. `NeedPeers` brings each answering tier forward to
+    /// the end of its min interval; failing tiers keep their back-off.
+    fn wait(&mut self, commands: &Receiver<Command>) -> Wake {
         let mut deferred = std::mem::take(&mut self.deferred).into_iter();
-        let wake = loop {
+        loop {
+            let Some(deadline) = self.states.iter().map(|tier| tier.due).min() else {
+                return Wake::Stop;
+            };
             let command = match deferred.next() {
                 Some(command) => Ok(command),
                 None => commands.recv_deadline(deadline),
             };
             match command {
-                Err(RecvTimeoutError::Timeout) => break Wake::Announce,
-                Err(RecvTimeoutError::Disconnected) | Ok(Command::Stop) => break Wake::Stop,
+                Err(RecvTimeoutError::Timeout) => return Wake::Announce,
+                Err(RecvTimeoutError::Disconnected) | Ok(Command::Stop) => return Wake::Stop,
                 Ok(Command::NeedPeers) => {
-                    if let Some(earliest) = earliest {
-                        deadline = deadline.min(earliest);
+                    for tier in &mut self.states {
+                        if let Some(earliest) = tier.earliest {
+                            tier.due = tier.due.min(earliest);
+                        }
                     }
                 }
                 Ok(Command::Completed) => {
-                    if self.completion == Completion::NotYet {
-                        if self.started {
-                            self.completion = Completion::Pending;
-                            break Wake::Announce;
-                        }
-                        self.completion = Completion::Done;
+                    if self.completed() {
+                        return Wake::Announce;
                     }
                 }
             }
-        };
-        // Set-aside commands not looked at can only be `NeedPeers` or a repeated
-        // `Completed`: the round about to start answers both.
-        wake
+        }
     }
 
-    /// Best-effort `stopped` to the tracker that answered last, if any ever did.
-    fn stop(self) {
-        let Some(url) = &self.last_tracker else {
-            return;
-        };
-        let request = self.request(Event::Stopped);
-        match tracker::announce(url, &request, STOP_TIMEOUT) {
-            Ok(_) => log::info!("told tracker {url} we stopped"),
-            Err(e) => log::info!("could not send `stopped`: {e}"),
+    /// The download finished: each tier that heard `started` is owed a `completed`; the
+    /// others will say `left=0` in their `started`. True if some tier is owed one.
+    fn completed(&mut self) -> bool {
+        let now = Instant::now();
+        let mut owed = false;
+        for tier in &mut self.states {
+            if tier.completion == Completion::NotYet {
+                if tier.started {
+                    tier.completion = Completion::Pending;
+                    tier.due = now;
+                    owed = true;
+                } else {
+                    tier.completion = Completion::Done;
+                }
+            }
+        }
+        owed
+    }
+
+    /// Best-effort farewell, within [`STOP_BUDGET`]: to the tracker of each tier that
+    /// answered last, the `completed` it is still owed (the main thread sends `Completed`
+    /// and `Stop` back to back when a download ends), then `stopped`.
+    fn stop(mut self) {
+        if self.deferred.contains(&Command::Completed) {
+            self.completed();
+        }
+        let deadline = Instant::now() + STOP_BUDGET;
+        for tier in 0..self.states.len() {
+            let Some(url) = self.states[tier].last.clone() else {
+                continue;
+            };
+            let mut events = vec![Event::Stopped];
+            if self.states[tier].completion == Completion::Pending {
+                events.insert(0, Event::Completed);
+            }
+            for event in events {
+                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                    log::info!("no time left to tell tracker {url} we stopped");
+                    break;
+                };
+                let request = self.request(tier, event);
+                match tracker::announce(&url, &request, left.min(STOP_TIMEOUT)) {
+                    Ok(_) => log::info!("told tracker {url} we {}", event.as_str().unwrap_or("")),
+                    Err(e) => log::info!("could not send `{}`: {e}", event.as_str().unwrap_or("")),
+                }
+            }
         }
     }
 }
+
+mod tier;
 
 #[cfg(test)]
 mod tests;

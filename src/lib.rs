@@ -9,6 +9,7 @@
 //!   (the memory-mapped files);
 //! * the main thread: [`cli`], [`download`], [`progress`], [`info`];
 //! * making torrents: [`create`].
+//! * the tracker server (`smalltorrent tracker`): [`tracker_server`].
 
 pub mod announcer;
 pub mod bencode;
@@ -31,5 +32,6 @@ pub mod random;
 pub mod stats;
 pub mod storage;
 pub mod tracker;
+pub mod tracker_server;
 pub mod verify;
 pub mod wire;

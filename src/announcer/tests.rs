@@ -161,6 +161,22 @@ fn announces_started_completed_and_stopped() {
     assert!(requests.try_recv().is_err(), "one request too many");
 }
 
+/// Regression: the main thread sends `Completed` and `Stop` back to back when a download
+/// ends, and `completed` used to be lost (Stop was seen before the completed announce).
+#[test]
+fn completed_then_stop_at_once_sends_both() {
+    let (url, requests) = mock_tracker();
+    let harness = start(vec![vec![url]], Rng::new());
+    assert!(next_request(&requests).contains("&event=started"));
+    harness.report();
+    harness.counters.sub_left(1000);
+    harness.commands.send(Command::Completed).unwrap();
+    harness.stop();
+    assert!(next_request(&requests).contains("&event=completed"));
+    assert!(next_request(&requests).contains("&event=stopped"));
+    assert!(requests.try_recv().is_err());
+}
+
 #[test]
 fn need_peers_waits_for_the_min_interval() {
     let (url, requests) = mock_tracker();
@@ -237,17 +253,100 @@ fn no_trackers_waits_for_stop_or_a_dropped_sender() {
     harness.handle.join().unwrap();
 }
 
+/// A UDP tracker answering connect and announce with 10.0.0.2:6881 (1 seeder, 0 leechers);
+/// each announce's event is sent on the returned channel. Ends 5 s after the last packet.
+fn mock_udp_tracker() -> (String, Receiver<Event>) {
+    use crate::tracker::udp::{Reply, Request};
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let url = format!("udp://{}/announce", socket.local_addr().unwrap());
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let (events, events_rx) = unbounded();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((len, from)) = socket.recv_from(&mut buf) {
+            let reply = match Request::parse(&buf[..len]) {
+                Ok(Request::Connect { transaction_id }) => Reply::Connect {
+                    transaction_id,
+                    connection_id: 5,
+                },
+                Ok(Request::Announce {
+                    transaction_id,
+                    announce,
+                    ..
+                }) => {
+                    let _ = events.send(announce.event);
+                    Reply::Announce {
+                        transaction_id,
+                        interval: 1800,
+                        leechers: 0,
+                        seeders: 1,
+                        peers: vec!["10.0.0.2:6881".parse().unwrap()],
+                    }
+                }
+                _ => continue,
+            };
+            let _ = socket.send_to(&reply.encode(), from);
+        }
+    });
+    (url, events_rx)
+}
+
 #[test]
-fn udp_trackers_are_skipped_for_now() {
-    let (live, requests) = mock_tracker();
-    let harness = start(
-        vec![vec!["udp://t.example:1337".into()], vec![live.clone()]],
-        Rng::new(),
+fn every_tier_is_announced_to_http_and_udp_alike() {
+    let (http, requests) = mock_tracker();
+    let (udp, udp_events) = mock_udp_tracker();
+    let harness = start(vec![vec![http.clone()], vec![udp.clone()]], Rng::new());
+    assert!(next_request(&requests).contains("&event=started"));
+    assert_eq!(udp_events.recv_timeout(PATIENCE), Ok(Event::Started));
+    let mut reports = vec![harness.report(), harness.report()];
+    reports.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(
+        reports,
+        vec![
+            announced(&http),
+            Report::Announced {
+                tracker: udp,
+                peers: 1,
+                seeders: Some(1),
+                leechers: Some(0),
+            },
+        ]
     );
-    assert!(matches!(harness.report(), Report::Failed { .. }));
-    assert_eq!(harness.report(), announced(&live));
-    next_request(&requests);
+    let mut peers: Vec<_> = harness.peers.try_iter().flatten().collect();
+    peers.sort();
+    assert_eq!(peers.len(), 2);
+
+    // `completed` goes to both tiers, once; `stopped` to both on exit.
+    harness.counters.sub_left(1000);
+    harness.commands.send(Command::Completed).unwrap();
+    assert!(next_request(&requests).contains("&event=completed"));
+    assert_eq!(udp_events.recv_timeout(PATIENCE), Ok(Event::Completed));
     harness.stop();
+    assert!(next_request(&requests).contains("&event=stopped"));
+    assert_eq!(udp_events.recv_timeout(PATIENCE), Ok(Event::Stopped));
+    assert!(requests.try_recv().is_err());
+    assert!(udp_events.try_recv().is_err());
+}
+
+#[test]
+fn a_failing_tier_does_not_stop_the_others() {
+    let dead = dead_tracker();
+    let (live, requests) = mock_tracker();
+    let harness = start(vec![vec![dead.clone()], vec![live.clone()]], Rng::new());
+    assert!(matches!(harness.report(), Report::Failed { tracker, .. } if tracker == dead));
+    assert_eq!(harness.report(), announced(&live));
+    assert!(next_request(&requests).contains("&event=started"));
+    // Not every tier failed: no AllFailed.
+    assert!(
+        harness
+            .reports
+            .recv_timeout(Duration::from_millis(200))
+            .is_err()
+    );
+    harness.stop();
+    assert!(next_request(&requests).contains("&event=stopped"));
 }
 
 /// A tracker that accepts a connection, says nothing for `hold`, then hangs up.

@@ -14,9 +14,11 @@ smalltorrent — a small BitTorrent client
 
 Usage:
   smalltorrent [OPTIONS] FILE.torrent   download a torrent
-  smalltorrent info [--json] FILE.torrent
+  smalltorrent info [--json] [--scrape] FILE.torrent
                                         show what a .torrent file contains
   smalltorrent create PATH [-t URL]...  make a .torrent for a file or folder
+  smalltorrent tracker [--http ADDR:PORT] [--udp ADDR:PORT]
+                                        run a tracker (HTTP and UDP)
   smalltorrent COMMAND --help           help for one command
 
 Download options:
@@ -29,6 +31,8 @@ Download options:
       --seed-time MIN  stop seeding after MIN minutes
   -q, --quiet          no progress display (errors and the final summary only)
       --peer HOST:PORT connect to this peer too (repeatable); works without a tracker
+      --tracker URL    announce to this tracker too, as a tier of its own (repeatable;
+                       http://, https:// or udp://)
       --port N         listen port, also reported to trackers (default 6881; the next
                        free one if taken; 0 = any)
       --bind IP        listen on IP and connect from it (default: all interfaces)
@@ -53,6 +57,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
         port: 6881,
         bind: None,
         peers: Vec::new(),
+        trackers: Vec::new(),
         give_up: Duration::from_secs(120),
         pipeline: 128,
         report_check: false,
@@ -104,6 +109,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
                 options.give_up = Duration::from_secs(number(&mut parser, "--give-up")?)
             }
             Long("peer") => options.peers.push(peer_address(&text(&mut parser)?)?),
+            Long("tracker") => options.trackers.push(tracker_url(&text(&mut parser)?)?),
             Value(value) if torrent.is_none() => torrent = Some(PathBuf::from(value)),
             _ => return Err(arg.unexpected().to_string()),
         }
@@ -127,6 +133,17 @@ pub fn peer_address(value: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("--peer {value}: {e}"))?
         .next()
         .ok_or_else(|| format!("--peer {value}: no address found"))
+}
+
+/// A URL with a scheme we speak; anything else is a typo the user should hear about now.
+fn tracker_url(value: &str) -> Result<String, String> {
+    let scheme = value.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http" | "https" | "udp") => Ok(value.to_owned()),
+        _ => Err(format!(
+            "--tracker {value}: not an http://, https:// or udp:// URL"
+        )),
+    }
 }
 
 pub fn run(args: Vec<OsString>) -> Result<i32, String> {
@@ -193,6 +210,10 @@ mod tests {
             "127.0.0.2:6881",
             "--peer",
             "127.0.0.3:6881",
+            "--tracker",
+            "udp://127.0.0.1:6969/announce",
+            "--tracker",
+            "http://t.example/announce",
             "x.torrent",
         ]))
         .unwrap()
@@ -201,6 +222,10 @@ mod tests {
         assert_eq!(options.dir, PathBuf::from("out"));
         assert_eq!((options.port, options.max_peers), (7000, 9));
         assert_eq!(options.peers.len(), 2);
+        assert_eq!(
+            options.trackers,
+            ["udp://127.0.0.1:6969/announce", "http://t.example/announce"]
+        );
     }
 
     #[test]
@@ -222,6 +247,11 @@ mod tests {
             parse(args(&["--peer", "nohost", "a.torrent"]))
                 .unwrap_err()
                 .contains("--peer nohost")
+        );
+        assert!(
+            parse(args(&["--tracker", "t.example:80", "a.torrent"]))
+                .unwrap_err()
+                .contains("--tracker t.example:80: not an http://")
         );
     }
 }

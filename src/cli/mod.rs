@@ -2,13 +2,14 @@
 //! turn its outcome into one line on stderr and an exit code.
 //!
 //! One file per subcommand, each with its own usage text and parser: `download.rs` (the
-//! default: `smalltorrent FILE.torrent`), `info.rs`, `create.rs`.
+//! default: `smalltorrent FILE.torrent`), `info.rs`, `create.rs`, `tracker.rs`.
 //!
 //! Exit codes: 0 done, 1 failed (the line says why), 2 bad command line, 130 interrupted.
 
 mod create;
 mod download;
 mod info;
+mod tracker;
 
 use lexopt::ValueExt;
 use std::ffi::OsString;
@@ -33,6 +34,7 @@ pub fn main() -> i32 {
     let outcome = match command {
         "info" => info::run(rest),
         "create" => create::run(rest),
+        "tracker" => tracker::run(rest),
         "-V" | "--version" => {
             println!("smalltorrent {}", env!("CARGO_PKG_VERSION"));
             Ok(0)

@@ -49,6 +49,8 @@ pub struct Options {
     pub bind: Option<IpAddr>,
     /// Peers to connect to directly, besides those from trackers.
     pub peers: Vec<SocketAddr>,
+    /// Trackers to use besides the torrent's, each as a tier of its own (`--tracker`).
+    pub trackers: Vec<String>,
     /// Give up when no peer has been connected for this long.
     pub give_up: Duration,
     /// Requests kept in flight per peer.
@@ -145,7 +147,9 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     if complete_at_start && !options.seed {
         return Ok(summary(&counters));
     }
-    if meta.trackers.is_empty() && options.peers.is_empty() && !options.seed {
+    let mut trackers = meta.trackers.clone();
+    trackers.extend(options.trackers.iter().map(|url| vec![url.clone()]));
+    if trackers.is_empty() && options.peers.is_empty() && !options.seed {
         return Err(DownloadError::NoTracker(
             "the torrent lists no tracker and no --peer was given".into(),
         ));
@@ -190,7 +194,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     let (reports, report_inbox) = unbounded();
     let (announcer_handle, announcer) = announcer::spawn(
         AnnouncerConfig {
-            trackers: meta.trackers.clone(),
+            trackers: trackers.clone(),
             info_hash: meta.info_hash,
             peer_id: swarm.peer_id,
             port: listener.addr().port(),
@@ -227,7 +231,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
 
     let mut display = Display::new(options.progress);
     let mut watch = Watch::new(
-        !meta.trackers.is_empty(),
+        !trackers.is_empty(),
         !options.peers.is_empty(),
         options.give_up,
     );

@@ -30,7 +30,7 @@ pub const MAX_INTERVAL: Duration = Duration::from_secs(2 * 60 * 60);
 pub const MAX_BODY: u64 = 4 * 1024 * 1024;
 
 /// Appends `bytes` to `out`, percent-encoding everything but RFC 3986 unreserved characters.
-fn percent_encode(out: &mut String, bytes: &[u8]) {
+pub(crate) fn percent_encode(out: &mut String, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in bytes {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -77,19 +77,26 @@ pub fn announce(
     req: &AnnounceRequest,
     timeout: Duration,
 ) -> Result<AnnounceResponse, TrackerError> {
+    let body = get(base, &build_announce_url(base, req), timeout)?;
+    parse_announce_body(&body).map_err(|e| e.at(base))
+}
+
+/// GETs `url` and returns the body of a 200 reply (at most [`MAX_BODY`]); errors name
+/// `tracker`, the URL without our query string.
+pub(crate) fn get(tracker: &str, url: &str, timeout: Duration) -> Result<Vec<u8>, TrackerError> {
     let unreachable = |detail: String| TrackerError::Unreachable {
-        url: base.to_owned(),
+        url: tracker.to_owned(),
         detail,
     };
     let agent = ureq::AgentBuilder::new()
         .timeout(timeout)
         .user_agent(concat!("smalltorrent/", env!("CARGO_PKG_VERSION")))
         .build();
-    let response = match agent.get(&build_announce_url(base, req)).call() {
+    let response = match agent.get(url).call() {
         Ok(response) => response,
         Err(ureq::Error::Status(status, _)) => {
             return Err(TrackerError::HttpStatus {
-                url: base.to_owned(),
+                url: tracker.to_owned(),
                 status,
             });
         }
@@ -97,7 +104,7 @@ pub fn announce(
     };
     if response.status() != 200 {
         return Err(TrackerError::HttpStatus {
-            url: base.to_owned(),
+            url: tracker.to_owned(),
             status: response.status(),
         });
     }
@@ -108,9 +115,9 @@ pub fn announce(
         .read_to_end(&mut body)
         .map_err(|e| unreachable(format!("reading the reply failed: {e}")))?;
     if body.len() as u64 > MAX_BODY {
-        return Err(TrackerError::bad_reply("reply is larger than 4 MiB").at(base));
+        return Err(TrackerError::bad_reply("reply is larger than 4 MiB").at(tracker));
     }
-    parse_announce_body(&body).map_err(|e| e.at(base))
+    Ok(body)
 }
 
 /// A transport error without the URL ureq puts in front: ours would repeat the tracker and

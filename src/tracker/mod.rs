@@ -1,14 +1,16 @@
 //! Talking to trackers: what we tell them, what they answer, and how it fails.
 //!
-//! Pure data types and the one entry point [`announce`], which picks the protocol from the
-//! URL's scheme: `http://` and `https://` go to [`http`] (BEP 3, BEP 23 compact peers);
-//! `udp://` (BEP 15) is recognised but not spoken yet, and answers
-//! [`TrackerError::Unsupported`] so the announcer simply moves on to the next tracker.
-//! [`tiers`] orders a torrent's trackers (BEP 12). Everything here blocks the calling thread;
-//! the announcer thread is the only caller.
+//! Pure data types and two entry points, [`announce`] and [`scrape`], which pick the
+//! protocol from the URL's scheme: `http://` and `https://` go to [`http`] (BEP 3, BEP 23
+//! compact peers, BEP 48 scrape), `udp://` to [`udp_client`] (BEP 15, packets in [`udp`]).
+//! [`tiers`] orders a torrent's trackers (BEP 12). Everything here blocks the calling
+//! thread; the callers are the announcer thread and `smalltorrent info --scrape`.
 
 pub mod http;
+pub mod scrape;
 pub mod tiers;
+pub mod udp;
+pub mod udp_client;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -76,6 +78,17 @@ pub struct AnnounceResponse {
     pub peers: Vec<SocketAddr>,
     /// A `warning message`: the announce worked, but the user may want to know.
     pub warning: Option<String>,
+}
+
+/// What a scrape tells about one torrent's swarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScrapeStats {
+    /// Peers with the whole torrent (`complete`).
+    pub seeders: u32,
+    /// Downloads the tracker saw finish (`downloaded`).
+    pub completed: u32,
+    /// Peers still downloading (`incomplete`).
+    pub leechers: u32,
 }
 
 /// Why an announce failed. Each message names the tracker so the user can act on it.
@@ -172,14 +185,28 @@ pub fn announce(
 ) -> Result<AnnounceResponse, TrackerError> {
     match scheme(url) {
         Some(Scheme::Http) => http::announce(url, req, timeout),
-        Some(Scheme::Udp) => Err(TrackerError::Unsupported {
-            url: url.to_owned(),
-            what: "UDP trackers (BEP 15) are not supported yet",
-        }),
-        None => Err(TrackerError::Unsupported {
-            url: url.to_owned(),
-            what: "not an http://, https:// or udp:// URL",
-        }),
+        Some(Scheme::Udp) => udp_client::announce(url, req, timeout),
+        None => Err(not_a_tracker_url(url)),
+    }
+}
+
+/// Asks the tracker at `url` about one torrent, waiting at most about `timeout`.
+pub fn scrape(
+    url: &str,
+    info_hash: &[u8; 20],
+    timeout: Duration,
+) -> Result<ScrapeStats, TrackerError> {
+    match scheme(url) {
+        Some(Scheme::Http) => scrape::http_scrape(url, info_hash, timeout),
+        Some(Scheme::Udp) => udp_client::scrape(url, info_hash, timeout),
+        None => Err(not_a_tracker_url(url)),
+    }
+}
+
+fn not_a_tracker_url(url: &str) -> TrackerError {
+    TrackerError::Unsupported {
+        url: url.to_owned(),
+        what: "not an http://, https:// or udp:// URL",
     }
 }
 

@@ -254,11 +254,14 @@ fn error_messages_name_the_tracker() {
         "tracker http://x/announce answered HTTP 404"
     );
     let udp = announce(
-        "udp://t.example:80",
+        "udp://t.example/announce",
         &request(Event::None),
         Duration::from_secs(1),
     );
-    assert!(matches!(udp, Err(TrackerError::Unsupported { .. })));
+    assert!(
+        matches!(&udp, Err(TrackerError::Unsupported { url, .. }) if url == "udp://t.example/announce"),
+        "{udp:?}"
+    );
     let ftp = announce(
         "ftp://t.example/",
         &request(Event::None),

@@ -31,13 +31,15 @@ pub mod torrent;
 pub mod tracker;
 
 pub use leechers::{LibtorrentLeecher, PieceReport, TransmissionLeecher, lt_download};
-pub use net::{free_port, listening_ports};
+pub use net::{free_port, listening_ports, udp_ports};
 pub use payload::{assert_same_tree, copy_tree, make_file, make_tree, tree_differences};
-pub use process::{Proc, run_smalltorrent, spawn_smalltorrent, spawn_smalltorrent_named};
+pub use process::{
+    Proc, run_smalltorrent, smalltorrent_command, spawn_smalltorrent, spawn_smalltorrent_named,
+};
 pub use seeders::{LtOptions, PYTHON, Seeder, aria2_download};
 pub use smalltorrent::{SmalltorrentPeer, Stopped};
-pub use torrent::{info_hash, mktorrent};
-pub use tracker::Opentracker;
+pub use torrent::{info_hash, mktorrent, mktorrent_tiers};
+pub use tracker::{Opentracker, SmalltorrentTracker, TrackerProcess};
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

@@ -19,6 +19,17 @@ pub fn free_port() -> u16 {
 /// The IPv4 TCP sockets process `pid` is listening on, read from `/proc`: the socket inodes
 /// among its open files, matched against `/proc/net/tcp` rows in state LISTEN (0A).
 pub fn listening_ports(pid: u32) -> Vec<SocketAddrV4> {
+    sockets(pid, "/proc/net/tcp", "0A")
+}
+
+/// The IPv4 UDP sockets process `pid` has bound and not connected: `/proc/net/udp` rows in
+/// state 07 (UDP's "close", i.e. unconnected) whose inode is among its open files.
+pub fn udp_ports(pid: u32) -> Vec<SocketAddrV4> {
+    sockets(pid, "/proc/net/udp", "07")
+}
+
+/// Rows of `table` in `state` that belong to process `pid`.
+fn sockets(pid: u32, table: &str, state: &str) -> Vec<SocketAddrV4> {
     let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return Vec::new();
     };
@@ -33,13 +44,13 @@ pub fn listening_ports(pid: u32) -> Vec<SocketAddrV4> {
             )
         })
         .collect();
-    let table = fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let table = fs::read_to_string(table).unwrap_or_default();
     table
         .lines()
         .skip(1)
         .filter_map(|row| {
             let cols: Vec<&str> = row.split_whitespace().collect();
-            if cols.len() < 10 || cols[3] != "0A" || !inodes.contains(cols[9]) {
+            if cols.len() < 10 || cols[3] != state || !inodes.contains(cols[9]) {
                 return None;
             }
             let (ip, port) = cols[1].split_once(':')?;

@@ -264,9 +264,19 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    Proc::spawn(name, smalltorrent_command(args))
+}
+
+/// The command [`spawn_smalltorrent`] runs, for tests that add to it (an environment
+/// variable such as `RUST_LOG`) before passing it to [`Proc::spawn`].
+pub fn smalltorrent_command<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let program = std::env::var_os("SMALLTORRENT_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_smalltorrent").into());
     let mut cmd = Command::new(program);
     cmd.args(args);
-    Proc::spawn(name, cmd)
+    cmd
 }

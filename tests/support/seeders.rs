@@ -13,7 +13,7 @@
 
 use super::net::{free_port, listening_ports};
 use super::process::Proc;
-use super::tracker::Opentracker;
+use super::tracker::TrackerProcess;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -66,7 +66,7 @@ pub fn script(name: &str) -> PathBuf {
 impl Seeder {
     /// libtorrent (python binding) seeding `data_dir`, which holds the torrent's payload.
     pub fn libtorrent(
-        tracker: &Opentracker,
+        tracker: &dyn TrackerProcess,
         torrent: &Path,
         data_dir: &Path,
         opts: LtOptions,
@@ -86,7 +86,12 @@ impl Seeder {
     }
 
     /// A peer that claims every piece and serves corrupted bytes (see `bad_seed.py`).
-    pub fn corrupt(tracker: &Opentracker, torrent: &Path, data_dir: &Path, ip: Ipv4Addr) -> Seeder {
+    pub fn corrupt(
+        tracker: &dyn TrackerProcess,
+        torrent: &Path,
+        data_dir: &Path,
+        ip: Ipv4Addr,
+    ) -> Seeder {
         let mut cmd = Command::new(PYTHON);
         cmd.arg(script("bad_seed.py"))
             .arg(torrent)
@@ -100,7 +105,7 @@ impl Seeder {
     fn scripted(
         name: &str,
         cmd: Command,
-        tracker: &Opentracker,
+        tracker: &dyn TrackerProcess,
         torrent: &Path,
         ip: Ipv4Addr,
     ) -> Seeder {
@@ -123,7 +128,12 @@ impl Seeder {
     /// aria2c checking (`-V`) then seeding `data_dir` forever (`--seed-ratio=0.0`, no
     /// `--seed-time`), with DHT, LPD and PEX off and every socket bound to `ip`
     /// (`--interface`), so it also announces from `ip`.
-    pub fn aria2(tracker: &Opentracker, torrent: &Path, data_dir: &Path, ip: Ipv4Addr) -> Seeder {
+    pub fn aria2(
+        tracker: &dyn TrackerProcess,
+        torrent: &Path,
+        data_dir: &Path,
+        ip: Ipv4Addr,
+    ) -> Seeder {
         let test_pid = std::process::id().to_string();
         Self::on_free_port("aria2c seeder", tracker, torrent, ip, None, |port| {
             let mut cmd = Command::new("aria2c");
@@ -156,7 +166,7 @@ impl Seeder {
     /// Transmission never dials 127.0.0.0/8 peers itself, it only accepts them; and it
     /// unchokes on its 10 s rechoke timer, so a leecher may wait up to ~10 s for data.
     pub fn transmission(
-        tracker: &Opentracker,
+        tracker: &dyn TrackerProcess,
         torrent: &Path,
         data_dir: &Path,
         ip: Ipv4Addr,
@@ -177,7 +187,7 @@ impl Seeder {
     /// the tracker lists it.
     fn on_free_port(
         name: &str,
-        tracker: &Opentracker,
+        tracker: &dyn TrackerProcess,
         torrent: &Path,
         ip: Ipv4Addr,
         config: Option<tempfile::TempDir>,

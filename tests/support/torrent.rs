@@ -11,9 +11,24 @@ use std::process::Command;
 /// Runs `mktorrent -a ANNOUNCE -l PIECE_LEN_LOG2 -o OUT PATH` (`PATH` a file or a directory,
 /// whose name becomes the torrent's name) and returns `out`.
 pub fn mktorrent(path: &Path, announce_url: &str, piece_len_log2: u32, out: &Path) -> PathBuf {
+    mktorrent_tiers(path, &[vec![announce_url]], piece_len_log2, out)
+}
+
+/// [`mktorrent`] with BEP 12 tiers: mktorrent makes one tier per `-a`, and a
+/// comma-separated `-a` value is one tier of several trackers.
+pub fn mktorrent_tiers(
+    path: &Path,
+    tiers: &[Vec<&str>],
+    piece_len_log2: u32,
+    out: &Path,
+) -> PathBuf {
     let _ = fs::remove_file(out); // mktorrent refuses to overwrite
-    let result = Command::new("mktorrent")
-        .args(["-a", announce_url, "-l", &piece_len_log2.to_string(), "-o"])
+    let mut cmd = Command::new("mktorrent");
+    for tier in tiers {
+        cmd.args(["-a", &tier.join(",")]);
+    }
+    let result = cmd
+        .args(["-l", &piece_len_log2.to_string(), "-o"])
         .arg(out)
         .arg(path)
         .output()

@@ -1,4 +1,5 @@
-//! A real opentracker on loopback.
+//! Trackers on loopback: a real opentracker, and `smalltorrent tracker` itself. Both
+//! implement [`TrackerProcess`], which seeders use to wait until the tracker lists them.
 //!
 //! Quirks of Debian's opentracker, found by trying:
 //! - It is built with a *whitelist*: without `-w FILE` every announce is answered "Requested
@@ -7,10 +8,10 @@
 //! - Started as root it chroots to `-d DIR` (default ".") and drops to user `nobody` (`-u root`
 //!   makes it abort), so the whitelist path is relative to that dir and the dir must be
 //!   world-readable.
-//! - `-p 0 -P 0` binds ephemeral TCP/UDP ports without printing them; we read the TCP port
-//!   back from `/proc` (see [`listening_ports`]), so there is no port race.
+//! - `-p 0 -P 0` binds ephemeral TCP/UDP ports without printing them; we read both back
+//!   from `/proc` (see [`listening_ports`] and [`udp_ports`]), so there is no port race.
 
-use super::net::{http_get, listening_ports, url_encode};
+use super::net::{http_get, listening_ports, udp_ports, url_encode};
 use super::process::Proc;
 use super::torrent::info_hash;
 use std::fs::{self, OpenOptions};
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 pub struct Opentracker {
     proc: Proc,
     addr: SocketAddrV4,
+    udp: SocketAddrV4,
     /// Holds the whitelist file; opentracker chroots here.
     dir: tempfile::TempDir,
 }
@@ -48,16 +50,29 @@ impl Opentracker {
             .current_dir(dir.path());
         let mut proc = Proc::spawn("opentracker", cmd);
         let pid = proc.pid();
-        proc.wait_until(Duration::from_secs(10), "a listening TCP port", |_| {
-            !listening_ports(pid).is_empty()
-        });
+        proc.wait_until(
+            Duration::from_secs(10),
+            "listening TCP and UDP ports",
+            |_| !listening_ports(pid).is_empty() && !udp_ports(pid).is_empty(),
+        );
         let addr = listening_ports(pid)[0];
-        Opentracker { proc, addr, dir }
+        let udp = udp_ports(pid)[0];
+        Opentracker {
+            proc,
+            addr,
+            udp,
+            dir,
+        }
     }
 
     /// `http://127.0.0.1:PORT/announce`, for the torrent's `announce` key.
     pub fn announce_url(&self) -> String {
         format!("http://{}/announce", self.addr)
+    }
+
+    /// `udp://127.0.0.1:PORT/announce`: the same tracker over BEP 15.
+    pub fn udp_announce_url(&self) -> String {
+        format!("udp://{}/announce", self.udp)
     }
 
     /// Lets peers announce the torrent at `torrent` (a .torrent file); returns once the
@@ -103,16 +118,21 @@ impl Opentracker {
     }
 }
 
-impl Opentracker {
+/// A tracker a test started, asked over HTTP which peers it lists.
+pub trait TrackerProcess {
+    /// Where its HTTP tracker listens.
+    fn http_addr(&self) -> SocketAddrV4;
+
     /// The peers the tracker hands out for the torrent. Asks as a throw-away leecher
     /// (127.0.0.1, port 1) and withdraws it at once with a `stopped` announce.
-    pub fn peers(&self, torrent: &Path) -> Vec<SocketAddrV4> {
+    fn peers(&self, torrent: &Path) -> Vec<SocketAddrV4> {
+        let addr = self.http_addr();
         let hash = url_encode(&info_hash(torrent));
         let ask = |event: &str| {
             let path = format!(
                 "/announce?info_hash={hash}&peer_id=-HARNESS-PEERS-00000&port=1&uploaded=0&downloaded=0&left=1&compact=1&numwant=200{event}"
             );
-            http_get(self.addr, &path).unwrap_or_default()
+            http_get(addr, &path).unwrap_or_default()
         };
         let reply = ask("");
         ask("&event=stopped");
@@ -140,7 +160,7 @@ impl Opentracker {
 
     /// Waits until the tracker hands out `peer` for the torrent: from then on a leecher that
     /// announces will learn about it.
-    pub fn wait_for_peer(&self, torrent: &Path, peer: SocketAddrV4, timeout: Duration) {
+    fn wait_for_peer(&self, torrent: &Path, peer: SocketAddrV4, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             let peers = self.peers(torrent);
@@ -153,6 +173,71 @@ impl Opentracker {
             );
             thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+impl TrackerProcess for Opentracker {
+    fn http_addr(&self) -> SocketAddrV4 {
+        self.addr
+    }
+}
+
+/// `smalltorrent tracker` (always the binary under test, even with `SMALLTORRENT_BIN`: the
+/// stand-in clients are not trackers), HTTP and UDP on 127.0.0.1 ports it picks itself.
+pub struct SmalltorrentTracker {
+    proc: Proc,
+    http: SocketAddrV4,
+    udp: SocketAddrV4,
+}
+
+impl SmalltorrentTracker {
+    /// Starts it with `--interval interval_secs`; returns once it printed both addresses.
+    pub fn start(interval_secs: u32) -> SmalltorrentTracker {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smalltorrent"));
+        cmd.args(["tracker", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+            .args(["--interval", &interval_secs.to_string()])
+            .env("RUST_LOG", "debug");
+        let mut proc = Proc::spawn("smalltorrent tracker", cmd);
+        proc.wait_for_stdout("udp tracker on", Duration::from_secs(10));
+        let bound = |prefix: &str| -> SocketAddrV4 {
+            proc.stdout()
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(prefix)?
+                        .strip_suffix("/announce")?
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or_else(|| panic!("no {prefix:?} line\n{}", proc.report()))
+        };
+        let http = bound("http tracker on http://");
+        let udp = bound("udp tracker on udp://");
+        SmalltorrentTracker { proc, http, udp }
+    }
+
+    pub fn announce_url(&self) -> String {
+        format!("http://{}/announce", self.http)
+    }
+
+    pub fn udp_announce_url(&self) -> String {
+        format!("udp://{}/announce", self.udp)
+    }
+
+    /// Its log so far (every announce, at debug level).
+    pub fn report(&self) -> String {
+        self.proc.report()
+    }
+
+    /// Stops it as Ctrl-C would; returns its exit status.
+    pub fn interrupt(mut self) -> Option<i32> {
+        super::process::send_signal(self.proc.pid(), "INT");
+        self.proc.wait_exit(Duration::from_secs(10)).ok()?.code()
+    }
+}
+
+impl TrackerProcess for SmalltorrentTracker {
+    fn http_addr(&self) -> SocketAddrV4 {
+        self.http
     }
 }
 
