@@ -13,7 +13,7 @@
 use super::payload::tree_differences_but_empty_files;
 use super::process::Proc;
 use super::seeders::{PYTHON, script, start_on_free_port, transmission_cli};
-use super::tracker::Opentracker;
+use super::tracker::{Opentracker, TrackerProcess};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::process::Command;

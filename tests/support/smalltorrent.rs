@@ -11,7 +11,7 @@
 //! `SMALLTORRENT_BIN=$PWD/tests/support/lt_as_smalltorrent.py`.
 
 use super::process::{Proc, send_signal, spawn_smalltorrent_named};
-use super::tracker::Opentracker;
+use super::tracker::{Opentracker, TrackerProcess};
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
