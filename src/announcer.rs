@@ -54,6 +54,8 @@ pub struct AnnouncerConfig {
     pub port: u16,
     /// Peers to ask for per announce.
     pub numwant: u32,
+    /// Announce from this local address (`--bind`).
+    pub bind: Option<std::net::IpAddr>,
 }
 
 /// Orders from the main thread.
@@ -202,6 +204,7 @@ impl Announcer {
             },
             key: self.key,
             tracker_id: self.states[tier].tracker_id.clone(),
+            bind: self.config.bind,
         }
     }
 

@@ -64,6 +64,7 @@ fn config(trackers: Vec<Vec<String>>) -> AnnouncerConfig {
         peer_id: *b"-ST0001-000000000000",
         port: 6881,
         numwant: 50,
+        bind: None,
     }
 }
 

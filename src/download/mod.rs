@@ -199,6 +199,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
             peer_id: swarm.peer_id,
             port: listener.addr().port(),
             numwant: 50,
+            bind: options.bind,
         },
         counters.clone(),
         addresses.clone(),

@@ -12,7 +12,12 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::time::Duration;
 
 /// The status code and body of a response, or a message saying what went wrong.
-pub fn get(url: &str, bind: IpAddr, timeout: Duration, max_body: u64) -> Result<(u16, Vec<u8>), String> {
+pub fn get(
+    url: &str,
+    bind: IpAddr,
+    timeout: Duration,
+    max_body: u64,
+) -> Result<(u16, Vec<u8>), String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| "not an http:// URL".to_string())?;
@@ -31,13 +36,19 @@ pub fn get(url: &str, bind: IpAddr, timeout: Duration, max_body: u64) -> Result<
         .find(|a| a.is_ipv4() == bind.is_ipv4())
         .ok_or_else(|| format!("{authority} has no address of the same family as {bind}"))?;
     let mut stream = crate::net::connect(addr, Some(bind), timeout).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: smalltorrent/{}\r\nConnection: close\r\n\r\n",
         env!("CARGO_PKG_VERSION")
     );
-    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut response = Vec::new();
     stream
         .take(max_body + 64 * 1024)
@@ -102,7 +113,10 @@ mod tests {
     #[test]
     fn a_plain_reply_gives_status_and_body() {
         let reply = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nd8:intervali60ee";
-        assert_eq!(parse_response(reply).unwrap(), (200, b"d8:intervali60ee".to_vec()));
+        assert_eq!(
+            parse_response(reply).unwrap(),
+            (200, b"d8:intervali60ee".to_vec())
+        );
         let error = b"HTTP/1.1 500 Internal Server Error\r\n\r\noops";
         assert_eq!(parse_response(error).unwrap().0, 500);
     }
@@ -110,15 +124,23 @@ mod tests {
     #[test]
     fn a_chunked_reply_is_decoded() {
         let reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nd8:i\r\nc;x=1\r\nntervali60ee\r\n0\r\n\r\n";
-        assert_eq!(parse_response(reply).unwrap().1, b"d8:intervali60ee".to_vec());
+        assert_eq!(
+            parse_response(reply).unwrap().1,
+            b"d8:intervali60ee".to_vec()
+        );
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(parse_response(b"").is_err());
         assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nff\r\nshort").is_err());
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err()
+        );
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nff\r\nshort")
+                .is_err()
+        );
     }
 
     #[test]
@@ -137,6 +159,9 @@ mod tests {
         let (from, request) = server.join().unwrap();
         assert_eq!((status, body), (200, b"hello".to_vec()));
         assert_eq!(from.ip(), bind);
-        assert!(request.starts_with("GET /announce?x=1 HTTP/1.0\r\n"), "{request}");
+        assert!(
+            request.starts_with("GET /announce?x=1 HTTP/1.0\r\n"),
+            "{request}"
+        );
     }
 }

@@ -77,8 +77,39 @@ pub fn announce(
     req: &AnnounceRequest,
     timeout: Duration,
 ) -> Result<AnnounceResponse, TrackerError> {
-    let body = get(base, &build_announce_url(base, req), timeout)?;
+    let url = build_announce_url(base, req);
+    let body = match req.bind {
+        // ureq cannot choose the local address; a plain-http tracker can be asked directly.
+        Some(local) if base.starts_with("http://") => bound_get(base, &url, local, timeout)?,
+        _ => get(base, &url, timeout)?,
+    };
     parse_announce_body(&body).map_err(|e| e.at(base))
+}
+
+/// Like [`get`], from the local address `local`.
+fn bound_get(
+    tracker: &str,
+    url: &str,
+    local: IpAddr,
+    timeout: Duration,
+) -> Result<Vec<u8>, TrackerError> {
+    let (status, body) =
+        super::bound_get::get(url, local, timeout, MAX_BODY).map_err(|detail| {
+            TrackerError::Unreachable {
+                url: tracker.to_owned(),
+                detail,
+            }
+        })?;
+    if status != 200 {
+        return Err(TrackerError::HttpStatus {
+            url: tracker.to_owned(),
+            status,
+        });
+    }
+    if body.len() as u64 > MAX_BODY {
+        return Err(TrackerError::bad_reply("reply is larger than 4 MiB").at(tracker));
+    }
+    Ok(body)
 }
 
 /// GETs `url` and returns the body of a 200 reply (at most [`MAX_BODY`]); errors name

@@ -6,6 +6,7 @@
 //! [`tiers`] orders a torrent's trackers (BEP 12). Everything here blocks the calling
 //! thread; the callers are the announcer thread and `smalltorrent info --scrape`.
 
+pub mod bound_get;
 pub mod http;
 pub mod scrape;
 pub mod tiers;
@@ -13,7 +14,7 @@ pub mod udp;
 pub mod udp_client;
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// The `event` of an announce.
@@ -59,6 +60,9 @@ pub struct AnnounceRequest {
     pub key: u32,
     /// The `tracker id` a previous reply gave us, sent back as `trackerid`.
     pub tracker_id: Option<String>,
+    /// Announce from this local address (`--bind`): trackers list a peer under the
+    /// address its announce came from.
+    pub bind: Option<IpAddr>,
 }
 
 /// A successful tracker reply.

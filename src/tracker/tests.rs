@@ -25,6 +25,7 @@ fn request(event: Event) -> AnnounceRequest {
         numwant: 50,
         key: 0xdead_beef,
         tracker_id: None,
+        bind: None,
     }
 }
 

@@ -18,7 +18,7 @@ use super::{AnnounceRequest, AnnounceResponse, ScrapeStats, TrackerError};
 use crate::random::Rng;
 use std::collections::HashMap;
 use std::io::ErrorKind;
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -66,7 +66,7 @@ pub fn announce_with(
     req: &AnnounceRequest,
     patience: Patience,
 ) -> Result<AnnounceResponse, TrackerError> {
-    let mut session = Session::open(url, patience)?;
+    let mut session = Session::open(url, patience, req.bind)?;
     let announce = udp::Announce {
         info_hash: req.info_hash,
         peer_id: req.peer_id,
@@ -113,7 +113,7 @@ pub fn scrape(
     info_hash: &[u8; 20],
     timeout: Duration,
 ) -> Result<ScrapeStats, TrackerError> {
-    let mut session = Session::open(url, Patience::within(timeout))?;
+    let mut session = Session::open(url, Patience::within(timeout), None)?;
     match session.ask(|connection_id, transaction_id| Request::Scrape {
         connection_id,
         transaction_id,
@@ -171,12 +171,13 @@ struct Session {
 }
 
 impl Session {
-    fn open(url: &str, patience: Patience) -> Result<Session, TrackerError> {
+    /// A socket connected to the tracker at `url`, bound to `bind` (`--bind`) if given.
+    fn open(url: &str, patience: Patience, bind: Option<IpAddr>) -> Result<Session, TrackerError> {
         let tracker = resolve(url)?;
-        let local: SocketAddr = if tracker.is_ipv6() {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        let local: SocketAddr = match bind {
+            Some(ip) => (ip, 0).into(),
+            None if tracker.is_ipv6() => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            None => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
         };
         let socket = UdpSocket::bind(local)
             .and_then(|socket| socket.connect(tracker).map(|()| socket))

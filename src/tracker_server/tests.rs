@@ -31,6 +31,7 @@ fn request(peer: u32, left: u64, event: Event) -> AnnounceRequest {
         numwant: 50,
         key: 1,
         tracker_id: None,
+        bind: None,
     }
 }
 

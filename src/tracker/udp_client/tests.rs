@@ -18,6 +18,7 @@ fn request() -> AnnounceRequest {
         numwant: 50,
         key: 42,
         tracker_id: None,
+        bind: None,
     }
 }
 
