@@ -1,6 +1,6 @@
 //! Talking to trackers: what we tell them, what they answer, and how it fails.
 //!
-//! Pure data types and two entry points, [`announce`] and [`scrape`], which pick the
+//! Pure data types and two entry points, [`announce()`] and [`scrape()`], which pick the
 //! protocol from the URL's scheme: `http://` and `https://` go to [`http`] (BEP 3, BEP 23
 //! compact peers, BEP 48 scrape), `udp://` to [`udp_client`] (BEP 15, packets in [`udp`]).
 //! [`tiers`] orders a torrent's trackers (BEP 12). Everything here blocks the calling

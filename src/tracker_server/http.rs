@@ -1,16 +1,16 @@
 //! The HTTP tracker's threads.
 //!
-//! * Threads: `tracker-http` accepts connections, started by [`spawn`]; it starts one
+//! * Threads: `tracker-http` accepts connections, started by `spawn`; it starts one
 //!   `tracker-http-conn` thread per connection, at most [`MAX_CONNECTIONS`] at once (a
 //!   connection beyond that is closed at once), and joins them as they end.
 //! * Owns: the listener (acceptor); one connection each (connection threads).
-//! * Reads and writes: the peer store in [`Shared`], under its lock for one announce.
+//! * Reads and writes: the peer store in `Shared`, under its lock for one announce.
 //!
 //! A connection carries one request: the head is read (at most [`MAX_HEAD`] bytes, with a
 //! [`IO_TIMEOUT`] so a silent client holds its thread 5 s at most), the reply is written
 //! with `Connection: close`, and the socket is closed. Bad requests get a bencoded
 //! `failure reason`; nothing a client sends can panic a thread. Shutdown: the stop flag
-//! is set, then [`wake`] connects to the listener so the blocked `accept` returns and sees
+//! is set, then `wake` connects to the listener so the blocked `accept` returns and sees
 //! the flag (the tiny_http pattern); the acceptor then joins the connection threads.
 
 use super::Shared;

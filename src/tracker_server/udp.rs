@@ -1,8 +1,8 @@
 //! The UDP tracker's thread (BEP 15).
 //!
-//! * Thread: `tracker-udp`, started by [`spawn`].
+//! * Thread: `tracker-udp`, started by `spawn`.
 //! * Owns: the socket and the secret behind connection ids.
-//! * Reads and writes: the peer store in [`Shared`], under its lock for one announce.
+//! * Reads and writes: the peer store in `Shared`, under its lock for one announce.
 //!
 //! Connection ids are not stored: an id is a keyed hash of the client's IP and the current
 //! minute, so it is valid for 60 to 120 s and costs no memory however many clients
