@@ -44,6 +44,7 @@ use crate::geometry::{BlockRef, Geometry};
 use crate::random::Rng;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Identifies one peer connection (assigned by the peer manager).
 pub type PeerKey = u64;
@@ -133,6 +134,9 @@ struct State {
 #[derive(Debug)]
 pub struct PieceManager {
     state: Mutex<State>,
+    /// Length of the verified log, readable without the lock: peer threads check it after
+    /// every message and take the lock only when there are new `have`s to send.
+    verified_len: AtomicUsize,
 }
 
 impl PieceManager {
@@ -155,6 +159,7 @@ impl PieceManager {
             state.mark_verified(piece);
         }
         PieceManager {
+            verified_len: AtomicUsize::new(state.verified_log.len()),
             state: Mutex::new(state),
         }
     }
@@ -186,6 +191,9 @@ impl PieceManager {
     /// Pieces verified since `cursor` (which is advanced). Peer threads use this to send
     /// `have` messages without a channel per peer.
     pub fn verified_since(&self, cursor: &mut usize, out: &mut Vec<u32>) {
+        if self.verified_len.load(Ordering::Acquire) == *cursor {
+            return;
+        }
         let state = self.state.lock();
         if let Some(new) = state.verified_log.get(*cursor..) {
             out.extend_from_slice(new);
@@ -353,6 +361,8 @@ impl PieceManager {
             .unwrap_or_default();
         if ok {
             state.mark_verified(piece);
+            self.verified_len
+                .store(state.verified_log.len(), Ordering::Release);
         } else if let Some(slot) = state.pieces.get_mut(piece as usize) {
             *slot = PieceState::Missing;
             state.failed[piece as usize] = true;

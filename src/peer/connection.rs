@@ -169,6 +169,9 @@ impl Connection {
                 self.last_housekeeping = now;
                 self.housekeeping(now)?;
             }
+            // `have`s go out at once: in a fast swarm a late `have` makes others fetch the
+            // piece from the seeder instead of from us.
+            self.send_haves();
             self.apply_choke_decision();
             self.fill_pipeline();
             self.queue_blocks()?;
@@ -233,7 +236,6 @@ impl Connection {
         if pointless && now.duration_since(self.waiting_since) > timeouts.useless {
             return Err(PeerError::Timeout("with a peer that neither side needs"));
         }
-        self.send_haves();
         if now.duration_since(self.last_sent) > timeouts.idle / 2 && self.out.is_empty() {
             Message::KeepAlive.encode(&mut self.out);
         }
