@@ -5,8 +5,8 @@
 //! against libtorrent's and mktorrent's; a libtorrent seeder and a Transmission seeder
 //! serving OUR torrent to an aria2c leecher, byte for byte.
 //!
-//! TODO(issue 3): once smalltorrent seeds, add the variant where smalltorrent seeds our
-//! torrent and libtorrent, aria2c and Transmission download it.
+//! `real_clients_download_our_torrent_from_a_smalltorrent_seeder` closes the loop: our
+//! torrent, seeded by smalltorrent, downloaded by libtorrent, aria2c and Transmission.
 
 mod support;
 
@@ -281,4 +281,40 @@ fn transmission_verifies_and_seeds_our_torrent_to_aria2() {
     serve_and_fetch(&data, "64K", |tracker, torrent| {
         Seeder::transmission(tracker, torrent, data.parent().unwrap(), ip(2))
     });
+}
+
+/// A smalltorrent seeder serves our own torrent of a folder (nested folders, empty and hidden
+/// files) to the three real clients: libtorrent and aria2c dial it; Transmission, which
+/// never dials loopback peers, starts first and is dialled by our seeder.
+#[test]
+fn real_clients_download_our_torrent_from_a_smalltorrent_seeder() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = tree_with_hidden(&dir.path().join("data"));
+    let mut tracker = Opentracker::start();
+    let torrent = create(
+        &root,
+        &dir.path().join("ours.torrent"),
+        &["-t", &tracker.announce_url(), "--piece-size", "32K", "-q"],
+    );
+    tracker.allow(&torrent);
+    let name = root.file_name().unwrap();
+
+    let transmission_out = dir.path().join("transmission");
+    let mut transmission = TransmissionLeecher::start(&tracker, &torrent, &transmission_out, ip(5));
+    let mut seeder = SmalltorrentPeer::seed(&tracker, &torrent, root.parent().unwrap(), ip(2));
+    transmission.wait_for(&root, &transmission_out.join(name), secs(90));
+
+    let lt_out = dir.path().join("libtorrent");
+    lt_download(&torrent, &lt_out, ip(4), secs(60));
+    assert_same_tree(&root, &lt_out.join(name));
+    let aria2_out = dir.path().join("aria2");
+    aria2_download(&torrent, &aria2_out, ip(3), secs(60));
+    assert_same_tree(&root, &aria2_out.join(name));
+
+    let stopped = seeder.interrupt(secs(20));
+    assert!(
+        stopped.uploaded.is_some_and(|bytes| bytes > 0),
+        "{}",
+        stopped.stderr
+    );
 }

@@ -41,7 +41,7 @@ impl SmalltorrentPeer {
     /// `smalltorrent TORRENT -s DIR --bind IP --port 0`: seeds what DIR holds. Returns once
     /// it listens (so after checking the data) and the tracker lists it.
     pub fn seed(
-        tracker: &Opentracker,
+        tracker: &impl TrackerProcess,
         torrent: &Path,
         dir: &Path,
         ip: Ipv4Addr,
