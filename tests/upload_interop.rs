@@ -318,3 +318,69 @@ fn harness_transmission_leecher_is_dialled() {
     );
     leecher.wait_for(&upload.payload, &upload.downloaded(&out), secs(90));
 }
+
+/// `--seed-ratio 1`: the seeder stops by itself, exit 0, once it has uploaded the whole
+/// torrent once (here: to one aria2c).
+#[test]
+fn seed_ratio_stops_seeding_by_itself() {
+    let upload = Upload::single_file(3 * MIB + 5, 16);
+    let args: Vec<std::ffi::OsString> = vec![
+        upload.torrent.clone().into(),
+        "-s".into(),
+        upload.data_dir.clone().into(),
+        "--bind".into(),
+        "127.0.0.2".into(),
+        "--port".into(),
+        "0".into(),
+        "--seed-ratio".into(),
+        "1".into(),
+    ];
+    let mut seeder = spawn_smalltorrent_named("seeder with --seed-ratio 1", args);
+    seeder.wait_until(secs(30), "a 'listening on' line", |p| {
+        support::smalltorrent::listening_addr(&p.stderr()).is_some()
+    });
+    let addr = support::smalltorrent::listening_addr(&seeder.stderr()).unwrap();
+    upload
+        .tracker
+        .wait_for_peer(&upload.torrent, addr, secs(30));
+    let out = upload.out_dir("aria2");
+    aria2_download(&upload.torrent, &out, ip(3), secs(60));
+    assert_same_tree(&upload.payload, &upload.downloaded(&out));
+    let status = seeder
+        .wait_exit(secs(30))
+        .unwrap_or_else(|why| panic!("the seeder did not stop by itself: {why}"));
+    assert!(status.success(), "{}", seeder.report());
+    let uploaded = support::smalltorrent::uploaded_bytes(&seeder.stderr())
+        .expect("an 'uploaded N bytes' line");
+    assert!(uploaded >= upload.size(), "stopped at {uploaded} bytes");
+}
+
+/// `--seed-time MIN`: the seeder stops by itself after that long, exit 0.
+#[test]
+fn seed_time_stops_seeding_by_itself() {
+    let upload = Upload::single_file(MIB, 16);
+    let started = std::time::Instant::now();
+    let output = run_smalltorrent(
+        [
+            upload.torrent.as_os_str(),
+            "-s".as_ref(),
+            upload.data_dir.as_os_str(),
+            "--port".as_ref(),
+            "0".as_ref(),
+            "--seed-time".as_ref(),
+            "0.05".as_ref(),
+        ],
+        secs(60),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= secs(3),
+        "0.05 minutes is 3 s, it stopped after {took:?}"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("uploaded 0 bytes"));
+}
