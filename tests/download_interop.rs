@@ -9,7 +9,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,51 +17,23 @@ use support::*;
 
 const MIB: u64 = 1 << 20;
 
-/// A tracker and a torrent whose payload is on disk, ready for seeders.
-struct Swarm {
-    tracker: Opentracker,
-    /// Holds everything below; removed last (fields drop in order, seeders are locals).
-    dir: tempfile::TempDir,
-    /// The directory seeders serve from: it holds the torrent's file or top folder.
-    data_dir: PathBuf,
-    /// The payload itself (the single file, or the top folder of a multi-file torrent).
-    payload: PathBuf,
-    torrent: PathBuf,
+/// A tracker and a torrent whose payload is on disk (see [`Published`]).
+struct Swarm(Published);
+
+impl std::ops::Deref for Swarm {
+    type Target = Published;
+    fn deref(&self) -> &Published {
+        &self.0
+    }
 }
 
 impl Swarm {
-    /// One file of `size` bytes in pieces of 2^`piece_log2` bytes.
     fn single_file(size: u64, piece_log2: u32) -> Swarm {
-        Swarm::new(piece_log2, |data_dir| {
-            make_file(data_dir, "payload.bin", size, size)
-        })
+        Swarm(Published::single_file(size, piece_log2))
     }
 
-    /// The nested tree of [`make_tree`] (empty files first, in the middle and last) in
-    /// 32 KiB pieces, so pieces straddle file boundaries.
     fn multi_file() -> Swarm {
-        Swarm::new(15, make_tree)
-    }
-
-    fn new(piece_log2: u32, make_payload: impl FnOnce(&Path) -> PathBuf) -> Swarm {
-        let mut tracker = Opentracker::start();
-        let dir = tempfile::tempdir().unwrap();
-        let data_dir = dir.path().join("data");
-        let payload = make_payload(&data_dir);
-        let torrent = mktorrent(
-            &payload,
-            &tracker.announce_url(),
-            piece_log2,
-            &dir.path().join("test.torrent"),
-        );
-        tracker.allow(&torrent);
-        Swarm {
-            tracker,
-            dir,
-            data_dir,
-            payload,
-            torrent,
-        }
+        Swarm(Published::multi_file())
     }
 
     fn libtorrent(&self, opts: LtOptions) -> Seeder {

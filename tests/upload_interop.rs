@@ -26,53 +26,23 @@ const ODD_SIZE: u64 = 6 * MIB + 12_345;
 /// How long a seeder may take to stop after SIGINT.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// A tracker and a torrent whose payload is on disk, ready to be seeded.
-struct Upload {
-    tracker: Opentracker,
-    /// Holds everything below; removed last (fields drop in order, peers are locals).
-    dir: tempfile::TempDir,
-    /// The directory a seeder serves: it holds the torrent's file or top folder.
-    data_dir: PathBuf,
-    /// The payload itself (the single file, or the top folder of a multi-file torrent).
-    payload: PathBuf,
-    torrent: PathBuf,
-    piece_len: u64,
+/// A tracker and a torrent whose payload is on disk (see [`Published`]).
+struct Upload(Published);
+
+impl std::ops::Deref for Upload {
+    type Target = Published;
+    fn deref(&self) -> &Published {
+        &self.0
+    }
 }
 
 impl Upload {
-    /// One file of `size` bytes in pieces of 2^`piece_log2` bytes.
     fn single_file(size: u64, piece_log2: u32) -> Upload {
-        Upload::new(piece_log2, |data_dir| {
-            make_file(data_dir, "payload.bin", size, size)
-        })
+        Upload(Published::single_file(size, piece_log2))
     }
 
-    /// The nested tree of [`make_tree`] (empty files first, in the middle and last) in
-    /// 32 KiB pieces, so pieces straddle file boundaries.
     fn multi_file() -> Upload {
-        Upload::new(15, make_tree)
-    }
-
-    fn new(piece_log2: u32, make_payload: impl FnOnce(&Path) -> PathBuf) -> Upload {
-        let mut tracker = Opentracker::start();
-        let dir = tempfile::tempdir().unwrap();
-        let data_dir = dir.path().join("data");
-        let payload = make_payload(&data_dir);
-        let torrent = mktorrent(
-            &payload,
-            &tracker.announce_url(),
-            piece_log2,
-            &dir.path().join("test.torrent"),
-        );
-        tracker.allow(&torrent);
-        Upload {
-            tracker,
-            dir,
-            data_dir,
-            payload,
-            torrent,
-            piece_len: 1 << piece_log2,
-        }
+        Upload(Published::multi_file())
     }
 
     /// smalltorrent seeding [`Upload::data_dir`] on 127.0.0.2, listed by the tracker.

@@ -25,6 +25,7 @@ pub mod leechers;
 pub mod net;
 pub mod payload;
 pub mod process;
+pub mod published;
 pub mod seeders;
 pub mod smalltorrent;
 pub mod torrent;
@@ -36,6 +37,7 @@ pub use payload::{assert_same_tree, copy_tree, make_file, make_tree, tree_differ
 pub use process::{
     Proc, run_smalltorrent, smalltorrent_command, spawn_smalltorrent, spawn_smalltorrent_named,
 };
+pub use published::Published;
 pub use seeders::{LtOptions, PYTHON, Seeder, aria2_download};
 pub use smalltorrent::{SmalltorrentPeer, Stopped};
 pub use torrent::{info_hash, mktorrent, mktorrent_tiers};
