@@ -231,6 +231,21 @@ fn slow_drip_handshake_does_not_hold_up_the_download() {
     );
 }
 
+/// A frame dripped one byte per second is dropped after 150 s of no complete message;
+/// long before that, the end of the download must not wait for it.
+#[test]
+fn slow_drip_message_does_not_hold_up_the_download() {
+    let run = against(Behaviour::SlowDripMessage);
+    run.assert_logged("handshake done");
+    run.assert_logged("stopped");
+    assert!(
+        run.elapsed < secs(9),
+        "the download took {:.1?}: it waited for the slow peer\n{}",
+        run.elapsed,
+        run.log
+    );
+}
+
 #[test]
 fn connect_and_hang_does_not_hold_up_the_download() {
     let run = against(Behaviour::Hang);

@@ -243,11 +243,12 @@ fn four_gib_announcements(extra: &[&str], served: usize) {
         .filter_map(|s| read_handshake(&s, secs(10)).ok().map(|_| s))
         .collect();
     let threads_peak = threads(pid);
+    let rss_connected = rss_kib(pid);
     for stream in &mut open {
         let _ = stream.write_all(&[0xff, 0xff, 0xff, 0xff, 7]);
         let _ = stream.write_all(&[0u8; 1000]);
     }
-    let mut rss_peak = rss_kib(pid);
+    let mut rss_peak = rss_connected.max(rss_kib(pid));
     let started = Instant::now();
     for stream in &mut open {
         assert!(
@@ -261,8 +262,8 @@ fn four_gib_announcements(extra: &[&str], served: usize) {
     let grown_mib = rss_peak.saturating_sub(rss_before) as f64 / 1024.0;
     eprintln!(
         "200 x 4 GiB {extra:?}: {} handshakes answered, threads {threads_before} -> \
-         {threads_peak} -> {threads_after}, VmRSS {rss_before} KiB -> peak {rss_peak} KiB \
-         (+{grown_mib:.1} MiB), all closed in {closed_in:.1?}",
+         {threads_peak} -> {threads_after}, VmRSS {rss_before} KiB -> {rss_connected} KiB \
+         connected -> peak {rss_peak} KiB (+{grown_mib:.1} MiB), all closed in {closed_in:.1?}",
         open.len()
     );
     assert_eq!(open.len(), served, "{}", seeded.seeder.report());

@@ -54,6 +54,8 @@ pub enum Behaviour {
     BadData,
     /// Sends its handshake one byte per second.
     SlowDrip,
+    /// A correct handshake, then a bitfield message one byte per second.
+    SlowDripMessage,
     /// Accepts and never sends a byte.
     Hang,
     /// Accepts and closes at once.
@@ -217,15 +219,7 @@ fn play(
             return hold(s);
         }
         SlowDrip => {
-            for byte in good {
-                s.write_all(&[byte])?;
-                for _ in 0..10 {
-                    if stop.load(Ordering::Relaxed) {
-                        return Ok(());
-                    }
-                    thread::sleep(Duration::from_millis(100));
-                }
-            }
+            drip(&mut s, &good, stop)?;
             return hold(s);
         }
         _ => s.write_all(&good)?,
@@ -242,6 +236,7 @@ fn play(
             s.write_all(&[0u8; 400])?;
             s.write_all(b"GARBAGE! this is not BitTorrent at all")?;
         }
+        SlowDripMessage => drip(&mut s, &frame(5, &facts.full_bitfield()), stop)?,
         BitfieldWrongLength => {
             let mut bits = facts.full_bitfield();
             bits.push(0);
@@ -268,6 +263,20 @@ fn play(
         _ => {}
     }
     hold(s)
+}
+
+/// Writes `bytes` one per second, giving up when the peer is dropped.
+fn drip(s: &mut TcpStream, bytes: &[u8], stop: &AtomicBool) -> io::Result<()> {
+    for byte in bytes {
+        s.write_all(&[*byte])?;
+        for _ in 0..10 {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(())
 }
 
 /// Reads (and forgets) whatever comes until the other side closes or we are dropped.
