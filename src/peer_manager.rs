@@ -364,7 +364,8 @@ impl PeerManager {
         let strikes = self.strikes.entry(addr.ip()).or_insert(0);
         *strikes += 1;
         log::info!("peer {addr} sent a piece that failed its hash check ({strikes} strikes)");
-        if *strikes >= STRIKES_TO_BAN {
+        // Pieces already in flight may fail after the ban: one ban, one warning.
+        if *strikes >= STRIKES_TO_BAN && !self.banned.contains(&addr.ip()) {
             self.ban(addr.ip());
         }
     }

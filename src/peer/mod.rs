@@ -24,16 +24,16 @@ use crate::geometry::Geometry;
 use crate::piece_manager::{PeerKey, PieceManager};
 use crate::stats::Counters;
 use crate::storage::Storage;
-use crate::wire::{Handshake, WireError};
+use crate::wire::{HANDSHAKE_LEN, Handshake, WireError};
 use connection::Connection;
 use crossbeam_channel::Sender;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Stack size of a peer thread: it keeps its buffers on the heap.
 const STACK_SIZE: usize = 128 * 1024;
@@ -178,7 +178,7 @@ pub fn spawn_outgoing(
     exits: Sender<Exited>,
 ) -> io::Result<JoinHandle<()>> {
     spawn_thread(key, addr, exits, move || {
-        let stream = dial(addr, &swarm)?;
+        let stream = dial(addr, &swarm, &status)?;
         Connection::new(key, addr, stream, swarm, status)
     })
 }
@@ -193,7 +193,7 @@ pub fn spawn_incoming(
     exits: Sender<Exited>,
 ) -> io::Result<JoinHandle<()>> {
     spawn_thread(key, addr, exits, move || {
-        let stream = answer(stream, &swarm)?;
+        let stream = answer(stream, &swarm, &status)?;
         Connection::new(key, addr, stream, swarm, status)
     })
 }
@@ -219,20 +219,24 @@ fn spawn_thread(
 
 /// Connects (from `--bind`'s address, if given) and exchanges handshakes; as the dialling
 /// side we speak first.
-fn dial(addr: SocketAddr, swarm: &Swarm) -> Result<TcpStream, PeerError> {
+fn dial(addr: SocketAddr, swarm: &Swarm, status: &PeerStatus) -> Result<TcpStream, PeerError> {
     let mut stream = crate::net::connect(addr, swarm.bind, swarm.timeouts.connect)
         .map_err(PeerError::Connect)?;
     set_handshake_timeouts(&stream, swarm)?;
     stream.write_all(&Handshake::new(swarm.info_hash, swarm.peer_id).to_bytes())?;
-    let theirs = Handshake::read_from(&mut stream)?;
+    let theirs = read_handshake(&mut stream, swarm, status)?;
     check_handshake(&theirs, swarm, addr)?;
     Ok(stream)
 }
 
 /// Reads an incoming peer's handshake, checks it is for our torrent, and answers.
-fn answer(mut stream: TcpStream, swarm: &Swarm) -> Result<TcpStream, PeerError> {
+fn answer(
+    mut stream: TcpStream,
+    swarm: &Swarm,
+    status: &PeerStatus,
+) -> Result<TcpStream, PeerError> {
     set_handshake_timeouts(&stream, swarm)?;
-    let theirs = Handshake::read_from(&mut stream)?;
+    let theirs = read_handshake(&mut stream, swarm, status)?;
     let addr = stream.peer_addr()?;
     check_handshake(&theirs, swarm, addr)?;
     stream.write_all(&Handshake::new(swarm.info_hash, swarm.peer_id).to_bytes())?;
@@ -241,8 +245,44 @@ fn answer(mut stream: TcpStream, swarm: &Swarm) -> Result<TcpStream, PeerError> 
 
 fn set_handshake_timeouts(stream: &TcpStream, swarm: &Swarm) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(swarm.timeouts.handshake))?;
+    stream.set_read_timeout(Some(swarm.timeouts.tick))?;
     stream.set_write_timeout(Some(swarm.timeouts.handshake))
+}
+
+/// Reads the peer's handshake within [`Timeouts::handshake`] in all (a peer that drips one
+/// byte per second cannot stretch it), waking every tick to obey the stop flag (so a
+/// silent peer cannot hold up the end of a download).
+fn read_handshake(
+    stream: &mut TcpStream,
+    swarm: &Swarm,
+    status: &PeerStatus,
+) -> Result<Handshake, PeerError> {
+    let deadline = Instant::now() + swarm.timeouts.handshake;
+    let mut bytes = [0u8; HANDSHAKE_LEN];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        if status.stop.load(Ordering::Relaxed) {
+            return Err(PeerError::Stopped);
+        }
+        if Instant::now() > deadline {
+            return Err(PeerError::Timeout("waiting for the handshake"));
+        }
+        match stream.read(&mut bytes[filled..]) {
+            Ok(0) => return Err(WireError::Closed.into()),
+            Ok(n) => filled += n,
+            Err(e) if is_wait(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Handshake::parse(&bytes)?)
+}
+
+/// A read that timed out or was interrupted: try again.
+fn is_wait(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 fn check_handshake(theirs: &Handshake, swarm: &Swarm, addr: SocketAddr) -> Result<(), PeerError> {

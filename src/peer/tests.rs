@@ -59,15 +59,26 @@ fn connect_with(
     status: Arc<PeerStatus>,
     remote: impl FnOnce(TcpStream) + Send + 'static,
 ) -> Setup {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let (mut socket, _) = listener.accept().unwrap();
+    connect_raw(seeding, status, move |mut socket| {
         let ours = Handshake::read_from(&mut socket).unwrap();
         assert_eq!(ours.info_hash, INFO_HASH);
         socket
             .write_all(&Handshake::new(INFO_HASH, THEIR_ID).to_bytes())
             .unwrap();
+        remote(socket);
+    })
+}
+
+/// Like [`connect_with`], but `remote` gets the socket before any handshake.
+fn connect_raw(
+    seeding: bool,
+    status: Arc<PeerStatus>,
+    remote: impl FnOnce(TcpStream) + Send + 'static,
+) -> Setup {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
         remote(socket);
     });
     let g = geometry();
@@ -498,4 +509,43 @@ fn a_cancelled_request_is_not_served_and_a_choke_drops_the_queue() {
         "only the request that was not cancelled"
     );
     assert!(matches!(choked.last(), Some(Message::Choke)), "{choked:?}");
+}
+
+/// Regression (issue 6): the handshake timeout applied to each read, so a peer sending its
+/// handshake one byte at a time was never timed out, and held up the end of a download.
+#[test]
+fn a_handshake_dripped_byte_by_byte_still_times_out() {
+    let setup = connect_raw(false, Arc::default(), |mut socket| {
+        for byte in Handshake::new(INFO_HASH, THEIR_ID).to_bytes() {
+            if socket.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let started = Instant::now();
+    let exit = exit_of(&setup);
+    assert!(
+        matches!(exit.error, PeerError::Timeout("waiting for the handshake")),
+        "{}",
+        exit.error
+    );
+    // short_timeouts(): 2 s for the handshake; the drip would take 6.8 s.
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+/// A peer that never answers the handshake does not delay a stop by the handshake timeout.
+#[test]
+fn a_stop_ends_a_handshake_wait_at_once() {
+    let status: Arc<PeerStatus> = Arc::default();
+    let setup = connect_raw(false, status.clone(), |socket| {
+        std::thread::sleep(Duration::from_secs(3));
+        drop(socket);
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let stopped_at = Instant::now();
+    status.stop.store(true, Ordering::Relaxed);
+    let exit = exit_of(&setup);
+    assert!(matches!(exit.error, PeerError::Stopped), "{}", exit.error);
+    assert!(stopped_at.elapsed() < Duration::from_millis(500));
 }

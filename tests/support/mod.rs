@@ -21,6 +21,8 @@
 // Each test crate uses a different subset of the helpers and re-exports.
 #![allow(dead_code, unused_imports)]
 
+pub mod hostile_client;
+pub mod hostile_peer;
 pub mod leechers;
 pub mod net;
 pub mod payload;
@@ -31,6 +33,7 @@ pub mod smalltorrent;
 pub mod torrent;
 pub mod tracker;
 
+pub use hostile_peer::{Behaviour, HostilePeer, TorrentFacts};
 pub use leechers::{LibtorrentLeecher, PieceReport, TransmissionLeecher, lt_download};
 pub use net::{free_port, listening_ports, udp_ports};
 pub use payload::{assert_same_tree, copy_tree, make_file, make_tree, tree_differences};

@@ -10,7 +10,7 @@
 //! Check the tests against a known-good client with
 //! `SMALLTORRENT_BIN=$PWD/tests/support/lt_as_smalltorrent.py`.
 
-use super::process::{Proc, send_signal, spawn_smalltorrent_named};
+use super::process::{Proc, send_signal, smalltorrent_command, spawn_smalltorrent_named};
 use super::tracker::{Opentracker, TrackerProcess};
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -47,6 +47,35 @@ impl SmalltorrentPeer {
         ip: Ipv4Addr,
     ) -> SmalltorrentPeer {
         let mut peer = Self::start_seeding(torrent, dir, ip);
+        let addr = peer.wait_listening(READY_TIMEOUT);
+        tracker.wait_for_peer(torrent, addr, READY_TIMEOUT);
+        peer
+    }
+
+    /// [`SmalltorrentPeer::seed`] with more arguments (`--max-peers 5`) and `RUST_LOG` set
+    /// to `log`, for tests that read what it says about its peers.
+    pub fn seed_logged(
+        tracker: &Opentracker,
+        torrent: &Path,
+        dir: &Path,
+        ip: Ipv4Addr,
+        extra: &[&str],
+        log: &str,
+    ) -> SmalltorrentPeer {
+        let mut args: Vec<OsString> = vec![torrent.into(), "-s".into(), dir.into()];
+        args.extend([
+            "--bind".into(),
+            ip.to_string().into(),
+            "--port".into(),
+            "0".into(),
+        ]);
+        args.extend(extra.iter().map(OsString::from));
+        let mut cmd = smalltorrent_command(args);
+        cmd.env("RUST_LOG", log);
+        let mut peer = SmalltorrentPeer {
+            proc: Proc::spawn(&format!("smalltorrent seeder {ip}"), cmd),
+            ip,
+        };
         let addr = peer.wait_listening(READY_TIMEOUT);
         tracker.wait_for_peer(torrent, addr, READY_TIMEOUT);
         peer

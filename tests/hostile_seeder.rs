@@ -1,0 +1,307 @@
+//! Issue 6, the serving side: hostile connections to a smalltorrent seeder
+//! ([`SmalltorrentPeer::seed_logged`], `RUST_LOG=smalltorrent=debug`), written by hand
+//! with [`support::hostile_client`].
+//!
+//! * request floods, requests for pieces it lacks, requests over 128 KiB: dropped;
+//! * more connections than `--max-peers`, and connect-and-close loops: the limit holds and
+//!   no thread is left behind;
+//! * 200 connections at once announcing 4 GiB messages: RSS grows by less than 50 MB,
+//!   with the default limit (50) and with `--max-peers 250` (200 peer threads at once).
+
+mod support;
+
+use std::fs;
+use std::net::{SocketAddrV4, TcpStream};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use support::hostile_client::{
+    closed_within, connect, dial, frame, read_handshake, request, wait_for_message,
+};
+use support::*;
+
+const PIECE: u32 = 1 << 16;
+/// 33 pieces of 64 KiB, the last one 9 bytes.
+const SIZE: u64 = 32 * PIECE as u64 + 9;
+/// The piece missing from [`Seeded::partial`].
+const MISSING: u32 = 3;
+
+/// A smalltorrent seeder and what it serves.
+struct Seeded {
+    seeder: SmalltorrentPeer,
+    addr: SocketAddrV4,
+    info_hash: [u8; 20],
+    /// Fields drop in order: the seeder and tracker go before the files.
+    _tracker: Opentracker,
+    _dir: tempfile::TempDir,
+}
+
+impl Seeded {
+    /// A seeder of the whole payload, with `extra` arguments.
+    fn start(extra: &[&str]) -> Seeded {
+        Seeded::new(extra, false)
+    }
+
+    /// A seeder whose copy of piece [`MISSING`] is corrupt, so it does not have it.
+    fn partial() -> Seeded {
+        Seeded::new(&[], true)
+    }
+
+    fn new(extra: &[&str], damaged: bool) -> Seeded {
+        let mut tracker = Opentracker::start();
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir: PathBuf = dir.path().join("data");
+        let payload = make_file(&data_dir, "payload.bin", SIZE, 7);
+        let torrent = dir.path().join("t.torrent");
+        mktorrent(&payload, &tracker.announce_url(), 16, &torrent);
+        tracker.allow(&torrent);
+        if damaged {
+            let file = fs::OpenOptions::new().write(true).open(&payload).unwrap();
+            file.write_all_at(b"damaged", (MISSING * PIECE) as u64 + 100)
+                .unwrap();
+        }
+        let seeder = SmalltorrentPeer::seed_logged(
+            &tracker,
+            &torrent,
+            &data_dir,
+            ip(2),
+            extra,
+            "smalltorrent=debug",
+        );
+        let addr = listening_addr(&seeder.stderr()).unwrap();
+        Seeded {
+            addr: SocketAddrV4::new(ip(2), addr.port()),
+            seeder,
+            info_hash: info_hash(&torrent),
+            _tracker: tracker,
+            _dir: dir,
+        }
+    }
+
+    /// A hostile connection from `127.0.0.n`, handshakes done.
+    fn connect(&self, n: u8) -> TcpStream {
+        connect(ip(n), self.addr, self.info_hash).unwrap()
+    }
+
+    /// Asserts the seeder logged a line with `text` about a peer from `127.0.0.n`.
+    /// Polls for up to 5 s: its stderr is collected by another thread.
+    fn assert_logged(&self, n: u8, text: &str) {
+        let peer = format!("peer {}:", ip(n));
+        let found = |log: &str| log.lines().any(|l| l.contains(&peer) && l.contains(text));
+        let deadline = Instant::now() + secs(5);
+        while !found(&self.seeder.stderr()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = self.seeder.stderr();
+        assert!(
+            found(&log),
+            "no log line with {peer:?} and {text:?}:\n{log}"
+        );
+        assert!(!log.contains("panicked"), "{log}");
+    }
+
+    fn pid(&self) -> u32 {
+        self.seeder.pid()
+    }
+}
+
+use support::smalltorrent::listening_addr;
+
+/// Sends `interested` and waits for the seeder's `unchoke`.
+fn get_unchoked(stream: &mut TcpStream) {
+    use std::io::Write;
+    stream.write_all(&frame(2, &[])).unwrap();
+    assert!(
+        wait_for_message(stream, 1, secs(10)),
+        "the seeder did not unchoke an interested peer"
+    );
+}
+
+#[test]
+fn a_request_flood_gets_the_peer_dropped() {
+    use std::io::Write;
+    let seeded = Seeded::start(&[]);
+    let mut stream = seeded.connect(70);
+    get_unchoked(&mut stream);
+    // 1000 requests in one write; we read nothing, so the queue cannot drain.
+    let flood: Vec<u8> = (0..1000u32)
+        .flat_map(|i| request(i % 32, (i % 4) * 16384, 16384))
+        .collect();
+    stream.write_all(&flood).unwrap();
+    assert!(closed_within(&mut stream, secs(10)), "still connected");
+    seeded.assert_logged(70, "protocol violation: more than 512 requests queued");
+}
+
+#[test]
+fn requests_for_pieces_it_lacks_are_tolerated_then_dropped() {
+    use std::io::Write;
+    let seeded = Seeded::partial();
+    let checked = seeded.seeder.checked_line().unwrap_or_default();
+    assert!(checked.contains("32 of 33 pieces valid"), "{checked}");
+    let mut stream = seeded.connect(71);
+    for _ in 0..64 {
+        stream.write_all(&request(MISSING, 0, 16384)).unwrap();
+    }
+    assert!(
+        !closed_within(&mut stream, Duration::from_millis(500)),
+        "dropped after only 64 requests for a missing piece"
+    );
+    stream.write_all(&request(MISSING, 0, 16384)).unwrap();
+    assert!(closed_within(&mut stream, secs(5)), "still connected");
+    seeded.assert_logged(
+        71,
+        "protocol violation: keeps requesting pieces we do not have",
+    );
+}
+
+#[test]
+fn a_request_over_128_kib_gets_the_peer_dropped() {
+    use std::io::Write;
+    let seeded = Seeded::start(&[]);
+    let mut stream = seeded.connect(72);
+    stream.write_all(&request(0, 0, 128 * 1024 + 1)).unwrap();
+    assert!(closed_within(&mut stream, secs(5)), "still connected");
+    seeded.assert_logged(72, "request of 131073 bytes (we serve 1 to 131072)");
+}
+
+/// `--max-peers 5` and 20 connections from one address: 5 handshakes answered, 15
+/// connections refused and closed.
+#[test]
+fn many_connections_from_one_address_hit_the_limit() {
+    let seeded = Seeded::start(&["--max-peers", "5"]);
+    let streams: Vec<TcpStream> = (0..20)
+        .map(|n| dial(ip(73), seeded.addr, seeded.info_hash, n).unwrap())
+        .collect();
+    let served = streams
+        .iter()
+        .filter(|s| read_handshake(s, secs(5)).is_ok())
+        .count();
+    let refused_lines = || {
+        let log = seeded.seeder.stderr();
+        let refused = format!("refused {}:", ip(73));
+        log.lines()
+            .filter(|l| l.contains(&refused) && l.contains("5 peers already"))
+            .count()
+    };
+    let deadline = Instant::now() + secs(5);
+    while refused_lines() < 15 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let refused = refused_lines();
+    eprintln!("--max-peers 5, 20 connections: {served} served, {refused} refused");
+    assert_eq!(served, 5, "{}", seeded.seeder.report());
+    assert_eq!(refused, 15, "{}", seeded.seeder.report());
+}
+
+/// 300 connections that close at once (half of them mid-handshake) leave no thread
+/// behind, and the seeder still answers the next peer.
+#[test]
+fn connect_and_close_loops_leave_nothing_behind() {
+    use std::io::Write;
+    let seeded = Seeded::start(&[]);
+    let before = threads(seeded.pid());
+    for n in 0..300u32 {
+        let stream = dial(ip(74), seeded.addr, seeded.info_hash, n);
+        if let Ok(mut stream) = stream {
+            if n % 2 == 0 {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            } else {
+                let _ = stream.write_all(&[19, b'B', b'i']);
+            }
+        }
+    }
+    let after = settle_threads(seeded.pid(), before);
+    eprintln!("connect-and-close x300: {before} threads before, {after} after");
+    assert!(after <= before, "{after} threads after, {before} before");
+    let mut stream = seeded.connect(75);
+    get_unchoked(&mut stream);
+}
+
+#[test]
+fn two_hundred_4_gib_announcements_default_limit() {
+    four_gib_announcements(&[], 50);
+}
+
+#[test]
+fn two_hundred_4_gib_announcements_with_250_peers_allowed() {
+    four_gib_announcements(&["--max-peers", "250"], 200);
+}
+
+/// 200 connections complete the handshake and hold (so up to `served` peer threads exist
+/// at once), then each announces a 4 GiB message. RSS must grow by less than 50 MB, every
+/// connection must be closed, and the thread count must come back down.
+fn four_gib_announcements(extra: &[&str], served: usize) {
+    use std::io::Write;
+    let seeded = Seeded::start(extra);
+    let pid = seeded.pid();
+    let (threads_before, rss_before) = (threads(pid), rss_kib(pid));
+    let mut streams: Vec<TcpStream> = (0..200)
+        .map(|n| dial(ip(76), seeded.addr, seeded.info_hash, n).unwrap())
+        .collect();
+    let mut open: Vec<TcpStream> = streams
+        .drain(..)
+        .filter_map(|s| read_handshake(&s, secs(10)).ok().map(|_| s))
+        .collect();
+    let threads_peak = threads(pid);
+    let rss_connected = rss_kib(pid);
+    for stream in &mut open {
+        let _ = stream.write_all(&[0xff, 0xff, 0xff, 0xff, 7]);
+        let _ = stream.write_all(&[0u8; 1000]);
+    }
+    let mut rss_peak = rss_connected.max(rss_kib(pid));
+    let started = Instant::now();
+    for stream in &mut open {
+        assert!(
+            closed_within(stream, secs(10)),
+            "a 4 GiB announcer is still connected"
+        );
+        rss_peak = rss_peak.max(rss_kib(pid));
+    }
+    let closed_in = started.elapsed();
+    let threads_after = settle_threads(pid, threads_before);
+    let grown_mib = rss_peak.saturating_sub(rss_before) as f64 / 1024.0;
+    eprintln!(
+        "200 x 4 GiB {extra:?}: {} handshakes answered, threads {threads_before} -> \
+         {threads_peak} -> {threads_after}, VmRSS {rss_before} KiB -> {rss_connected} KiB \
+         connected -> peak {rss_peak} KiB (+{grown_mib:.1} MiB), all closed in {closed_in:.1?}",
+        open.len()
+    );
+    assert_eq!(open.len(), served, "{}", seeded.seeder.report());
+    assert!(
+        threads_peak >= threads_before + served,
+        "{threads_peak} threads at the peak"
+    );
+    assert!(grown_mib < 50.0, "RSS grew by {grown_mib:.1} MiB");
+    assert!(
+        threads_after <= threads_before,
+        "{threads_after} threads left"
+    );
+    seeded.assert_logged(76, "peer sent a 4294967295-byte message (limit 131081)");
+}
+
+/// Threads of process `pid`.
+fn threads(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/task")).unwrap().count()
+}
+
+/// Waits up to 10 s for the thread count of `pid` to fall to `target`; returns the last.
+fn settle_threads(pid: u32, target: usize) -> usize {
+    let deadline = Instant::now() + secs(10);
+    loop {
+        let now = threads(pid);
+        if now <= target || Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// VmRSS of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
