@@ -155,13 +155,22 @@ pub(crate) fn get(tracker: &str, url: &str, timeout: Duration) -> Result<Vec<u8>
 /// add a screenful of percent-encoded query string.
 fn describe(transport: &ureq::Transport) -> String {
     let text = transport.to_string();
-    match transport.url() {
-        Some(url) => match text.strip_prefix(&format!("{url}: ")) {
-            Some(rest) => rest.to_owned(),
-            None => text,
-        },
+    let text = match transport.url() {
+        Some(url) => text
+            .strip_prefix(&format!("{url}: "))
+            .map(str::to_owned)
+            .unwrap_or(text),
         None => text,
-    }
+    };
+    without_repeats(&text)
+}
+
+/// ureq names the error kind and then its message, which often starts with the same
+/// words: "Network Error: Network Error: Connection refused" says it once.
+fn without_repeats(text: &str) -> String {
+    let mut parts: Vec<&str> = text.split(": ").collect();
+    parts.dedup();
+    parts.join(": ")
 }
 
 /// Parses a tracker's bencoded reply. Errors carry an empty URL; [`announce`] fills it in.
@@ -258,4 +267,17 @@ fn dict_peer(peer: &Value<'_>) -> Option<SocketAddr> {
     let ip: IpAddr = peer.get("ip")?.as_str()?.parse().ok()?;
     let port = u16::try_from(peer.get("port")?.as_int()?).ok()?;
     (port != 0).then_some(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+#[test]
+fn repeated_error_kinds_are_said_once() {
+    assert_eq!(
+        without_repeats("Network Error: Network Error: Connection refused (os error 111)"),
+        "Network Error: Connection refused (os error 111)"
+    );
+    assert_eq!(
+        without_repeats("Too Many Redirects: reached max redirects (5)"),
+        "Too Many Redirects: reached max redirects (5)"
+    );
 }
