@@ -7,7 +7,8 @@
 //! * one module per thread: [`announcer`], [`peer_manager`], [`peer`], [`block_saver`];
 //! * shared state with a single owner: [`piece_manager`] (block states), [`storage`]
 //!   (the memory-mapped files);
-//! * the main thread: [`cli`], [`download`], [`progress`], [`info`];
+//! * the main thread: [`cli`], [`download`] (and its [`observer`]), [`progress`], [`info`];
+//! * study tools: [`trace`] (`--trace`, `trace-summary`), `cli/demo.rs` (a local swarm);
 //! * making torrents: [`create`].
 //! * the tracker server (`smalltorrent tracker`): [`tracker_server`].
 
@@ -24,6 +25,7 @@ pub mod info;
 pub mod listener;
 pub mod metainfo;
 pub mod net;
+pub mod observer;
 pub mod peer;
 pub mod peer_manager;
 pub mod piece_manager;
@@ -31,6 +33,7 @@ pub mod progress;
 pub mod random;
 pub mod stats;
 pub mod storage;
+pub mod trace;
 pub mod tracker;
 pub mod tracker_server;
 pub mod verify;

@@ -39,6 +39,8 @@ Download options:
       --max-peers N    connections at most, incoming and outgoing (default 50)
       --give-up SECS   fail when no peer has been connected for SECS (default 120)
       --pipeline N     requests kept in flight per peer (default 128)
+      --trace FILE     write a JSONL transcript of every message, state change and
+                       piece event to FILE (see `smalltorrent trace-summary`)
   -h, --help           this help
   -V, --version        version
 
@@ -64,6 +66,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
         seed: false,
         seed_ratio: None,
         seed_time: None,
+        trace: None,
+        observer: None,
     };
     let mut quiet = false;
     let mut torrent = None;
@@ -110,6 +114,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
             }
             Long("peer") => options.peers.push(peer_address(&text(&mut parser)?)?),
             Long("tracker") => options.trackers.push(tracker_url(&text(&mut parser)?)?),
+            Long("trace") => options.trace = Some(text(&mut parser)?.into()),
             Value(value) if torrent.is_none() => torrent = Some(PathBuf::from(value)),
             _ => return Err(arg.unexpected().to_string()),
         }

@@ -21,9 +21,11 @@ mod upload;
 
 use crate::block_saver;
 use crate::geometry::Geometry;
+use crate::observer::Observer;
 use crate::piece_manager::{PeerKey, PieceManager};
 use crate::stats::Counters;
 use crate::storage::Storage;
+use crate::trace::{Direction, Tracer};
 use crate::wire::{Handshake, WireError};
 use connection::Connection;
 use crossbeam_channel::Sender;
@@ -88,6 +90,10 @@ pub struct Swarm {
     pub pipeline: usize,
     /// Local address for outgoing connections (`--bind`), if any.
     pub bind: Option<IpAddr>,
+    /// The `--trace` transcript (disabled unless asked for).
+    pub tracer: Tracer,
+    /// Told about every established connection, when someone watches (the demo).
+    pub observer: Option<Arc<Observer>>,
 }
 
 /// What the peer manager and one peer thread share: the manager's orders (stop, unchoke)
@@ -224,7 +230,9 @@ fn dial(addr: SocketAddr, swarm: &Swarm) -> Result<TcpStream, PeerError> {
         .map_err(PeerError::Connect)?;
     set_handshake_timeouts(&stream, swarm)?;
     stream.write_all(&Handshake::new(swarm.info_hash, swarm.peer_id).to_bytes())?;
+    swarm.tracer.wire(addr, Direction::Out, "handshake", &[]);
     let theirs = Handshake::read_from(&mut stream)?;
+    swarm.tracer.wire(addr, Direction::In, "handshake", &[]);
     check_handshake(&theirs, swarm, addr)?;
     Ok(stream)
 }
@@ -234,8 +242,10 @@ fn answer(mut stream: TcpStream, swarm: &Swarm) -> Result<TcpStream, PeerError> 
     set_handshake_timeouts(&stream, swarm)?;
     let theirs = Handshake::read_from(&mut stream)?;
     let addr = stream.peer_addr()?;
+    swarm.tracer.wire(addr, Direction::In, "handshake", &[]);
     check_handshake(&theirs, swarm, addr)?;
     stream.write_all(&Handshake::new(swarm.info_hash, swarm.peer_id).to_bytes())?;
+    swarm.tracer.wire(addr, Direction::Out, "handshake", &[]);
     Ok(stream)
 }
 

@@ -103,6 +103,8 @@ fn connect_with(
         pipeline: 4,
         storage,
         bind: None,
+        tracer: crate::trace::Tracer::disabled(),
+        observer: None,
     });
     spawn_outgoing(1, addr, swarm, status, exits_tx).unwrap();
     Setup {
