@@ -8,7 +8,7 @@
 //! * shared state with a single owner: [`piece_manager`] (block states), [`storage`]
 //!   (the memory-mapped files);
 //! * the main thread: [`cli`], [`download`] (and its [`observer`]), [`progress`], [`info`];
-//! * study tools: [`trace`] (`--trace`, `trace-summary`), `cli/demo.rs` (a local swarm);
+//! * study tools: [`trace`] (`--trace`, `trace-summary`), [`demo`] (a local swarm);
 //! * making torrents: [`create`].
 //! * the tracker server (`smalltorrent tracker`): [`tracker_server`].
 
@@ -19,6 +19,7 @@ pub mod block_saver;
 pub mod choker;
 pub mod cli;
 pub mod create;
+pub mod demo;
 pub mod download;
 pub mod geometry;
 pub mod info;
@@ -31,6 +32,7 @@ pub mod peer_manager;
 pub mod piece_manager;
 pub mod progress;
 pub mod random;
+pub mod rate_limit;
 pub mod stats;
 pub mod storage;
 pub mod trace;

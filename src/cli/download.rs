@@ -13,12 +13,16 @@ pub const USAGE: &str = "\
 smalltorrent — a small BitTorrent client
 
 Usage:
+  smalltorrent demo [--leechers N] [--size SIZE] [--growth] [--keep DIR]
+                                        watch a whole swarm on this machine (no internet)
   smalltorrent [OPTIONS] FILE.torrent   download a torrent
   smalltorrent info [--json] [--scrape] FILE.torrent
                                         show what a .torrent file contains
   smalltorrent create PATH [-t URL]...  make a .torrent for a file or folder
   smalltorrent tracker [--http ADDR:PORT] [--udp ADDR:PORT]
                                         run a tracker (HTTP and UDP)
+  smalltorrent trace-summary FILE [--peer ADDR]
+                                        one peer's messages from a --trace transcript
   smalltorrent COMMAND --help           help for one command
 
 Download options:
@@ -68,6 +72,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
         seed_time: None,
         trace: None,
         observer: None,
+        upload_limit: None,
     };
     let mut quiet = false;
     let mut torrent = None;

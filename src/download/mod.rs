@@ -21,6 +21,7 @@ use crate::peer_manager::{self, Inputs};
 use crate::piece_manager::PieceManager;
 use crate::progress::{self, Display, Snapshot};
 use crate::random::Rng;
+use crate::rate_limit::RateLimit;
 use crate::stats::Counters;
 use crate::storage::{Storage, StorageError};
 use crate::trace::{TraceError, Tracer};
@@ -70,6 +71,8 @@ pub struct Options {
     /// Someone watching this run from another thread (the demo). An observed run leaves
     /// all drawing to its observer: it prints nothing, not even the `done:` line.
     pub observer: Option<Arc<Observer>>,
+    /// Upload at most this many bytes per second, over all peers (the demo's seeder).
+    pub upload_limit: Option<u64>,
 }
 
 /// Why a download did not finish.
@@ -209,6 +212,9 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         bind: options.bind,
         tracer: tracer.clone(),
         observer: options.observer.clone(),
+        upload_limit: options
+            .upload_limit
+            .map(|rate| Arc::new(RateLimit::new(rate))),
     });
     let (addresses, address_inbox) = unbounded();
     let (reports, report_inbox) = unbounded();

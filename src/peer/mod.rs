@@ -23,6 +23,7 @@ use crate::block_saver;
 use crate::geometry::Geometry;
 use crate::observer::Observer;
 use crate::piece_manager::{PeerKey, PieceManager};
+use crate::rate_limit::RateLimit;
 use crate::stats::Counters;
 use crate::storage::Storage;
 use crate::trace::{Direction, Tracer};
@@ -94,6 +95,8 @@ pub struct Swarm {
     pub tracer: Tracer,
     /// Told about every established connection, when someone watches (the demo).
     pub observer: Option<Arc<Observer>>,
+    /// Shared upload limit over all peers, if any (the demo's seeder).
+    pub upload_limit: Option<Arc<RateLimit>>,
 }
 
 /// What the peer manager and one peer thread share: the manager's orders (stop, unchoke)

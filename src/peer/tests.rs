@@ -105,6 +105,7 @@ fn connect_with(
         bind: None,
         tracer: crate::trace::Tracer::disabled(),
         observer: None,
+        upload_limit: None,
     });
     spawn_outgoing(1, addr, swarm, status, exits_tx).unwrap();
     Setup {

@@ -83,9 +83,15 @@ impl Connection {
     /// unsent bytes: a peer that does not read cannot make us buffer more.
     pub(super) fn queue_blocks(&mut self) -> Result<(), PeerError> {
         while self.unsent() < UPLOAD_BATCH {
-            let Some(block) = self.requests.pop_front() else {
+            let Some(&block) = self.requests.front() else {
                 break;
             };
+            if let Some(limit) = &self.swarm.upload_limit {
+                if !limit.try_take(u64::from(block.length)) {
+                    break; // over the upload limit: the block waits for a later turn
+                }
+            }
+            self.requests.pop_front();
             let offset = self.swarm.geometry.piece_offset(block.piece) + block.offset as u64;
             let fields = [
                 ("piece", u64::from(block.piece)),

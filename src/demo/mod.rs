@@ -1,0 +1,412 @@
+//! `smalltorrent demo`: a whole swarm on this machine, drawn live.
+//!
+//! * Runs on: the main thread, which starts and watches everything else.
+//! * Starts: the built-in tracker (HTTP on 127.0.0.1, port 0), then one seeder and N
+//!   leechers, each a complete smalltorrent download ([`download::run`]) on a thread of its
+//!   own (`demo seeder`, `demo leecher N`), bound to its own loopback address (127.0.0.2,
+//!   127.0.0.3, ...) and talking to the others over real sockets.
+//! * Owns: the work folder (see `setup.rs`), each peer's interrupt channel and
+//!   [`Observer`], and the tracker.
+//!
+//! One process rather than child processes: every peer's pieces and counters can be read
+//! directly through its observer, with nothing to parse. `download::run` keeps no
+//! process-wide state (its Ctrl-C handling lives in `cli/download.rs`), so several run side
+//! by side; each gets its own interrupt channel, which is how the demo ends them.
+//!
+//! Leechers keep seeding once complete, so early finishers serve the others. The demo
+//! ends when every leecher has verified every piece: it interrupts every peer, joins every
+//! thread, stops the tracker, prints the tables and removes its files (unless `--keep`).
+
+mod setup;
+mod view;
+
+use crate::create::CreateError;
+use crate::download::{self, DownloadError, Summary};
+use crate::observer::{Exchanged, Observer};
+use crate::progress;
+use crate::tracker_server::{self, store::Limits};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use view::{PeerLine, Row, Screen};
+
+pub use setup::parse_size;
+
+/// How often the swarm is redrawn and checked.
+const TICK: Duration = Duration::from_millis(250);
+/// The seeder uploads the payload once in about this many seconds (see [`seeder_rate`]).
+const SEEDER_SECONDS: u64 = 10;
+/// The seeder's upload limit is never below this (bytes per second).
+const SEEDER_MIN_RATE: u64 = 2 << 20;
+/// How long the seeder may take to check its data and announce.
+const SEEDER_READY: Duration = Duration::from_secs(60);
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub leechers: usize,
+    /// Payload size in bytes.
+    pub size: u64,
+    /// Leechers join one by one, every `growth_every`, instead of all at once.
+    pub growth: bool,
+    pub growth_every: Duration,
+    /// Keep the files in this folder instead of a temporary one that is removed.
+    pub keep: Option<PathBuf>,
+}
+
+/// Why the demo did not finish.
+#[derive(Debug)]
+pub enum DemoError {
+    /// A file or folder of the demo could not be made.
+    Files {
+        what: String,
+        source: std::io::Error,
+    },
+    /// Making the torrent failed.
+    Create(CreateError),
+    /// The tracker could not start (no loopback interface?).
+    Tracker(std::io::Error),
+    /// A peer thread could not start.
+    Thread(std::io::Error),
+    /// The seeder did not announce itself in time.
+    SeederNotReady,
+    /// A peer stopped with an error.
+    Peer { name: String, error: DownloadError },
+    /// A peer's thread panicked.
+    Panicked { name: String },
+    /// Ctrl-C.
+    Interrupted,
+}
+
+impl fmt::Display for DemoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DemoError::Files { what, source } => write!(f, "cannot {what}: {source}"),
+            DemoError::Create(e) => write!(f, "cannot make the demo torrent: {e}"),
+            DemoError::Tracker(e) => write!(f, "cannot start the tracker on 127.0.0.1: {e}"),
+            DemoError::Thread(e) => write!(f, "cannot start a thread: {e}"),
+            DemoError::SeederNotReady => write!(
+                f,
+                "the seeder did not reach the tracker within {} s",
+                SEEDER_READY.as_secs()
+            ),
+            DemoError::Peer {
+                name,
+                error: error @ DownloadError::Listen { .. },
+            } => write!(
+                f,
+                "{name} failed: {error} (the demo needs the loopback addresses 127.0.0.2 \
+                 and up, as Linux provides)"
+            ),
+            DemoError::Peer { name, error } => write!(f, "{name} failed: {error}"),
+            DemoError::Panicked { name } => write!(f, "{name} crashed (a bug: please report it)"),
+            DemoError::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}
+
+impl std::error::Error for DemoError {}
+
+/// One peer of the swarm, running or still to join.
+struct Peer {
+    name: String,
+    ip: IpAddr,
+    /// The download's options (kept until the peer is started).
+    options: download::Options,
+    observer: Arc<Observer>,
+    /// When it joins, from the start of the swarm.
+    joins_at: Duration,
+    running: Option<(JoinHandle<Result<Summary, DownloadError>>, Sender<()>)>,
+    /// Totals and per-IP bytes at the last tick, for rates and "from".
+    last: (Exchanged, BTreeMap<IpAddr, Exchanged>),
+    rates: (f64, f64),
+}
+
+/// Runs the demo until every leecher is complete; returns the final report.
+pub fn run(config: &Config, interrupt: &Receiver<()>) -> Result<String, DemoError> {
+    let tracker = tracker_server::Server::start(tracker_server::Config {
+        http: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)),
+        udp: None,
+        interval: Duration::from_secs(60),
+        limits: Limits::default(),
+        allow: None,
+    })
+    .map_err(DemoError::Tracker)?;
+    let url = match tracker.http_addr() {
+        Some(addr) => format!("http://{addr}/announce"),
+        None => return Err(DemoError::Tracker(std::io::Error::other("no HTTP address"))),
+    };
+    let files = setup::make(config.keep.as_deref(), config.size, config.leechers, &url);
+    let files = match files {
+        Ok(files) => files,
+        Err(error) => {
+            tracker.shutdown();
+            return Err(error);
+        }
+    };
+    let outcome = run_swarm(config, &files, &tracker, interrupt);
+    tracker.shutdown();
+    let outcome = outcome.and_then(|report| {
+        if let Some(dir) = &config.keep {
+            let kept = format!("files kept in {}\n", dir.display());
+            return Ok(report + &kept);
+        }
+        Ok(report)
+    });
+    files.clean_up();
+    outcome
+}
+
+fn run_swarm(
+    config: &Config,
+    files: &setup::Files,
+    tracker: &tracker_server::Server,
+    interrupt: &Receiver<()>,
+) -> Result<String, DemoError> {
+    let mut peers: Vec<Peer> = (0..=config.leechers)
+        .map(|n| {
+            let (name, dir) = match n {
+                0 => ("seeder".to_string(), files.seeder_dir.clone()),
+                n => (format!("leecher {n}"), files.leecher_dir(n)),
+            };
+            let joins_at = match (config.growth, n) {
+                (_, 0) | (false, _) => Duration::ZERO,
+                (true, n) => config.growth_every * (n as u32 - 1),
+            };
+            let limit = (n == 0).then_some(seeder_rate(config.size));
+            peer(name, ip(n), dir, files.torrent.clone(), joins_at, limit)
+        })
+        .collect();
+    eprintln!(
+        "demo: {} payload in {} pieces; seeder upload limited to {}; tracker {}; \
+         work folder {}",
+        progress::format_bytes(config.size),
+        files.piece_count,
+        progress::format_rate(seeder_rate(config.size) as f64),
+        tracker.http_addr().map_or(String::new(), |a| a.to_string()),
+        files.root.display()
+    );
+    let started = Instant::now();
+    let outcome = swarm_loop(&mut peers, tracker, interrupt, started);
+    // Stop every peer, also on an error, and collect how each ended.
+    for peer in &peers {
+        if let Some((_, stop)) = &peer.running {
+            let _ = stop.try_send(());
+        }
+    }
+    let mut failure = outcome.err();
+    for peer in &mut peers {
+        let Some((handle, _)) = peer.running.take() else {
+            continue;
+        };
+        let ended = match handle.join() {
+            Ok(Ok(_)) => continue,
+            Ok(Err(error)) => DemoError::Peer {
+                name: peer.name.clone(),
+                error,
+            },
+            Err(_) => DemoError::Panicked {
+                name: peer.name.clone(),
+            },
+        };
+        failure.get_or_insert(ended);
+    }
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    Ok(report(&peers, config.size, started.elapsed()))
+}
+
+/// Starts peers when their time comes, draws the swarm, and returns once every leecher
+/// is complete.
+fn swarm_loop(
+    peers: &mut [Peer],
+    tracker: &tracker_server::Server,
+    interrupt: &Receiver<()>,
+    started: Instant,
+) -> Result<(), DemoError> {
+    let mut screen = Screen::new(std::io::stderr().is_terminal());
+    start(&mut peers[0])?;
+    let ready = Instant::now();
+    while tracker.sweep().1.seeders == 0 {
+        if ready.elapsed() > SEEDER_READY {
+            return Err(DemoError::SeederNotReady);
+        }
+        check_running(&mut peers[0])?;
+        if interrupt.recv_timeout(Duration::from_millis(50)).is_ok() {
+            return Err(DemoError::Interrupted);
+        }
+    }
+    let swarm_start = Instant::now();
+    loop {
+        let now = swarm_start.elapsed();
+        for peer in peers.iter_mut() {
+            if peer.running.is_none() && peer.joins_at <= now {
+                start(peer)?;
+            }
+            check_running(peer)?;
+        }
+        let names: BTreeMap<IpAddr, String> =
+            peers.iter().map(|p| (p.ip, p.name.clone())).collect();
+        let lines: Vec<PeerLine> = peers.iter_mut().map(|p| sample(p, now, &names)).collect();
+        let done = peers
+            .iter()
+            .all(|p| p.running.is_some() && p.observer.is_complete());
+        screen.draw(started.elapsed(), &lines, done);
+        if done {
+            return Ok(());
+        }
+        if interrupt.recv_timeout(TICK).is_ok() {
+            return Err(DemoError::Interrupted);
+        }
+    }
+}
+
+/// A peer that has not started yet.
+fn peer(
+    name: String,
+    ip: IpAddr,
+    dir: PathBuf,
+    torrent: PathBuf,
+    joins_at: Duration,
+    upload_limit: Option<u64>,
+) -> Peer {
+    let observer = Arc::new(Observer::new());
+    let options = download::Options {
+        torrent,
+        dir,
+        progress: progress::Mode::Quiet,
+        max_peers: 50,
+        port: 0,
+        bind: Some(ip),
+        peers: Vec::new(),
+        trackers: Vec::new(),
+        give_up: Duration::from_secs(60),
+        pipeline: 128,
+        report_check: false,
+        // Leechers too: a complete leecher goes on serving the others.
+        seed: true,
+        seed_ratio: None,
+        seed_time: None,
+        trace: None,
+        observer: Some(observer.clone()),
+        upload_limit,
+    };
+    Peer {
+        name,
+        ip,
+        options,
+        observer,
+        joins_at,
+        running: None,
+        last: Default::default(),
+        rates: (0.0, 0.0),
+    }
+}
+
+/// The seeder's upload limit: the payload in about [`SEEDER_SECONDS`], at least
+/// [`SEEDER_MIN_RATE`]. Like a real seeder's line, it is the swarm's bottleneck, so the
+/// leechers must trade with each other.
+fn seeder_rate(size: u64) -> u64 {
+    (size / SEEDER_SECONDS).max(SEEDER_MIN_RATE)
+}
+
+/// The seeder is 127.0.0.2, leecher `n` is 127.0.0.(2 + n).
+fn ip(n: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + n as u8))
+}
+
+fn start(peer: &mut Peer) -> Result<(), DemoError> {
+    let (stop, stopped) = bounded(1);
+    let options = peer.options.clone();
+    let handle = std::thread::Builder::new()
+        .name(format!("demo {}", peer.name))
+        .spawn(move || download::run(&options, &stopped))
+        .map_err(DemoError::Thread)?;
+    peer.running = Some((handle, stop));
+    Ok(())
+}
+
+/// Fails if the peer's download ended on its own (it only ends when told to).
+fn check_running(peer: &mut Peer) -> Result<(), DemoError> {
+    let finished = matches!(&peer.running, Some((handle, _)) if handle.is_finished());
+    if !finished {
+        return Ok(());
+    }
+    let name = peer.name.clone();
+    match peer.running.take().map(|(handle, _)| handle.join()) {
+        Some(Ok(Err(error))) => Err(DemoError::Peer { name, error }),
+        Some(Err(_)) => Err(DemoError::Panicked { name }),
+        _ => Err(DemoError::Peer {
+            name,
+            error: DownloadError::Interrupted,
+        }),
+    }
+}
+
+/// Reads one peer's state for its line; updates its rates.
+fn sample(peer: &mut Peer, now: Duration, names: &BTreeMap<IpAddr, String>) -> PeerLine {
+    let mut line = PeerLine {
+        name: peer.name.clone(),
+        ip: peer.ip.to_string(),
+        ..PeerLine::default()
+    };
+    if peer.running.is_none() {
+        line.joins_in = Some(peer.joins_at.saturating_sub(now));
+        return line;
+    }
+    line.pieces = peer.observer.verified();
+    let totals = peer.observer.totals();
+    let per_ip = peer.observer.per_ip();
+    let per_second = 1.0 / TICK.as_secs_f64();
+    let rate = |now: u64, before: u64| now.saturating_sub(before) as f64 * per_second;
+    // Smoothed over about a second, so the numbers can be read.
+    peer.rates.0 = 0.7 * peer.rates.0 + 0.3 * rate(totals.downloaded, peer.last.0.downloaded);
+    peer.rates.1 = 0.7 * peer.rates.1 + 0.3 * rate(totals.uploaded, peer.last.0.uploaded);
+    (line.down_rate, line.up_rate) = peer.rates;
+    for (ip, exchanged) in &per_ip {
+        let before = peer.last.1.get(ip).map_or(0, |e| e.downloaded);
+        if exchanged.downloaded > before {
+            line.from
+                .push(names.get(ip).cloned().unwrap_or_else(|| ip.to_string()));
+        }
+    }
+    peer.last = (totals, per_ip);
+    line
+}
+
+/// The final tables, from every peer's observer (all threads have ended).
+fn report(peers: &[Peer], payload: u64, elapsed: Duration) -> String {
+    let rows: Vec<Row> = peers
+        .iter()
+        .map(|peer| {
+            let totals = peer.observer.totals();
+            Row {
+                name: peer.name.clone(),
+                ip: peer.ip.to_string(),
+                complete: peer.observer.is_complete(),
+                downloaded: totals.downloaded,
+                uploaded: totals.uploaded,
+            }
+        })
+        .collect();
+    // sent[i][j]: what peer j received from peer i, as peer j counted it.
+    let received: Vec<BTreeMap<IpAddr, Exchanged>> =
+        peers.iter().map(|peer| peer.observer.per_ip()).collect();
+    let sent: Vec<Vec<u64>> = peers
+        .iter()
+        .map(|sender| {
+            received
+                .iter()
+                .map(|table| table.get(&sender.ip).map_or(0, |e| e.downloaded))
+                .collect()
+        })
+        .collect();
+    view::final_report(&rows, &sent, payload, elapsed)
+}
