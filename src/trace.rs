@@ -240,10 +240,11 @@ impl Tracer {
         }
         fields(&mut text);
         text.push_str("}\n");
-        if let Err(error) = sink.out.lock().write_all(text.as_bytes()) {
-            if !sink.failed.swap(true, Ordering::Relaxed) {
-                log::error!("trace: {error}; no more lines will be written");
-            }
+        let written = sink.out.lock().write_all(text.as_bytes());
+        if let Err(error) = written
+            && !sink.failed.swap(true, Ordering::Relaxed)
+        {
+            log::error!("trace: {error}; no more lines will be written");
         }
     }
 }

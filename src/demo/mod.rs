@@ -113,6 +113,9 @@ impl fmt::Display for DemoError {
 
 impl std::error::Error for DemoError {}
 
+/// A peer's thread and the channel that ends its download.
+type Running = (JoinHandle<Result<Summary, DownloadError>>, Sender<()>);
+
 /// One peer of the swarm, running or still to join.
 struct Peer {
     name: String,
@@ -122,7 +125,7 @@ struct Peer {
     observer: Arc<Observer>,
     /// When it joins, from the start of the swarm.
     joins_at: Duration,
-    running: Option<(JoinHandle<Result<Summary, DownloadError>>, Sender<()>)>,
+    running: Option<Running>,
     /// Totals and per-IP bytes at the last tick, for rates and "from".
     last: (Exchanged, BTreeMap<IpAddr, Exchanged>),
     rates: (f64, f64),
@@ -152,12 +155,9 @@ pub fn run(config: &Config, interrupt: &Receiver<()>) -> Result<String, DemoErro
     };
     let outcome = run_swarm(config, &files, &tracker, interrupt);
     tracker.shutdown();
-    let outcome = outcome.and_then(|report| {
-        if let Some(dir) = &config.keep {
-            let kept = format!("files kept in {}\n", dir.display());
-            return Ok(report + &kept);
-        }
-        Ok(report)
+    let outcome = outcome.map(|report| match &config.keep {
+        Some(dir) => format!("{report}files kept in {}\n", dir.display()),
+        None => report,
     });
     files.clean_up();
     outcome

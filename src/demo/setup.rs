@@ -42,10 +42,10 @@ impl Files {
 
     /// Removes the work folder unless the user asked to keep it.
     pub fn clean_up(&self) {
-        if self.temporary {
-            if let Err(error) = fs::remove_dir_all(&self.root) {
-                log::warn!("could not remove {}: {error}", self.root.display());
-            }
+        if self.temporary
+            && let Err(error) = fs::remove_dir_all(&self.root)
+        {
+            log::warn!("could not remove {}: {error}", self.root.display());
         }
     }
 }

@@ -86,10 +86,10 @@ impl Connection {
             let Some(&block) = self.requests.front() else {
                 break;
             };
-            if let Some(limit) = &self.swarm.upload_limit {
-                if !limit.try_take(u64::from(block.length)) {
-                    break; // over the upload limit: the block waits for a later turn
-                }
+            if let Some(limit) = &self.swarm.upload_limit
+                && !limit.try_take(u64::from(block.length))
+            {
+                break; // over the upload limit: the block waits for a later turn
             }
             self.requests.pop_front();
             let offset = self.swarm.geometry.piece_offset(block.piece) + block.offset as u64;

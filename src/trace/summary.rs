@@ -183,10 +183,10 @@ pub struct Run {
 pub fn peers(lines: &[Line]) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
     for line in lines.iter().filter(|line| line.contains_key("msg")) {
-        if let Some(Value::Text(peer)) = line.get("peer") {
-            if !seen.contains(peer) {
-                seen.push(peer.clone());
-            }
+        if let Some(Value::Text(peer)) = line.get("peer")
+            && !seen.contains(peer)
+        {
+            seen.push(peer.clone());
         }
     }
     seen
@@ -206,11 +206,12 @@ pub fn sequence(lines: &[Line], peer: &str) -> Vec<Run> {
         if p != peer {
             continue;
         }
-        if let Some(last) = runs.last_mut() {
-            if last.dir == dir && last.msg == msg {
-                last.count += 1;
-                continue;
-            }
+        if let Some(last) = runs.last_mut()
+            && last.dir == dir
+            && last.msg == msg
+        {
+            last.count += 1;
+            continue;
         }
         let t = match line.get("t") {
             Some(Value::Number(t)) => *t,
