@@ -211,7 +211,7 @@ mod tests {
         pieces.set(0);
         pieces.set(1);
         pieces.set(2);
-        assert_eq!(bar(&pieces, 4), "█▓  ");
+        assert_eq!(bar(&pieces, 4), "█▒  ");
         // More cells than pieces: each piece gets at least one cell.
         assert_eq!(bar(&Bitfield::new(2), 4).chars().count(), 4);
     }
