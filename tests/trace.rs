@@ -136,3 +136,26 @@ fn a_trace_of_a_download_from_libtorrent_shows_the_opening_sequence() {
         "runs of requests collapse: {table}"
     );
 }
+
+#[test]
+fn trace_summary_names_the_line_that_is_not_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &trace,
+        "{\"t\":0,\"event\":\"trace_start\"}\n{\"t\":1,\"peer\":\"a\",\"dir\":\"in\"\n",
+    )
+    .unwrap();
+    let output = run_smalltorrent(["trace-summary".as_ref(), trace.as_os_str()], secs(10));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad.jsonl line 2: not a trace line"),
+        "{stderr}"
+    );
+
+    let missing = dir.path().join("missing.jsonl");
+    let output = run_smalltorrent(["trace-summary".as_ref(), missing.as_os_str()], secs(10));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read"));
+}

@@ -117,6 +117,7 @@ impl Screen {
 #[derive(Debug, Clone)]
 pub struct Row {
     pub name: String,
+    pub seeder: bool,
     pub ip: String,
     pub complete: bool,
     pub downloaded: u64,
@@ -133,7 +134,7 @@ pub fn final_report(rows: &[Row], sent: &[Vec<u64>], payload: u64, elapsed: Dura
         "peer", "address", "complete", "downloaded", "uploaded"
     );
     for row in rows {
-        let ratio = if row.name == "seeder" {
+        let ratio = if row.seeder {
             format!(
                 "  ({:.2} × the payload)",
                 row.uploaded as f64 / payload.max(1) as f64
@@ -169,9 +170,9 @@ pub fn final_report(rows: &[Row], sent: &[Vec<u64>], payload: u64, elapsed: Dura
         }
         out.push('\n');
     }
-    let leechers = rows.iter().filter(|row| row.name != "seeder");
+    let leechers = rows.iter().filter(|row| !row.seeder);
     let (count, done) = leechers.fold((0, 0), |(n, d), row| (n + 1, d + row.complete as usize));
-    let is_leecher = |i: usize| rows.get(i).is_some_and(|row| row.name != "seeder");
+    let is_leecher = |i: usize| rows.get(i).is_some_and(|row| !row.seeder);
     let among: u64 = (0..rows.len())
         .filter(|i| is_leecher(*i))
         .flat_map(|i| {
@@ -186,10 +187,7 @@ pub fn final_report(rows: &[Row], sent: &[Vec<u64>], payload: u64, elapsed: Dura
         "\n{done} of {count} leechers complete in {:.1} s",
         elapsed.as_secs_f64()
     );
-    let seeder_up = rows
-        .iter()
-        .find(|r| r.name == "seeder")
-        .map_or(0, |r| r.uploaded);
+    let seeder_up = rows.iter().find(|r| r.seeder).map_or(0, |r| r.uploaded);
     let _ = writeln!(
         out,
         "leechers' upload: {among} bytes ({}) served to each other; the seeder uploaded \
@@ -220,6 +218,7 @@ mod tests {
     fn the_report_counts_what_leechers_sent_each_other() {
         let row = |name: &str, complete, downloaded, uploaded| Row {
             name: name.into(),
+            seeder: name == "seeder",
             ip: "127.0.0.2".into(),
             complete,
             downloaded,

@@ -141,6 +141,10 @@ pub struct Summary {
 pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, DownloadError> {
     let started = Instant::now();
     let meta = Metainfo::from_file(&options.torrent).map_err(DownloadError::Torrent)?;
+    let tracer = match &options.trace {
+        Some(path) => Tracer::to_file(path).map_err(DownloadError::Trace)?,
+        None => Tracer::disabled(),
+    };
     let geometry = meta.geometry();
     let storage =
         Arc::new(Storage::open(&options.dir, &meta.files).map_err(DownloadError::Storage)?);
@@ -171,10 +175,6 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         ));
     }
 
-    let tracer = match &options.trace {
-        Some(path) => Tracer::to_file(path).map_err(DownloadError::Trace)?,
-        None => Tracer::disabled(),
-    };
     let (saver_events, saver_inbox) = unbounded();
     let (saver_handle, saver) = block_saver::spawn(
         Saver {
