@@ -16,6 +16,7 @@ use crate::geometry::{BlockRef, Geometry};
 use crate::piece_manager::{PeerKey, PieceManager, Written};
 use crate::stats::Counters;
 use crate::storage::{Storage, StorageError};
+use crate::trace::{PieceEvent, Tracer};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use sha1::{Digest, Sha1};
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub struct Saver {
     pub geometry: Geometry,
     pub hashes: Arc<Vec<[u8; 20]>>,
     pub counters: Arc<Counters>,
+    /// Records each piece completed or failed (`--trace`).
+    pub tracer: Tracer,
 }
 
 /// Starts the block-saver thread.
@@ -99,6 +102,12 @@ impl Saver {
         let piece = block.piece;
         let ok = piece_matches(&self.storage, &self.geometry, &self.hashes, piece)?;
         let contributors = self.pieces.piece_checked(piece, ok);
+        let traced = if ok {
+            PieceEvent::Completed
+        } else {
+            PieceEvent::HashFailed
+        };
+        self.tracer.piece(None, traced, piece);
         let event = if ok {
             self.counters
                 .sub_left(self.geometry.piece_size(piece) as u64);

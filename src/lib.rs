@@ -7,7 +7,8 @@
 //! * one module per thread: [`announcer`], [`peer_manager`], [`peer`], [`block_saver`];
 //! * shared state with a single owner: [`piece_manager`] (block states), [`storage`]
 //!   (the memory-mapped files);
-//! * the main thread: [`cli`], [`download`], [`progress`], [`info`];
+//! * the main thread: [`cli`], [`download`] (and its [`observer`]), [`progress`], [`info`];
+//! * study tools: [`trace`] (`--trace`, `trace-summary`), [`demo`] (a local swarm);
 //! * making torrents: [`create`].
 //! * the tracker server (`smalltorrent tracker`): [`tracker_server`].
 
@@ -18,19 +19,23 @@ pub mod block_saver;
 pub mod choker;
 pub mod cli;
 pub mod create;
+pub mod demo;
 pub mod download;
 pub mod geometry;
 pub mod info;
 pub mod listener;
 pub mod metainfo;
 pub mod net;
+pub mod observer;
 pub mod peer;
 pub mod peer_manager;
 pub mod piece_manager;
 pub mod progress;
 pub mod random;
+pub mod rate_limit;
 pub mod stats;
 pub mod storage;
+pub mod trace;
 pub mod tracker;
 pub mod tracker_server;
 pub mod verify;

@@ -13,12 +13,16 @@ pub const USAGE: &str = "\
 smalltorrent — a small BitTorrent client
 
 Usage:
+  smalltorrent demo [--leechers N] [--size SIZE] [--growth] [--keep DIR]
+                                        watch a whole swarm on this machine (no internet)
   smalltorrent [OPTIONS] FILE.torrent   download a torrent
   smalltorrent info [--json] [--scrape] FILE.torrent
                                         show what a .torrent file contains
   smalltorrent create PATH [-t URL]...  make a .torrent for a file or folder
   smalltorrent tracker [--http ADDR:PORT] [--udp ADDR:PORT]
                                         run a tracker (HTTP and UDP)
+  smalltorrent trace-summary FILE [--peer ADDR]
+                                        one peer's messages from a --trace transcript
   smalltorrent COMMAND --help           help for one command
 
 Download options:
@@ -39,6 +43,8 @@ Download options:
       --max-peers N    connections at most, incoming and outgoing (default 50)
       --give-up SECS   fail when no peer has been connected for SECS (default 120)
       --pipeline N     requests kept in flight per peer (default 128)
+      --trace FILE     write a JSONL transcript of every message, state change and
+                       piece event to FILE (see `smalltorrent trace-summary`)
   -h, --help           this help
   -V, --version        version
 
@@ -64,6 +70,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
         seed: false,
         seed_ratio: None,
         seed_time: None,
+        trace: None,
+        observer: None,
+        upload_limit: None,
     };
     let mut quiet = false;
     let mut torrent = None;
@@ -110,6 +119,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
             }
             Long("peer") => options.peers.push(peer_address(&text(&mut parser)?)?),
             Long("tracker") => options.trackers.push(tracker_url(&text(&mut parser)?)?),
+            Long("trace") => options.trace = Some(text(&mut parser)?.into()),
             Value(value) if torrent.is_none() => torrent = Some(PathBuf::from(value)),
             _ => return Err(arg.unexpected().to_string()),
         }

@@ -2,13 +2,16 @@
 //! turn its outcome into one line on stderr and an exit code.
 //!
 //! One file per subcommand, each with its own usage text and parser: `download.rs` (the
-//! default: `smalltorrent FILE.torrent`), `info.rs`, `create.rs`, `tracker.rs`.
+//! default: `smalltorrent FILE.torrent`), `info.rs`, `create.rs`, `tracker.rs`, `demo.rs`
+//! (a whole swarm on loopback), `trace_summary.rs`.
 //!
 //! Exit codes: 0 done, 1 failed (the line says why), 2 bad command line, 130 interrupted.
 
 mod create;
+mod demo;
 mod download;
 mod info;
+mod trace_summary;
 mod tracker;
 
 use lexopt::ValueExt;
@@ -35,6 +38,8 @@ pub fn main() -> i32 {
         "info" => info::run(rest),
         "create" => create::run(rest),
         "tracker" => tracker::run(rest),
+        "demo" => demo::run(rest),
+        "trace-summary" => trace_summary::run(rest),
         "-V" | "--version" => {
             println!("smalltorrent {}", env!("CARGO_PKG_VERSION"));
             Ok(0)

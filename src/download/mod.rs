@@ -15,13 +15,16 @@ use crate::bitfield::Bitfield;
 use crate::block_saver::{self, Event, Saver};
 use crate::listener::{self, Listener};
 use crate::metainfo::{Metainfo, MetainfoError};
+use crate::observer::Observer;
 use crate::peer::{Swarm, Timeouts};
 use crate::peer_manager::{self, Inputs};
 use crate::piece_manager::PieceManager;
 use crate::progress::{self, Display, Snapshot};
 use crate::random::Rng;
+use crate::rate_limit::RateLimit;
 use crate::stats::Counters;
 use crate::storage::{Storage, StorageError};
+use crate::trace::{TraceError, Tracer};
 use crate::verify;
 use crossbeam_channel::{Receiver, Sender, select, unbounded};
 use std::fmt;
@@ -63,6 +66,13 @@ pub struct Options {
     pub seed_ratio: Option<f64>,
     /// Stop seeding after this long.
     pub seed_time: Option<Duration>,
+    /// Write a JSONL transcript of every message and state change here (`--trace`).
+    pub trace: Option<PathBuf>,
+    /// Someone watching this run from another thread (the demo). An observed run leaves
+    /// all drawing to its observer: it prints nothing, not even the `done:` line.
+    pub observer: Option<Arc<Observer>>,
+    /// Upload at most this many bytes per second, over all peers (the demo's seeder).
+    pub upload_limit: Option<u64>,
 }
 
 /// Why a download did not finish.
@@ -85,6 +95,8 @@ pub enum DownloadError {
     Thread(std::io::Error),
     /// Ctrl-C before the download was complete.
     Interrupted,
+    /// The `--trace` file could not be created or written.
+    Trace(TraceError),
 }
 
 impl fmt::Display for DownloadError {
@@ -103,6 +115,7 @@ impl fmt::Display for DownloadError {
             }
             DownloadError::Thread(e) => write!(f, "cannot start a thread: {e}"),
             DownloadError::Interrupted => write!(f, "interrupted"),
+            DownloadError::Trace(e) => write!(f, "{e}"),
         }
     }
 }
@@ -128,6 +141,10 @@ pub struct Summary {
 pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, DownloadError> {
     let started = Instant::now();
     let meta = Metainfo::from_file(&options.torrent).map_err(DownloadError::Torrent)?;
+    let tracer = match &options.trace {
+        Some(path) => Tracer::to_file(path).map_err(DownloadError::Trace)?,
+        None => Tracer::disabled(),
+    };
     let geometry = meta.geometry();
     let storage =
         Arc::new(Storage::open(&options.dir, &meta.files).map_err(DownloadError::Storage)?);
@@ -136,6 +153,9 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     let complete_at_start = pieces.is_complete();
     let left = geometry.total_length - pieces.progress().verified_bytes;
     let counters = Arc::new(Counters::new(left));
+    if let Some(observer) = &options.observer {
+        observer.attach(pieces.clone(), counters.clone());
+    }
     let summary = |counters: &Counters| Summary {
         name: meta.name.clone(),
         bytes: geometry.total_length,
@@ -163,6 +183,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
             geometry,
             hashes: Arc::new(meta.pieces.clone()),
             counters: counters.clone(),
+            tracer: tracer.clone(),
         },
         saver_events,
     )
@@ -189,6 +210,11 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         timeouts: Timeouts::default(),
         pipeline: options.pipeline,
         bind: options.bind,
+        tracer: tracer.clone(),
+        observer: options.observer.clone(),
+        upload_limit: options
+            .upload_limit
+            .map(|rate| Arc::new(RateLimit::new(rate))),
     });
     let (addresses, address_inbox) = unbounded();
     let (reports, report_inbox) = unbounded();
@@ -271,15 +297,17 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
                 seeding_since = Some(Instant::now());
                 let _ = threads.announcer.1.send(announcer::Command::Completed);
                 display.finish();
-                eprintln!(
-                    "{}",
-                    progress::done_line(
-                        &meta.name,
-                        geometry.total_length,
-                        counters.downloaded(),
-                        started.elapsed()
-                    )
-                );
+                if options.observer.is_none() {
+                    eprintln!(
+                        "{}",
+                        progress::done_line(
+                            &meta.name,
+                            geometry.total_length,
+                            counters.downloaded(),
+                            started.elapsed()
+                        )
+                    );
+                }
                 if options.seed {
                     display.note("seeding until Ctrl-C");
                 }
@@ -297,6 +325,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     let flushed = threads.shutdown(saver_inbox);
     outcome?;
     flushed.map_err(DownloadError::Storage)?;
+    tracer.flush().map_err(DownloadError::Trace)?;
     Ok(summary(&counters))
 }
 

@@ -11,6 +11,7 @@ use super::{PeerError, PeerStatus, Swarm};
 use crate::bitfield::Bitfield;
 use crate::geometry::BlockRef;
 use crate::piece_manager::PeerKey;
+use crate::trace::{Direction, Flag};
 use crate::wire::{Message, MessageReader, WireError};
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -131,6 +132,9 @@ impl Connection {
     pub(super) fn run(&mut self) -> PeerError {
         let counters = self.swarm.counters.clone();
         counters.peers.fetch_add(1, Ordering::Relaxed);
+        if let Some(observer) = &self.swarm.observer {
+            observer.connected(self.addr, self.status.clone());
+        }
         let error = match self.start().and_then(|()| self.serve()) {
             Ok(never) => match never {},
             Err(error) => error,
@@ -151,7 +155,7 @@ impl Connection {
         self.stream.set_write_timeout(Some(WRITE_SLICE))?;
         let ours = self.swarm.pieces.verified();
         if ours.count() > 0 {
-            Message::Bitfield(ours.as_bytes().to_vec()).encode(&mut self.out);
+            self.send(Message::Bitfield(ours.as_bytes().to_vec()));
         }
         self.write_some()
     }
@@ -201,6 +205,9 @@ impl Connection {
         if log::log_enabled!(log::Level::Trace) {
             log::trace!("peer {}: received {}", self.addr, message.summary());
         }
+        self.swarm
+            .tracer
+            .message(self.addr, Direction::In, &message);
         match message {
             Message::KeepAlive | Message::Port(_) => {}
             Message::Choke => self.choked(),
@@ -237,7 +244,7 @@ impl Connection {
             return Err(PeerError::Timeout("with a peer that neither side needs"));
         }
         if now.duration_since(self.last_sent) > timeouts.idle / 2 && self.out.is_empty() {
-            Message::KeepAlive.encode(&mut self.out);
+            self.send(Message::KeepAlive);
         }
         Ok(())
     }
@@ -248,8 +255,21 @@ impl Connection {
             .pieces
             .verified_since(&mut self.have_cursor, &mut verified);
         for piece in verified {
-            Message::Have(piece).encode(&mut self.out);
+            self.send(Message::Have(piece));
         }
+    }
+
+    /// Queues `message` for sending (and records it in the trace).
+    pub(super) fn send(&mut self, message: Message) {
+        self.swarm
+            .tracer
+            .message(self.addr, Direction::Out, &message);
+        message.encode(&mut self.out);
+    }
+
+    /// Records a change of one of the four state flags in the trace.
+    pub(super) fn trace_flag(&self, flag: Flag, value: bool) {
+        self.swarm.tracer.flag(self.addr, flag, value);
     }
 
     /// Writes as much of `out` as the socket takes within [`WRITE_SLICE`].

@@ -7,6 +7,7 @@ use crate::bitfield::Bitfield;
 use crate::block_saver::Command as SaverCommand;
 use crate::geometry::BlockRef;
 use crate::piece_manager::Delivery;
+use crate::trace::{Flag, PieceEvent};
 use crate::wire::Message;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -87,6 +88,7 @@ impl Connection {
     pub(super) fn unchoked(&mut self) {
         if self.peer_choking {
             self.peer_choking = false;
+            self.trace_flag(Flag::PeerChoking, false);
             self.waiting_since = Instant::now();
             self.last_block = self.waiting_since;
             self.swarm
@@ -101,6 +103,7 @@ impl Connection {
             return;
         }
         self.peer_choking = true;
+        self.trace_flag(Flag::PeerChoking, true);
         self.waiting_since = Instant::now();
         self.swarm
             .counters
@@ -150,7 +153,7 @@ impl Connection {
         while index < self.in_flight.len() {
             let block = self.in_flight[index];
             if self.swarm.pieces.is_block_done(block) {
-                Message::Cancel(block).encode(&mut self.out);
+                self.send(Message::Cancel(block));
                 self.stale.push(self.in_flight.swap_remove(index));
             } else {
                 index += 1;
@@ -181,12 +184,20 @@ impl Connection {
             self.waiting_since = Instant::now();
         }
         for block in picked {
-            Message::Request(block).encode(&mut self.out);
+            let new_piece = !self.in_flight.iter().any(|b| b.piece == block.piece);
+            if new_piece && self.swarm.tracer.is_enabled() {
+                let tracer = &self.swarm.tracer;
+                tracer.piece(Some(self.addr), PieceEvent::Requested, block.piece);
+            }
+            self.send(Message::Request(block));
             self.in_flight.push(block);
         }
     }
 
     pub(super) fn set_interested(&mut self, interested: bool) {
+        if self.am_interested != interested {
+            self.trace_flag(Flag::AmInterested, interested);
+        }
         self.am_interested = interested;
         self.waiting_since = Instant::now();
         let message = if interested {
@@ -194,6 +205,6 @@ impl Connection {
         } else {
             Message::NotInterested
         };
-        message.encode(&mut self.out);
+        self.send(message);
     }
 }

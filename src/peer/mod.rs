@@ -21,9 +21,12 @@ mod upload;
 
 use crate::block_saver;
 use crate::geometry::Geometry;
+use crate::observer::Observer;
 use crate::piece_manager::{PeerKey, PieceManager};
+use crate::rate_limit::RateLimit;
 use crate::stats::Counters;
 use crate::storage::Storage;
+use crate::trace::{Direction, Tracer};
 use crate::wire::{HANDSHAKE_LEN, Handshake, WireError};
 use connection::Connection;
 use crossbeam_channel::Sender;
@@ -88,6 +91,12 @@ pub struct Swarm {
     pub pipeline: usize,
     /// Local address for outgoing connections (`--bind`), if any.
     pub bind: Option<IpAddr>,
+    /// The `--trace` transcript (disabled unless asked for).
+    pub tracer: Tracer,
+    /// Told about every established connection, when someone watches (the demo).
+    pub observer: Option<Arc<Observer>>,
+    /// Shared upload limit over all peers, if any (the demo's seeder).
+    pub upload_limit: Option<Arc<RateLimit>>,
 }
 
 /// What the peer manager and one peer thread share: the manager's orders (stop, unchoke)
@@ -224,7 +233,9 @@ fn dial(addr: SocketAddr, swarm: &Swarm, status: &PeerStatus) -> Result<TcpStrea
         .map_err(PeerError::Connect)?;
     set_handshake_timeouts(&stream, swarm)?;
     stream.write_all(&Handshake::new(swarm.info_hash, swarm.peer_id).to_bytes())?;
+    swarm.tracer.wire(addr, Direction::Out, "handshake", &[]);
     let theirs = read_handshake(&mut stream, swarm, status)?;
+    swarm.tracer.wire(addr, Direction::In, "handshake", &[]);
     check_handshake(&theirs, swarm, addr)?;
     Ok(stream)
 }
@@ -238,8 +249,10 @@ fn answer(
     set_handshake_timeouts(&stream, swarm)?;
     let theirs = read_handshake(&mut stream, swarm, status)?;
     let addr = stream.peer_addr()?;
+    swarm.tracer.wire(addr, Direction::In, "handshake", &[]);
     check_handshake(&theirs, swarm, addr)?;
     stream.write_all(&Handshake::new(swarm.info_hash, swarm.peer_id).to_bytes())?;
+    swarm.tracer.wire(addr, Direction::Out, "handshake", &[]);
     Ok(stream)
 }
 

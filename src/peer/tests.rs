@@ -114,6 +114,9 @@ fn connect_raw(
         pipeline: 4,
         storage,
         bind: None,
+        tracer: crate::trace::Tracer::disabled(),
+        observer: None,
+        upload_limit: None,
     });
     spawn_outgoing(1, addr, swarm, status, exits_tx).unwrap();
     Setup {

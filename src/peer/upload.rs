@@ -4,6 +4,7 @@
 use super::PeerError;
 use super::connection::Connection;
 use crate::geometry::BlockRef;
+use crate::trace::{Direction, Flag};
 use crate::wire::{Message, piece_header};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -19,6 +20,9 @@ const UPLOAD_BATCH: usize = 256 * 1024;
 
 impl Connection {
     pub(super) fn set_peer_interested(&mut self, interested: bool) {
+        if self.peer_interested != interested {
+            self.trace_flag(Flag::PeerInterested, interested);
+        }
         self.peer_interested = interested;
         self.status.interested.store(interested, Ordering::Relaxed);
         self.waiting_since = Instant::now();
@@ -65,11 +69,13 @@ impl Connection {
         let unchoke = self.status.unchoke.load(Ordering::Relaxed);
         if unchoke && self.am_choking {
             self.am_choking = false;
-            Message::Unchoke.encode(&mut self.out);
+            self.trace_flag(Flag::AmChoking, false);
+            self.send(Message::Unchoke);
         } else if !unchoke && !self.am_choking {
             self.am_choking = true;
             self.requests.clear();
-            Message::Choke.encode(&mut self.out);
+            self.trace_flag(Flag::AmChoking, true);
+            self.send(Message::Choke);
         }
     }
 
@@ -77,10 +83,24 @@ impl Connection {
     /// unsent bytes: a peer that does not read cannot make us buffer more.
     pub(super) fn queue_blocks(&mut self) -> Result<(), PeerError> {
         while self.unsent() < UPLOAD_BATCH {
-            let Some(block) = self.requests.pop_front() else {
+            let Some(&block) = self.requests.front() else {
                 break;
             };
+            if let Some(limit) = &self.swarm.upload_limit
+                && !limit.try_take(u64::from(block.length))
+            {
+                break; // over the upload limit: the block waits for a later turn
+            }
+            self.requests.pop_front();
             let offset = self.swarm.geometry.piece_offset(block.piece) + block.offset as u64;
+            let fields = [
+                ("piece", u64::from(block.piece)),
+                ("offset", u64::from(block.offset)),
+                ("length", u64::from(block.length)),
+            ];
+            self.swarm
+                .tracer
+                .wire(self.addr, Direction::Out, "piece", &fields);
             self.out
                 .extend_from_slice(&piece_header(block.piece, block.offset, block.length));
             let out = &mut self.out;

@@ -1,0 +1,257 @@
+//! `smalltorrent demo`: a whole swarm on this machine, drawn live.
+//!
+//! * Runs on: the main thread, which starts and watches everything else.
+//! * Starts: the built-in tracker (HTTP on 127.0.0.1, port 0), then one seeder and N
+//!   leechers, each a complete smalltorrent download ([`download::run`]) on a thread of its
+//!   own (`demo seeder`, `demo leecher N`), bound to its own loopback address (127.0.0.2,
+//!   127.0.0.3, ...) and talking to the others over real sockets.
+//! * Owns: the work folder (see `setup.rs`), each peer's interrupt channel and
+//!   [`Observer`], and the tracker.
+//!
+//! One process rather than child processes: every peer's pieces and counters can be read
+//! directly through its observer, with nothing to parse. `download::run` keeps no
+//! process-wide state (its Ctrl-C handling lives in `cli/download.rs`), so several run side
+//! by side; each gets its own interrupt channel, which is how the demo ends them.
+//!
+//! Leechers keep seeding once complete, so early finishers serve the others. The demo
+//! ends when every leecher has verified every piece: it interrupts every peer, joins every
+//! thread, stops the tracker, prints the tables and removes its files (unless `--keep`).
+
+mod peer;
+mod setup;
+mod view;
+
+use crate::create::CreateError;
+use crate::download::DownloadError;
+use crate::progress;
+use crate::tracker_server::{self, store::Limits};
+use crossbeam_channel::Receiver;
+use peer::{Peer, check_running, ip, peer, report, sample, start};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use view::{PeerLine, Screen};
+
+pub use setup::parse_size;
+
+/// How often the swarm is redrawn and checked.
+const TICK: Duration = Duration::from_millis(250);
+/// The seeder uploads the payload once in about this many seconds (see [`seeder_rate`]).
+const SEEDER_SECONDS: u64 = 10;
+/// The seeder's upload limit is never below this (bytes per second).
+const SEEDER_MIN_RATE: u64 = 2 << 20;
+/// How long the seeder may take to check its data and announce.
+const SEEDER_READY: Duration = Duration::from_secs(60);
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub leechers: usize,
+    /// Payload size in bytes.
+    pub size: u64,
+    /// Leechers join one by one, every `growth_every`, instead of all at once.
+    pub growth: bool,
+    pub growth_every: Duration,
+    /// Keep the files in this folder instead of a temporary one that is removed.
+    pub keep: Option<PathBuf>,
+}
+
+/// Why the demo did not finish.
+#[derive(Debug)]
+pub enum DemoError {
+    /// A file or folder of the demo could not be made.
+    Files {
+        what: String,
+        source: std::io::Error,
+    },
+    /// Making the torrent failed.
+    Create(CreateError),
+    /// The tracker could not start (no loopback interface?).
+    Tracker(std::io::Error),
+    /// A peer thread could not start.
+    Thread(std::io::Error),
+    /// The seeder did not announce itself in time.
+    SeederNotReady,
+    /// A peer stopped with an error.
+    Peer { name: String, error: DownloadError },
+    /// A peer's thread panicked.
+    Panicked { name: String },
+    /// Ctrl-C.
+    Interrupted,
+}
+
+impl fmt::Display for DemoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DemoError::Files { what, source } => write!(f, "cannot {what}: {source}"),
+            DemoError::Create(e) => write!(f, "cannot make the demo torrent: {e}"),
+            DemoError::Tracker(e) => write!(f, "cannot start the tracker on 127.0.0.1: {e}"),
+            DemoError::Thread(e) => write!(f, "cannot start a thread: {e}"),
+            DemoError::SeederNotReady => write!(
+                f,
+                "the seeder did not reach the tracker within {} s",
+                SEEDER_READY.as_secs()
+            ),
+            DemoError::Peer {
+                name,
+                error: error @ DownloadError::Listen { .. },
+            } => write!(
+                f,
+                "{name} failed: {error} (the demo needs the loopback addresses 127.0.0.2 \
+                 and up, as Linux provides)"
+            ),
+            DemoError::Peer { name, error } => write!(f, "{name} failed: {error}"),
+            DemoError::Panicked { name } => write!(f, "{name} crashed (a bug: please report it)"),
+            DemoError::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}
+
+impl std::error::Error for DemoError {}
+
+/// Runs the demo until every leecher is complete; returns the final report.
+pub fn run(config: &Config, interrupt: &Receiver<()>) -> Result<String, DemoError> {
+    let tracker = tracker_server::Server::start(tracker_server::Config {
+        http: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)),
+        udp: None,
+        interval: Duration::from_secs(60),
+        limits: Limits::default(),
+        allow: None,
+    })
+    .map_err(DemoError::Tracker)?;
+    let url = match tracker.http_addr() {
+        Some(addr) => format!("http://{addr}/announce"),
+        None => return Err(DemoError::Tracker(std::io::Error::other("no HTTP address"))),
+    };
+    let files = setup::make(config.keep.as_deref(), config.size, config.leechers, &url);
+    let files = match files {
+        Ok(files) => files,
+        Err(error) => {
+            tracker.shutdown();
+            return Err(error);
+        }
+    };
+    let outcome = run_swarm(config, &files, &tracker, interrupt);
+    tracker.shutdown();
+    let outcome = outcome.map(|report| match &config.keep {
+        Some(dir) => format!("{report}files kept in {}\n", dir.display()),
+        None => report,
+    });
+    files.clean_up();
+    outcome
+}
+
+fn run_swarm(
+    config: &Config,
+    files: &setup::Files,
+    tracker: &tracker_server::Server,
+    interrupt: &Receiver<()>,
+) -> Result<String, DemoError> {
+    let mut peers: Vec<Peer> = (0..=config.leechers)
+        .map(|n| {
+            let (name, dir) = match n {
+                0 => ("seeder".to_string(), files.seeder_dir.clone()),
+                n => (format!("leecher {n}"), files.leecher_dir(n)),
+            };
+            let joins_at = match (config.growth, n) {
+                (_, 0) | (false, _) => Duration::ZERO,
+                (true, n) => config.growth_every * (n as u32 - 1),
+            };
+            let limit = (n == 0).then_some(seeder_rate(config.size));
+            peer(name, ip(n), dir, files.torrent.clone(), joins_at, limit)
+        })
+        .collect();
+    eprintln!(
+        "demo: {} payload in {} pieces; seeder upload limited to {}; tracker {}; \
+         work folder {}",
+        progress::format_bytes(config.size),
+        files.piece_count,
+        progress::format_rate(seeder_rate(config.size) as f64),
+        tracker.http_addr().map_or(String::new(), |a| a.to_string()),
+        files.root.display()
+    );
+    let started = Instant::now();
+    let outcome = swarm_loop(&mut peers, tracker, interrupt, started);
+    // Stop every peer, also on an error, and collect how each ended.
+    for peer in &peers {
+        if let Some((_, stop)) = &peer.running {
+            let _ = stop.try_send(());
+        }
+    }
+    let mut failure = outcome.err();
+    for peer in &mut peers {
+        let Some((handle, _)) = peer.running.take() else {
+            continue;
+        };
+        let ended = match handle.join() {
+            Ok(Ok(_)) => continue,
+            Ok(Err(error)) => DemoError::Peer {
+                name: peer.name.clone(),
+                error,
+            },
+            Err(_) => DemoError::Panicked {
+                name: peer.name.clone(),
+            },
+        };
+        failure.get_or_insert(ended);
+    }
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    Ok(report(&peers, config.size, started.elapsed()))
+}
+
+/// Starts peers when their time comes, draws the swarm, and returns once every leecher
+/// is complete.
+fn swarm_loop(
+    peers: &mut [Peer],
+    tracker: &tracker_server::Server,
+    interrupt: &Receiver<()>,
+    started: Instant,
+) -> Result<(), DemoError> {
+    let mut screen = Screen::new(std::io::stderr().is_terminal());
+    start(&mut peers[0])?;
+    let ready = Instant::now();
+    while tracker.sweep().1.seeders == 0 {
+        if ready.elapsed() > SEEDER_READY {
+            return Err(DemoError::SeederNotReady);
+        }
+        check_running(&mut peers[0])?;
+        if interrupt.recv_timeout(Duration::from_millis(50)).is_ok() {
+            return Err(DemoError::Interrupted);
+        }
+    }
+    let swarm_start = Instant::now();
+    loop {
+        let now = swarm_start.elapsed();
+        for peer in peers.iter_mut() {
+            if peer.running.is_none() && peer.joins_at <= now {
+                start(peer)?;
+            }
+            check_running(peer)?;
+        }
+        let names: BTreeMap<IpAddr, String> =
+            peers.iter().map(|p| (p.ip, p.name.clone())).collect();
+        let lines: Vec<PeerLine> = peers.iter_mut().map(|p| sample(p, now, &names)).collect();
+        let done = peers
+            .iter()
+            .all(|p| p.running.is_some() && p.observer.is_complete());
+        screen.draw(started.elapsed(), &lines, done);
+        if done {
+            return Ok(());
+        }
+        if interrupt.recv_timeout(TICK).is_ok() {
+            return Err(DemoError::Interrupted);
+        }
+    }
+}
+
+/// The seeder's upload limit: the payload in about [`SEEDER_SECONDS`], at least
+/// [`SEEDER_MIN_RATE`]. Like a real seeder's line, it is the swarm's bottleneck, so the
+/// leechers must trade with each other.
+fn seeder_rate(size: u64) -> u64 {
+    (size / SEEDER_SECONDS).max(SEEDER_MIN_RATE)
+}

@@ -1,0 +1,172 @@
+//! One peer of the demo swarm (main thread's view of it): its options, its thread, and
+//! reading its observer for the live line and the final tables.
+
+use super::view::{self, PeerLine, Row};
+use super::{DemoError, TICK};
+use crate::download::{self, DownloadError, Summary};
+use crate::observer::{Exchanged, Observer};
+use crate::progress;
+use crossbeam_channel::{Sender, bounded};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A peer's thread and the channel that ends its download.
+pub(super) type Running = (JoinHandle<Result<Summary, DownloadError>>, Sender<()>);
+
+/// One peer of the swarm, running or still to join.
+pub(super) struct Peer {
+    pub(super) name: String,
+    pub(super) ip: IpAddr,
+    /// The download's options (kept until the peer is started).
+    options: download::Options,
+    pub(super) observer: Arc<Observer>,
+    /// When it joins, from the start of the swarm.
+    pub(super) joins_at: Duration,
+    pub(super) running: Option<Running>,
+    /// Totals and per-IP bytes at the last tick, for rates and "from".
+    last: (Exchanged, BTreeMap<IpAddr, Exchanged>),
+    rates: (f64, f64),
+}
+
+/// A peer that has not started yet.
+pub(super) fn peer(
+    name: String,
+    ip: IpAddr,
+    dir: PathBuf,
+    torrent: PathBuf,
+    joins_at: Duration,
+    upload_limit: Option<u64>,
+) -> Peer {
+    let observer = Arc::new(Observer::new());
+    let options = download::Options {
+        torrent,
+        dir,
+        progress: progress::Mode::Quiet,
+        max_peers: 50,
+        port: 0,
+        bind: Some(ip),
+        peers: Vec::new(),
+        trackers: Vec::new(),
+        give_up: Duration::from_secs(60),
+        pipeline: 128,
+        report_check: false,
+        // Leechers too: a complete leecher goes on serving the others.
+        seed: true,
+        seed_ratio: None,
+        seed_time: None,
+        trace: None,
+        observer: Some(observer.clone()),
+        upload_limit,
+    };
+    Peer {
+        name,
+        ip,
+        options,
+        observer,
+        joins_at,
+        running: None,
+        last: Default::default(),
+        rates: (0.0, 0.0),
+    }
+}
+
+/// The seeder is 127.0.0.2, leecher `n` is 127.0.0.(2 + n).
+pub(super) fn ip(n: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + n as u8))
+}
+
+pub(super) fn start(peer: &mut Peer) -> Result<(), DemoError> {
+    let (stop, stopped) = bounded(1);
+    let options = peer.options.clone();
+    let handle = std::thread::Builder::new()
+        .name(format!("demo {}", peer.name))
+        .spawn(move || download::run(&options, &stopped))
+        .map_err(DemoError::Thread)?;
+    peer.running = Some((handle, stop));
+    Ok(())
+}
+
+/// Fails if the peer's download ended on its own (it only ends when told to).
+pub(super) fn check_running(peer: &mut Peer) -> Result<(), DemoError> {
+    let finished = matches!(&peer.running, Some((handle, _)) if handle.is_finished());
+    if !finished {
+        return Ok(());
+    }
+    let name = peer.name.clone();
+    match peer.running.take().map(|(handle, _)| handle.join()) {
+        Some(Ok(Err(error))) => Err(DemoError::Peer { name, error }),
+        Some(Err(_)) => Err(DemoError::Panicked { name }),
+        _ => Err(DemoError::Peer {
+            name,
+            error: DownloadError::Interrupted,
+        }),
+    }
+}
+
+/// Reads one peer's state for its line; updates its rates.
+pub(super) fn sample(peer: &mut Peer, now: Duration, names: &BTreeMap<IpAddr, String>) -> PeerLine {
+    let mut line = PeerLine {
+        name: peer.name.clone(),
+        ip: peer.ip.to_string(),
+        ..PeerLine::default()
+    };
+    if peer.running.is_none() {
+        line.joins_in = Some(peer.joins_at.saturating_sub(now));
+        return line;
+    }
+    line.pieces = peer.observer.verified();
+    let totals = peer.observer.totals();
+    let per_ip = peer.observer.per_ip();
+    let per_second = 1.0 / TICK.as_secs_f64();
+    let rate = |now: u64, before: u64| now.saturating_sub(before) as f64 * per_second;
+    // Smoothed over about a second, so the numbers can be read.
+    peer.rates.0 = 0.7 * peer.rates.0 + 0.3 * rate(totals.downloaded, peer.last.0.downloaded);
+    peer.rates.1 = 0.7 * peer.rates.1 + 0.3 * rate(totals.uploaded, peer.last.0.uploaded);
+    (line.down_rate, line.up_rate) = peer.rates;
+    for (ip, exchanged) in &per_ip {
+        let before = peer.last.1.get(ip).map_or(0, |e| e.downloaded);
+        if exchanged.downloaded > before {
+            line.from
+                .push(names.get(ip).cloned().unwrap_or_else(|| ip.to_string()));
+        }
+    }
+    peer.last = (totals, per_ip);
+    line
+}
+
+/// The final tables, from every peer's observer (all threads have ended). The seeder is
+/// `peers[0]`.
+pub(super) fn report(peers: &[Peer], payload: u64, elapsed: Duration) -> String {
+    let rows: Vec<Row> = peers
+        .iter()
+        .enumerate()
+        .map(|(n, peer)| {
+            let totals = peer.observer.totals();
+            Row {
+                name: peer.name.clone(),
+                seeder: n == 0,
+                ip: peer.ip.to_string(),
+                complete: peer.observer.is_complete(),
+                downloaded: totals.downloaded,
+                uploaded: totals.uploaded,
+            }
+        })
+        .collect();
+    // sent[i][j]: what peer j received from peer i, as peer j counted it.
+    let received: Vec<BTreeMap<IpAddr, Exchanged>> =
+        peers.iter().map(|peer| peer.observer.per_ip()).collect();
+    let sent: Vec<Vec<u64>> = peers
+        .iter()
+        .map(|sender| {
+            received
+                .iter()
+                .map(|table| table.get(&sender.ip).map_or(0, |e| e.downloaded))
+                .collect()
+        })
+        .collect();
+    view::final_report(&rows, &sent, payload, elapsed)
+}

@@ -1,0 +1,91 @@
+//! A window onto a running download, for a caller that runs it on another thread
+//! (`smalltorrent demo` draws a whole swarm of them).
+//!
+//! * Written by: [`crate::download::run`], once, when its piece manager and counters exist
+//!   ([`Observer::attach`]); every peer thread, once, when its connection is established
+//!   ([`Observer::connected`]).
+//! * Read by: whoever holds the `Arc<Observer>`, at any time, from any thread.
+//! * Owns: nothing of its own; it only keeps `Arc`s to state owned elsewhere (the piece
+//!   manager's table, the counters, each connection's [`PeerStatus`]).
+//!
+//! The download does not depend on being observed: `download::Options::observer` is `None`
+//! for the command line, and the hooks then cost one branch.
+
+use crate::bitfield::Bitfield;
+use crate::peer::PeerStatus;
+use crate::piece_manager::PieceManager;
+use crate::stats::Counters;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+/// What a running download shows. See the module documentation.
+#[derive(Debug, Default)]
+pub struct Observer {
+    /// The download's state, once `run` has built it.
+    torrent: OnceLock<(Arc<PieceManager>, Arc<Counters>)>,
+    /// Every connection so far (also the ended ones: their bytes still count).
+    connections: Mutex<Vec<(SocketAddr, Arc<PeerStatus>)>>,
+}
+
+/// Bytes exchanged with one remote address, over all connections to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exchanged {
+    /// Payload bytes received from it.
+    pub downloaded: u64,
+    /// Payload bytes sent to it.
+    pub uploaded: u64,
+}
+
+impl Observer {
+    pub fn new() -> Observer {
+        Observer::default()
+    }
+
+    /// Called by `download::run` once its piece manager and counters exist.
+    pub fn attach(&self, pieces: Arc<PieceManager>, counters: Arc<Counters>) {
+        let _ = self.torrent.set((pieces, counters));
+    }
+
+    /// Called by a peer thread once its connection is established.
+    pub fn connected(&self, addr: SocketAddr, status: Arc<PeerStatus>) {
+        self.connections.lock().push((addr, status));
+    }
+
+    /// The verified pieces, once the download has started.
+    pub fn verified(&self) -> Option<Bitfield> {
+        self.torrent.get().map(|(pieces, _)| pieces.verified())
+    }
+
+    /// True once every piece is verified.
+    pub fn is_complete(&self) -> bool {
+        self.torrent
+            .get()
+            .is_some_and(|(pieces, _)| pieces.is_complete())
+    }
+
+    /// Total payload bytes (downloaded, uploaded) so far.
+    pub fn totals(&self) -> Exchanged {
+        self.torrent
+            .get()
+            .map(|(_, counters)| Exchanged {
+                downloaded: counters.downloaded(),
+                uploaded: counters.uploaded(),
+            })
+            .unwrap_or_default()
+    }
+
+    /// Bytes exchanged per remote IP address. Peers on distinct loopback addresses (the
+    /// demo) are told apart by IP: an incoming connection comes from an arbitrary port.
+    pub fn per_ip(&self) -> BTreeMap<IpAddr, Exchanged> {
+        let mut table = BTreeMap::<IpAddr, Exchanged>::new();
+        for (addr, status) in self.connections.lock().iter() {
+            let entry = table.entry(addr.ip()).or_default();
+            entry.downloaded += status.downloaded.load(Ordering::Relaxed);
+            entry.uploaded += status.uploaded.load(Ordering::Relaxed);
+        }
+        table
+    }
+}

@@ -1,0 +1,348 @@
+//! `--trace FILE`: a JSONL transcript of one download or seed, for study.
+//!
+//! * Runs on: whichever thread has something to record: every peer thread (messages sent
+//!   and received, its choke and interest flags), the block saver (pieces completed or
+//!   failed). There is no tracer thread.
+//! * Owns: the trace file, behind one `Mutex<BufWriter<File>>`, and the instant the
+//!   transcript started (every line's `t` counts milliseconds from it).
+//!
+//! A [`Tracer`] is a cheap cloneable handle; a disabled one (the default) is `None` inside,
+//! so every hook costs one branch when `--trace` is not given.
+//!
+//! Why a mutex and not a channel to a writer thread: a line is built before the lock is
+//! taken, and holding the lock only copies it into an 8 KiB buffer (a `write` system call
+//! every few dozen lines), so peer threads wait on each other for microseconds. A writer
+//! thread would add a thread to start, feed and join in the shutdown order, for no gain at
+//! these rates. The buffer is flushed by [`Tracer::flush`] at the end of the run (and on
+//! drop).
+//!
+//! The format, one JSON object per line (documented in the README):
+//! ```text
+//! {"t":0,"event":"trace_start"}
+//! {"t":3,"peer":"127.0.0.2:6881","dir":"out","msg":"handshake"}
+//! {"t":5,"peer":"127.0.0.2:6881","dir":"in","msg":"bitfield","length":1}
+//! {"t":5,"peer":"127.0.0.2:6881","state":"am_interested","value":true}
+//! {"t":9,"peer":"127.0.0.2:6881","event":"piece_requested","piece":0}
+//! {"t":9,"peer":"127.0.0.2:6881","dir":"out","msg":"request","piece":0,"offset":0,"length":16384}
+//! {"t":12,"event":"piece_completed","piece":0}
+//! ```
+
+pub mod summary;
+
+use crate::wire::Message;
+use parking_lot::Mutex;
+use std::fmt::{self, Write as _};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Which way a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Received from the peer.
+    In,
+    /// Sent to the peer.
+    Out,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+/// One of the four flags of a connection's state machine (BEP 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// We refuse the peer's requests.
+    AmChoking,
+    /// We want pieces the peer has.
+    AmInterested,
+    /// The peer refuses our requests.
+    PeerChoking,
+    /// The peer wants pieces we have.
+    PeerInterested,
+}
+
+impl Flag {
+    fn as_str(self) -> &'static str {
+        match self {
+            Flag::AmChoking => "am_choking",
+            Flag::AmInterested => "am_interested",
+            Flag::PeerChoking => "peer_choking",
+            Flag::PeerInterested => "peer_interested",
+        }
+    }
+}
+
+/// What happened to a piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieceEvent {
+    /// A peer thread sent the first request for a block of this piece to its peer.
+    Requested,
+    /// Every block is on disk and the SHA-1 matched.
+    Completed,
+    /// Every block is on disk and the SHA-1 did not match: it will be fetched again.
+    HashFailed,
+}
+
+impl PieceEvent {
+    fn as_str(self) -> &'static str {
+        match self {
+            PieceEvent::Requested => "piece_requested",
+            PieceEvent::Completed => "piece_completed",
+            PieceEvent::HashFailed => "piece_hash_failed",
+        }
+    }
+}
+
+/// Why a trace could not be written.
+#[derive(Debug)]
+pub enum TraceError {
+    /// The trace file could not be created.
+    Create { path: PathBuf, source: io::Error },
+    /// Writing to the trace file failed (the disk is full?): the transcript is incomplete.
+    Write(io::Error),
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::Create { path, source } => {
+                write!(
+                    f,
+                    "cannot create the trace file {}: {source}",
+                    path.display()
+                )
+            }
+            TraceError::Write(e) => write!(f, "writing the trace failed, it is incomplete: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+/// A handle on the transcript; cloned into every thread that records something.
+#[derive(Clone, Default)]
+pub struct Tracer(Option<Arc<Sink>>);
+
+struct Sink {
+    started: Instant,
+    out: Mutex<BufWriter<File>>,
+    /// Set at the first write error, which is logged once; later lines are dropped.
+    failed: AtomicBool,
+}
+
+impl fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Tracer(on)"
+        } else {
+            "Tracer(off)"
+        })
+    }
+}
+
+impl Tracer {
+    /// A tracer that records nothing.
+    pub fn disabled() -> Tracer {
+        Tracer(None)
+    }
+
+    /// A tracer writing to a new file at `path` (replacing any file there).
+    pub fn to_file(path: &Path) -> Result<Tracer, TraceError> {
+        let file = File::create(path).map_err(|source| TraceError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let tracer = Tracer(Some(Arc::new(Sink {
+            started: Instant::now(),
+            out: Mutex::new(BufWriter::new(file)),
+            failed: AtomicBool::new(false),
+        })));
+        tracer.line(None, |text| text.push_str(",\"event\":\"trace_start\""));
+        Ok(tracer)
+    }
+
+    /// True when lines are recorded.
+    pub fn is_enabled(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// A message sent or received (block data is not recorded, only its length).
+    pub fn message(&self, peer: SocketAddr, dir: Direction, message: &Message) {
+        if self.0.is_none() {
+            return;
+        }
+        let (name, fields) = describe(message);
+        self.wire(peer, dir, name, &fields);
+    }
+
+    /// A message by name with its numeric fields: for the handshake, and for `piece`
+    /// messages sent straight from the map (no [`Message`] is built for them).
+    pub fn wire(&self, peer: SocketAddr, dir: Direction, name: &str, fields: &[(&str, u64)]) {
+        self.line(Some(peer), |text| {
+            let _ = write!(text, ",\"dir\":\"{}\",\"msg\":\"{name}\"", dir.as_str());
+            for (key, value) in fields {
+                let _ = write!(text, ",\"{key}\":{value}");
+            }
+        });
+    }
+
+    /// A flag of the connection's state machine changed.
+    pub fn flag(&self, peer: SocketAddr, flag: Flag, value: bool) {
+        self.line(Some(peer), |text| {
+            let _ = write!(text, ",\"state\":\"{}\",\"value\":{value}", flag.as_str());
+        });
+    }
+
+    /// Something happened to a piece (`peer`: who it was requested from, if anyone).
+    pub fn piece(&self, peer: Option<SocketAddr>, event: PieceEvent, piece: u32) {
+        self.line(peer, |text| {
+            let _ = write!(text, ",\"event\":\"{}\",\"piece\":{piece}", event.as_str());
+        });
+    }
+
+    /// Writes out what is buffered. Reports the first write error of the whole run.
+    pub fn flush(&self) -> Result<(), TraceError> {
+        let Some(sink) = &self.0 else {
+            return Ok(());
+        };
+        let flushed = sink.out.lock().flush();
+        if sink.failed.load(Ordering::Relaxed) {
+            return Err(TraceError::Write(io::Error::other(
+                "a line could not be written",
+            )));
+        }
+        flushed.map_err(TraceError::Write)
+    }
+
+    /// Builds one line, `{"t":..[,"peer":".."]` + what `fields` appends + `}`, and writes it.
+    fn line(&self, peer: Option<SocketAddr>, fields: impl FnOnce(&mut String)) {
+        let Some(sink) = &self.0 else {
+            return;
+        };
+        if sink.failed.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut text = String::with_capacity(128);
+        let _ = write!(text, "{{\"t\":{}", sink.started.elapsed().as_millis());
+        if let Some(peer) = peer {
+            // A socket address has no character that JSON would need escaped.
+            let _ = write!(text, ",\"peer\":\"{peer}\"");
+        }
+        fields(&mut text);
+        text.push_str("}\n");
+        let written = sink.out.lock().write_all(text.as_bytes());
+        if let Err(error) = written
+            && !sink.failed.swap(true, Ordering::Relaxed)
+        {
+            log::error!("trace: {error}; no more lines will be written");
+        }
+    }
+}
+
+/// A message's name in the trace and its fields (never block data).
+fn describe(message: &Message) -> (&'static str, Vec<(&'static str, u64)>) {
+    let block = |b: &crate::geometry::BlockRef| {
+        vec![
+            ("piece", u64::from(b.piece)),
+            ("offset", u64::from(b.offset)),
+            ("length", u64::from(b.length)),
+        ]
+    };
+    match message {
+        Message::KeepAlive => ("keep_alive", Vec::new()),
+        Message::Choke => ("choke", Vec::new()),
+        Message::Unchoke => ("unchoke", Vec::new()),
+        Message::Interested => ("interested", Vec::new()),
+        Message::NotInterested => ("not_interested", Vec::new()),
+        Message::Have(piece) => ("have", vec![("piece", u64::from(*piece))]),
+        Message::Bitfield(bytes) => ("bitfield", vec![("length", bytes.len() as u64)]),
+        Message::Request(b) => ("request", block(b)),
+        Message::Cancel(b) => ("cancel", block(b)),
+        Message::Piece {
+            piece,
+            offset,
+            data,
+        } => (
+            "piece",
+            vec![
+                ("piece", u64::from(*piece)),
+                ("offset", u64::from(*offset)),
+                ("length", data.len() as u64),
+            ],
+        ),
+        Message::Port(port) => ("port", vec![("port", u64::from(*port))]),
+        Message::Unknown { id, len } => (
+            "unknown",
+            vec![("id", u64::from(*id)), ("length", u64::from(*len))],
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::BlockRef;
+
+    #[test]
+    fn lines_are_json_objects_with_time_peer_and_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let tracer = Tracer::to_file(&path).unwrap();
+        let peer: SocketAddr = "127.0.0.2:6881".parse().unwrap();
+        let block = BlockRef {
+            piece: 1,
+            offset: 16384,
+            length: 16384,
+        };
+        tracer.message(peer, Direction::Out, &Message::Request(block));
+        tracer.flag(peer, Flag::PeerChoking, false);
+        tracer.piece(None, PieceEvent::HashFailed, 7);
+        tracer.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(
+            lines[0].ends_with(",\"event\":\"trace_start\"}"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with(
+            ",\"peer\":\"127.0.0.2:6881\",\"dir\":\"out\",\"msg\":\"request\",\
+             \"piece\":1,\"offset\":16384,\"length\":16384}"
+        ));
+        assert!(lines[2].ends_with(",\"state\":\"peer_choking\",\"value\":false}"));
+        assert!(lines[3].ends_with(",\"event\":\"piece_hash_failed\",\"piece\":7}"));
+        for line in lines {
+            summary::parse_line(line).unwrap();
+        }
+    }
+
+    #[test]
+    fn block_data_is_never_written() {
+        let (name, fields) = describe(&Message::Piece {
+            piece: 2,
+            offset: 0,
+            data: vec![0xAB; 100],
+        });
+        assert_eq!(name, "piece");
+        assert_eq!(fields, [("piece", 2), ("offset", 0), ("length", 100)]);
+    }
+
+    #[test]
+    fn a_disabled_tracer_writes_nothing_and_flushes_fine() {
+        let tracer = Tracer::disabled();
+        assert!(!tracer.is_enabled());
+        tracer.piece(None, PieceEvent::Completed, 0);
+        tracer.flush().unwrap();
+    }
+}
