@@ -89,3 +89,35 @@ impl Observer {
         table
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_add_up_per_ip_over_every_connection() {
+        let observer = Observer::new();
+        assert_eq!(observer.totals(), Exchanged::default());
+        assert!(observer.verified().is_none() && !observer.is_complete());
+        let status = |down: u64, up: u64| {
+            let status = Arc::new(PeerStatus::default());
+            status.downloaded.store(down, Ordering::Relaxed);
+            status.uploaded.store(up, Ordering::Relaxed);
+            status
+        };
+        // Two connections with 127.0.0.3 (one dialled, one accepted), one with .4.
+        observer.connected("127.0.0.3:6881".parse().unwrap(), status(100, 1));
+        observer.connected("127.0.0.3:40000".parse().unwrap(), status(50, 2));
+        observer.connected("127.0.0.4:6881".parse().unwrap(), status(7, 0));
+        let table = observer.per_ip();
+        let three: IpAddr = "127.0.0.3".parse().unwrap();
+        assert_eq!(
+            table[&three],
+            Exchanged {
+                downloaded: 150,
+                uploaded: 3
+            }
+        );
+        assert_eq!(table.len(), 2);
+    }
+}

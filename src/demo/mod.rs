@@ -2,11 +2,11 @@
 //!
 //! * Runs on: the main thread, which starts and watches everything else.
 //! * Starts: the built-in tracker (HTTP on 127.0.0.1, port 0), then one seeder and N
-//!   leechers, each a complete smalltorrent download ([`download::run`]) on a thread of its
+//!   leechers, each a complete smalltorrent download ([`crate::download::run`]) on a thread of its
 //!   own (`demo seeder`, `demo leecher N`), bound to its own loopback address (127.0.0.2,
 //!   127.0.0.3, ...) and talking to the others over real sockets.
 //! * Owns: the work folder (see `setup.rs`), each peer's interrupt channel and
-//!   [`Observer`], and the tracker.
+//!   [`crate::observer::Observer`], and the tracker.
 //!
 //! One process rather than child processes: every peer's pieces and counters can be read
 //! directly through its observer, with nothing to parse. `download::run` keeps no

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 /// Characters of the piece bar.
 const BAR_WIDTH: usize = 32;
+/// Sources named on a peer's line; more are counted ("+2").
+const MAX_SOURCES: usize = 3;
 /// How often plain (non-terminal) output prints the swarm.
 const PLAIN_EVERY: Duration = Duration::from_secs(1);
 
@@ -53,10 +55,15 @@ pub fn render_line(line: &PeerLine) -> String {
         };
     };
     let percent = pieces.count() as f64 * 100.0 / f64::from(pieces.len().max(1));
-    let from = if line.from.is_empty() {
-        "-".to_string()
-    } else {
-        line.from.join(", ")
+    // At most a few names, so a line fits a terminal (a wrapped line breaks the redraw).
+    let from = match line.from.len() {
+        0 => "-".to_string(),
+        n if n <= MAX_SOURCES => line.from.join(", "),
+        n => format!(
+            "{} +{}",
+            line.from[..MAX_SOURCES].join(", "),
+            n - MAX_SOURCES
+        ),
     };
     format!(
         "{head} |{}| {percent:>3.0}%  ↓ {:>11} ↑ {:>11}  from: {from}",
@@ -212,6 +219,28 @@ mod tests {
         assert_eq!(bar(&pieces, 4), "█▒  ");
         // More cells than pieces: each piece gets at least one cell.
         assert_eq!(bar(&Bitfield::new(2), 4).chars().count(), 4);
+    }
+
+    #[test]
+    fn a_line_names_a_few_sources_and_counts_the_rest() {
+        let mut line = PeerLine {
+            name: "leecher 1".into(),
+            ip: "127.0.0.3".into(),
+            pieces: Some(Bitfield::new(8)),
+            ..PeerLine::default()
+        };
+        assert!(render_line(&line).ends_with("from: -"));
+        line.from = ["seeder", "leecher 2", "leecher 3", "leecher 4", "leecher 5"]
+            .map(String::from)
+            .to_vec();
+        let text = render_line(&line);
+        assert!(
+            text.ends_with("from: seeder, leecher 2, leecher 3 +2"),
+            "{text}"
+        );
+        line.pieces = None;
+        line.joins_in = Some(Duration::from_millis(1500));
+        assert_eq!(render_line(&line), "leecher 1  127.0.0.3  joins in 2 s");
     }
 
     #[test]
