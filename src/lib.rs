@@ -29,6 +29,7 @@ pub mod peer_manager;
 pub mod piece_manager;
 pub mod progress;
 pub mod random;
+pub mod resume;
 pub mod stats;
 pub mod storage;
 pub mod tracker;

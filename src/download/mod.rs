@@ -20,6 +20,7 @@ use crate::peer_manager::{self, Inputs};
 use crate::piece_manager::PieceManager;
 use crate::progress::{self, Display, Snapshot};
 use crate::random::Rng;
+use crate::resume::{self, recorder::Recorder};
 use crate::stats::Counters;
 use crate::storage::{Storage, StorageError};
 use crate::verify;
@@ -129,10 +130,23 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     let started = Instant::now();
     let meta = Metainfo::from_file(&options.torrent).map_err(DownloadError::Torrent)?;
     let geometry = meta.geometry();
+    // The files' lengths and mtimes before opening them (opening extends short files).
+    let stamps = resume::stamps(&options.dir, &meta.files);
     let storage =
         Arc::new(Storage::open(&options.dir, &meta.files).map_err(DownloadError::Storage)?);
-    let have = check_existing(&storage, &meta, options)?;
+    let have = check_existing(&storage, &meta, options, &stamps)?;
     let pieces = Arc::new(PieceManager::new(geometry, &have));
+    let recorder = resume::path_for(&options.dir, &meta.info_hash, &meta.files)
+        .map_err(|e| log::warn!("{e}"))
+        .ok()
+        .map(|path| Recorder {
+            path,
+            dir: options.dir.clone(),
+            info_hash: meta.info_hash,
+            files: Arc::new(meta.files.clone()),
+            storage: storage.clone(),
+            pieces: pieces.clone(),
+        });
     let complete_at_start = pieces.is_complete();
     let left = geometry.total_length - pieces.progress().verified_bytes;
     let counters = Arc::new(Counters::new(left));
@@ -145,6 +159,9 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         elapsed: started.elapsed(),
     };
     if complete_at_start && !options.seed {
+        if let Some(Err(error)) = recorder.as_ref().map(Recorder::record) {
+            log::warn!("resume file not updated: {error}");
+        }
         return Ok(summary(&counters));
     }
     let mut trackers = meta.trackers.clone();
@@ -223,7 +240,12 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     if !options.peers.is_empty() {
         let _ = addresses.send(options.peers.clone());
     }
+    let recorder = match recorder {
+        Some(recorder) => Some(recorder.spawn().map_err(DownloadError::Thread)?),
+        None => None,
+    };
     let threads = Threads {
+        recorder,
         listener,
         manager: (manager_handle, manager),
         saver: saver_handle,
@@ -300,11 +322,14 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     Ok(summary(&counters))
 }
 
-/// Checks data already on disk (always when seeding) and returns the verified pieces.
+/// Finds the pieces already on disk: trusts the resume file where it matches the files
+/// (`stamps`, taken before storage opened them) and hashes everything else that may hold
+/// data.
 fn check_existing(
     storage: &Storage,
     meta: &Metainfo,
     options: &Options,
+    stamps: &[Option<resume::FileStamp>],
 ) -> Result<Bitfield, DownloadError> {
     let geometry = meta.geometry();
     if !storage.had_data() {
@@ -317,13 +342,28 @@ fn check_existing(
         }
         return Ok(Bitfield::new(geometry.piece_count));
     }
-    let have = verify::check_pieces(storage, &geometry, &meta.pieces, |_, _| {})
-        .map_err(DownloadError::Storage)?;
+    let loaded = resume::path_for(&options.dir, &meta.info_hash, &meta.files)
+        .and_then(|path| resume::load(&path));
+    let plan = resume::plan(loaded, &meta.info_hash, &geometry, &meta.files, stamps);
+    let mut have = verify::check_listed(
+        storage,
+        &geometry,
+        &meta.pieces,
+        Some(&plan.check),
+        |_, _| {},
+    )
+    .map_err(DownloadError::Storage)?;
+    for piece in plan.trusted.pieces() {
+        have.set(piece);
+    }
     let line = format!(
-        "checked data: {} of {} pieces valid ({:.1}%)",
+        "checked data: {} of {} pieces valid ({:.1}%); {} from the resume file, {} hashed{}",
         have.count(),
         geometry.piece_count,
-        have.count() as f64 * 100.0 / geometry.piece_count.max(1) as f64
+        have.count() as f64 * 100.0 / geometry.piece_count.max(1) as f64,
+        plan.trusted.count(),
+        plan.check.count(),
+        plan.note.map(|n| format!(" ({n})")).unwrap_or_default()
     );
     if options.report_check {
         eprintln!("{line}");
@@ -355,6 +395,8 @@ struct Threads {
     listener: Listener,
     manager: (JoinHandle<()>, Sender<peer_manager::Command>),
     saver: JoinHandle<()>,
+    /// The resume recorder, if this torrent keeps a resume file.
+    recorder: Option<(JoinHandle<()>, Sender<()>)>,
     announcer: (JoinHandle<()>, Sender<announcer::Command>),
 }
 
@@ -368,6 +410,11 @@ impl Threads {
         // Every peer thread has ended and with them every sender to the saver: the saver
         // writes what is still queued, flushes the map and ends.
         let _ = self.saver.join();
+        // Everything is written and flushed: the recorder's last record covers it all.
+        if let Some((handle, stop)) = self.recorder {
+            let _ = stop.send(());
+            let _ = handle.join();
+        }
         let mut flushed = Ok(());
         for event in saver_events.try_iter() {
             if let Event::DiskError(error) = event {
