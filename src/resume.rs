@@ -195,11 +195,9 @@ pub fn plan(
             continue;
         }
         changed += 1;
-        let first = (entry.offset / geometry.piece_length as u64) as u32;
-        let last = ((entry.offset + entry.length - 1) / geometry.piece_length as u64) as u32;
-        (first..=last.min(count - 1)).for_each(|p| {
-            check.set(p);
-        });
+        for piece in geometry.pieces_touching(entry.offset, entry.length) {
+            check.set(piece);
+        }
     }
     let mut trusted = Bitfield::new(count);
     for piece in resume.verified.pieces().filter(|&p| !check.has(p)) {

@@ -154,6 +154,38 @@ impl Storage {
         })
     }
 
+    /// Maps the torrent's files under `dir` for reading only, creating and changing
+    /// nothing (for `smalltorrent verify`). A file that is missing, not a regular file,
+    /// reached through a symlink, or not exactly its torrent length is left unmapped (it
+    /// reads as zeros, so its pieces fail their hash) and is `false` in the returned list.
+    pub fn open_existing(dir: &Path, files: &[FileEntry]) -> (Storage, Vec<bool>) {
+        let mut slots = Vec::with_capacity(files.len());
+        let mut present = Vec::with_capacity(files.len());
+        for entry in files {
+            let path = dir.join(&entry.path);
+            let map = match entry.kind {
+                FileKind::Regular if entry.length > 0 => {
+                    map_existing(dir, &entry.path, entry.length)
+                }
+                _ => None,
+            };
+            present.push(map.is_some() || entry.kind != FileKind::Regular || entry.length == 0);
+            slots.push(Slot {
+                offset: entry.offset,
+                length: entry.length,
+                path,
+                map,
+            });
+        }
+        let total_length = files.iter().map(|f| f.length).sum();
+        let storage = Storage {
+            slots,
+            total_length,
+            had_data: true,
+        };
+        (storage, present)
+    }
+
     /// True if any file already held data before we opened it.
     pub fn had_data(&self) -> bool {
         self.had_data
@@ -338,6 +370,27 @@ fn open_file(path: &Path, length: u64) -> Result<(File, u64), StorageError> {
         file.set_len(length).map_err(file_error("resize"))?;
     }
     Ok((file, existing))
+}
+
+/// Maps `relative` under `dir` read-only if it is a regular file of exactly `length`
+/// bytes with no symlink on the way; `None` otherwise.
+fn map_existing(dir: &Path, relative: &Path, length: u64) -> Option<MmapRaw> {
+    let mut path = dir.to_path_buf();
+    for component in relative.components() {
+        path.push(component);
+        if fs::symlink_metadata(&path).ok()?.file_type().is_symlink() {
+            return None;
+        }
+    }
+    let file = File::open(&path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() != length {
+        return None;
+    }
+    MmapOptions::new()
+        .len(length as usize)
+        .map_raw_read_only(&file)
+        .ok()
 }
 
 fn map_file(file: &File, path: &Path, length: u64) -> Result<Option<MmapRaw>, StorageError> {

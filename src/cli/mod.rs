@@ -2,7 +2,7 @@
 //! turn its outcome into one line on stderr and an exit code.
 //!
 //! One file per subcommand, each with its own usage text and parser: `download.rs` (the
-//! default: `smalltorrent FILE.torrent`), `info.rs`, `create.rs`, `tracker.rs`.
+//! default: `smalltorrent FILE.torrent`), `info.rs`, `create.rs`, `tracker.rs`, `verify.rs`.
 //!
 //! Exit codes: 0 done, 1 failed (the line says why), 2 bad command line, 130 interrupted.
 
@@ -10,6 +10,7 @@ mod create;
 mod download;
 mod info;
 mod tracker;
+mod verify;
 
 use lexopt::ValueExt;
 use std::ffi::OsString;
@@ -35,6 +36,7 @@ pub fn main() -> i32 {
         "info" => info::run(rest),
         "create" => create::run(rest),
         "tracker" => tracker::run(rest),
+        "verify" => verify::run(rest),
         "-V" | "--version" => {
             println!("smalltorrent {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
