@@ -73,7 +73,8 @@ impl Setup {
         ]);
         cmd.env(
             "RUST_LOG",
-            "smalltorrent::download=info,smalltorrent::block_saver=debug",
+            "smalltorrent::download=info,smalltorrent::block_saver=debug,\
+             smalltorrent::resume=debug",
         );
         Proc::spawn("smalltorrent", cmd)
     }
@@ -128,6 +129,21 @@ fn verified_in(stderr: &str) -> BTreeSet<u32> {
             l.split("piece ")
                 .nth(1)?
                 .strip_suffix(" verified")?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// How long each resume record of a run took, in ms ("... recorded in X ms").
+fn record_times(stderr: &str) -> Vec<f64> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            l.split(" recorded in ")
+                .nth(1)?
+                .split(' ')
+                .next()?
                 .parse()
                 .ok()
         })
@@ -221,9 +237,12 @@ fn kill_9_at_random_moments_then_finish() {
     }
     let stderr = s.run_to_end();
     let again = verified_in(&stderr).intersection(&ever).count();
+    let times = record_times(&stderr);
     eprintln!(
-        "final run: {}; re-downloaded {again}",
-        checked_line(&stderr)
+        "final run: {}; re-downloaded {again}; {} resume records, slowest {:.1} ms",
+        checked_line(&stderr),
+        times.len(),
+        times.iter().cloned().fold(0.0, f64::max)
     );
     assert_same_tree(&s.data, &s.file());
 }
