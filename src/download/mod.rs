@@ -345,14 +345,21 @@ fn check_existing(
     let loaded = resume::path_for(&options.dir, &meta.info_hash, &meta.files)
         .and_then(|path| resume::load(&path));
     let plan = resume::plan(loaded, &meta.info_hash, &geometry, &meta.files, stamps);
-    let mut have = verify::check_listed(
-        storage,
-        &geometry,
-        &meta.pieces,
-        Some(&plan.check),
-        |_, _| {},
-    )
-    .map_err(DownloadError::Storage)?;
+    // Progress of the hash check: redrawn in place on a terminal, a line every 5 s otherwise.
+    let mut last_line = Instant::now();
+    let show = |done: u32, total: u32| match options.progress {
+        progress::Mode::Terminal => eprint!("\rchecking data: {done} of {total} pieces\x1b[K"),
+        progress::Mode::Plain if last_line.elapsed() >= Duration::from_secs(5) => {
+            last_line = Instant::now();
+            eprintln!("checking data: {done} of {total} pieces");
+        }
+        _ => {}
+    };
+    let mut have = verify::check_listed(storage, &geometry, &meta.pieces, Some(&plan.check), show)
+        .map_err(DownloadError::Storage)?;
+    if options.progress == progress::Mode::Terminal {
+        eprint!("\r\x1b[K");
+    }
     for piece in plan.trusted.pieces() {
         have.set(piece);
     }
