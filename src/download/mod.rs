@@ -1,12 +1,13 @@
 //! A download (and seeding), coordinated from the main thread.
 //!
 //! [`run`] builds every part before any thread starts (metainfo, storage, the check of data
-//! already on disk, the piece manager), then starts the block saver, the listener, the peer
-//! manager and the announcer, and loops: it draws progress, listens to the saver and the
+//! already on disk, trusting the resume file where it matches, the piece manager), then
+//! starts the block saver, the resume recorder, the listener, the peer manager and the
+//! announcer, and loops: it draws progress, listens to the saver and the
 //! announcer, and watches for completion, a fatal error, a swarm with no peers, the seeding
 //! limits, or Ctrl-C. Shutdown is one ordered sequence ([`Threads::shutdown`]): the
-//! listener stops, then the peers, then the saver flushes the map, then the announcer tells
-//! the tracker `stopped`. Every thread is joined.
+//! listener stops, then the peers, then the saver flushes the map, then the recorder writes
+//! its last record, then the announcer tells the tracker `stopped`. Every thread is joined.
 
 mod watch;
 
