@@ -20,6 +20,7 @@
 //! need, and each file's blocks are reserved (posix_fallocate, see `space`), so a full disk
 //! is a clear error at start, never a SIGBUS when a write through the map finds no block.
 
+pub mod sigbus;
 mod space;
 
 use crate::metainfo::{FileEntry, FileKind};

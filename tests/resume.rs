@@ -377,3 +377,29 @@ fn verify_reports_per_file() {
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("payload.bin: missing"), "{text}");
 }
+
+/// A file truncated by another program while smalltorrent writes into its map: one clear
+/// line and exit 1 (not a silent death by SIGBUS), then the rerun rechecks and finishes.
+#[test]
+fn a_file_truncated_while_running_is_reported_then_rechecked() {
+    let s = setup(16 * MIB, 2 * MIB as u32);
+    let mut client = s.start();
+    client.wait_until(secs(30), "some pieces", |c| {
+        verified_in(&c.stderr()).len() >= 2
+    });
+    fs::OpenOptions::new()
+        .write(true)
+        .open(s.file())
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let status = client
+        .wait_exit(secs(30))
+        .unwrap_or_else(|why| panic!("{why}"));
+    assert_eq!(status.code(), Some(1), "{}", client.report());
+    assert!(client.stderr().contains("truncated"), "{}", client.report());
+    // The file is empty now: nothing recorded may be trusted, every piece comes again.
+    let stderr = s.run_to_end();
+    assert_eq!(verified_in(&stderr).len(), 64, "{}", checked_line(&stderr));
+    assert_same_tree(&s.data, &s.file());
+}

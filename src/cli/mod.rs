@@ -28,6 +28,7 @@ pub fn main() -> i32 {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
         .format_timestamp_millis()
         .init();
+    crate::storage::sigbus::install();
     let (command, rest) = match args.split_first() {
         Some((first, rest)) => (first.to_str().unwrap_or(""), rest.to_vec()),
         None => ("", Vec::new()),
