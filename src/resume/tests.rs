@@ -134,3 +134,40 @@ fn save_is_atomic_and_load_reads_it_back() {
     fs::write(&path, b"garbage").unwrap();
     assert!(matches!(load(&path), Err(ResumeError::Malformed { .. })));
 }
+
+#[test]
+fn a_stale_temp_file_from_a_crash_mid_write_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(STATE_DIR).join("x.resume");
+    fs::create_dir(path.parent().unwrap()).unwrap();
+    fs::write(path.with_extension("resume.tmp"), b"half a wri").unwrap();
+    save(&path, &sample()).unwrap();
+    assert_eq!(load(&path).unwrap(), sample());
+}
+
+#[test]
+fn symlinks_in_the_state_folder_are_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    // The state folder itself is a link pointing outside: no write through it.
+    let state = dir.path().join(STATE_DIR);
+    std::os::unix::fs::symlink(outside.path(), &state).unwrap();
+    let path = state.join("x.resume");
+    assert!(matches!(
+        save(&path, &sample()),
+        Err(ResumeError::NotOurs { .. })
+    ));
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+    // A link planted at the temp name is replaced, not written through.
+    fs::remove_file(&state).unwrap();
+    fs::create_dir(&state).unwrap();
+    let target = outside.path().join("victim");
+    fs::write(&target, b"keep").unwrap();
+    std::os::unix::fs::symlink(&target, path.with_extension("resume.tmp")).unwrap();
+    save(&path, &sample()).unwrap();
+    assert_eq!(fs::read(&target).unwrap(), b"keep");
+    // A resume file that is a link is not read.
+    fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    assert!(matches!(load(&path), Err(ResumeError::NotOurs { .. })));
+}
