@@ -102,3 +102,59 @@ fn a_full_disk_is_a_clear_error_then_the_rerun_finishes() {
         "{text}"
     );
 }
+
+/// Runs smalltorrent as user `nobody` (root ignores file permissions); `None` if that is
+/// not possible here.
+fn run_as_nobody(args: &[&std::ffi::OsStr]) -> Option<std::process::Output> {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_smalltorrent"))
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.code() != Some(127))
+}
+
+#[test]
+fn permission_denied_is_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = make_file(&dir.path().join("data"), "payload.bin", MIB, 5);
+    let torrent = mktorrent(
+        &data,
+        "http://127.0.0.1:1/announce",
+        16,
+        &dir.path().join("t.torrent"),
+    );
+    std::fs::set_permissions(&torrent, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let go = |target: &Path| {
+        run_as_nobody(&[
+            torrent.as_os_str(),
+            "-d".as_ref(),
+            target.as_os_str(),
+            "-q".as_ref(),
+        ])
+    };
+    let Some(output) = go(&out.join("new")) else {
+        eprintln!("SKIPPED: cannot run as nobody (setpriv)");
+        return;
+    };
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cannot create folder") && text.contains("Permission denied"),
+        "{text}"
+    );
+    // The file exists (root's, read-only for others): it cannot be opened for writing.
+    std::fs::copy(&data, out.join("payload.bin")).unwrap();
+    let output = go(&out).unwrap();
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cannot open") && text.contains("Permission denied"),
+        "{text}"
+    );
+}
