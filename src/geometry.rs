@@ -53,6 +53,17 @@ impl Geometry {
         (self.total_length - start).min(self.piece_length as u64) as u32
     }
 
+    /// The pieces that `length` bytes at stream `offset` touch (empty when `length` is 0):
+    /// the pieces of one file.
+    pub fn pieces_touching(&self, offset: u64, length: u64) -> std::ops::Range<u32> {
+        if length == 0 {
+            return 0..0;
+        }
+        let first = offset / self.piece_length as u64;
+        let last = (offset + length - 1) / self.piece_length as u64;
+        first as u32..(last as u32 + 1).min(self.piece_count)
+    }
+
     /// Number of blocks in piece `piece`.
     pub fn blocks_in_piece(&self, piece: u32) -> u32 {
         self.piece_size(piece).div_ceil(BLOCK_SIZE)
@@ -109,6 +120,15 @@ impl Geometry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pieces_a_file_touches() {
+        let g = Geometry::new(100, 10);
+        assert_eq!(g.pieces_touching(0, 40), 0..4);
+        assert_eq!(g.pieces_touching(40, 0), 0..0);
+        assert_eq!(g.pieces_touching(39, 2), 3..5);
+        assert_eq!(g.pieces_touching(40, 60), 4..10);
+    }
 
     /// 3 pieces of 32 KiB, the last one 1 byte long.
     fn short_last() -> Geometry {

@@ -33,6 +33,7 @@ pub mod piece_manager;
 pub mod progress;
 pub mod random;
 pub mod rate_limit;
+pub mod resume;
 pub mod stats;
 pub mod storage;
 pub mod trace;

@@ -15,8 +15,16 @@
 //! planted there cannot redirect a write outside it. Pad files (BEP 47) take space in the
 //! stream but are never created: writes to them are dropped and reads return zeros.
 //! Symlink entries are not created. Empty files are created empty.
+//!
+//! Space: before anything is mapped, the free space is compared with what the files still
+//! need, and each file's blocks are reserved (posix_fallocate, see `space`), so a full disk
+//! is a clear error at start, never a SIGBUS when a write through the map finds no block.
+
+pub mod sigbus;
+mod space;
 
 use crate::metainfo::{FileEntry, FileKind};
+use crate::progress::format_bytes;
 use memmap2::{MmapOptions, MmapRaw};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -47,6 +55,8 @@ pub enum StorageError {
         on_disk: u64,
         expected: u64,
     },
+    /// The filesystem has too little free space for the files' unallocated parts.
+    NoSpace { path: PathBuf, need: u64, have: u64 },
     /// A write or read fell outside the torrent's byte stream (a bug upstream).
     OutOfRange { offset: u64, length: u64 },
 }
@@ -77,6 +87,14 @@ impl fmt::Display for StorageError {
             } => write!(
                 f,
                 "{} is {on_disk} bytes on disk but the torrent says {expected}; move it away",
+                path.display()
+            ),
+            StorageError::NoSpace { path, need, have } => write!(
+                f,
+                "no space left on device: need {}, have {} (in {}); free some space and \
+                 run the same command again",
+                format_bytes(*need),
+                format_bytes(*have),
                 path.display()
             ),
             StorageError::OutOfRange { offset, length } => {
@@ -126,6 +144,7 @@ impl Storage {
             path: dir.to_path_buf(),
             source,
         })?;
+        check_space(dir, files)?;
         let mut slots = Vec::with_capacity(files.len());
         let mut had_data = false;
         for entry in files {
@@ -152,6 +171,38 @@ impl Storage {
             total_length,
             had_data,
         })
+    }
+
+    /// Maps the torrent's files under `dir` for reading only, creating and changing
+    /// nothing (for `smalltorrent verify`). A file that is missing, not a regular file,
+    /// reached through a symlink, or not exactly its torrent length is left unmapped (it
+    /// reads as zeros, so its pieces fail their hash) and is `false` in the returned list.
+    pub fn open_existing(dir: &Path, files: &[FileEntry]) -> (Storage, Vec<bool>) {
+        let mut slots = Vec::with_capacity(files.len());
+        let mut present = Vec::with_capacity(files.len());
+        for entry in files {
+            let path = dir.join(&entry.path);
+            let map = match entry.kind {
+                FileKind::Regular if entry.length > 0 => {
+                    map_existing(dir, &entry.path, entry.length)
+                }
+                _ => None,
+            };
+            present.push(map.is_some() || entry.kind != FileKind::Regular || entry.length == 0);
+            slots.push(Slot {
+                offset: entry.offset,
+                length: entry.length,
+                path,
+                map,
+            });
+        }
+        let total_length = files.iter().map(|f| f.length).sum();
+        let storage = Storage {
+            slots,
+            total_length,
+            had_data: true,
+        };
+        (storage, present)
     }
 
     /// True if any file already held data before we opened it.
@@ -295,7 +346,34 @@ fn make_parents(dir: &Path, relative: &Path) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Opens or creates a regular file and sets it to `length` bytes (sparse). Returns the file
+/// Fails with [`StorageError::NoSpace`] if the filesystem under `dir` has less free space
+/// than the torrent's regular files still need (their holes and missing parts).
+fn check_space(dir: &Path, files: &[FileEntry]) -> Result<(), StorageError> {
+    let need: u64 = files
+        .iter()
+        .filter(|f| f.kind == FileKind::Regular)
+        .map(|f| {
+            let meta = fs::symlink_metadata(dir.join(&f.path)).ok();
+            space::unallocated(meta.filter(|m| m.is_file()).as_ref(), f.length)
+        })
+        .sum();
+    let have = space::free_bytes(dir).map_err(|source| StorageError::File {
+        path: dir.to_path_buf(),
+        action: "ask the free space of",
+        source,
+    })?;
+    if need > have {
+        return Err(StorageError::NoSpace {
+            path: dir.to_path_buf(),
+            need,
+            have,
+        });
+    }
+    Ok(())
+}
+
+/// Opens or creates a regular file at `length` bytes and reserves its disk blocks
+/// (posix_fallocate), so writes through the map never meet a full disk. Returns the file
 /// and how many bytes it held before.
 fn open_file(path: &Path, length: u64) -> Result<(File, u64), StorageError> {
     let existing = match fs::symlink_metadata(path) {
@@ -337,7 +415,44 @@ fn open_file(path: &Path, length: u64) -> Result<(File, u64), StorageError> {
     if existing < length {
         file.set_len(length).map_err(file_error("resize"))?;
     }
+    let meta = file.metadata().map_err(file_error("inspect"))?;
+    let need = space::unallocated(Some(&meta), length);
+    if need > 0 {
+        space::reserve(&file, length).map_err(|source| {
+            if source.raw_os_error() == Some(libc::ENOSPC) {
+                let have = path.parent().and_then(|p| space::free_bytes(p).ok());
+                StorageError::NoSpace {
+                    path: path.to_path_buf(),
+                    need,
+                    have: have.unwrap_or(0),
+                }
+            } else {
+                file_error("reserve disk space for")(source)
+            }
+        })?;
+    }
     Ok((file, existing))
+}
+
+/// Maps `relative` under `dir` read-only if it is a regular file of exactly `length`
+/// bytes with no symlink on the way; `None` otherwise.
+fn map_existing(dir: &Path, relative: &Path, length: u64) -> Option<MmapRaw> {
+    let mut path = dir.to_path_buf();
+    for component in relative.components() {
+        path.push(component);
+        if fs::symlink_metadata(&path).ok()?.file_type().is_symlink() {
+            return None;
+        }
+    }
+    let file = File::open(&path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() != length {
+        return None;
+    }
+    MmapOptions::new()
+        .len(length as usize)
+        .map_raw_read_only(&file)
+        .ok()
 }
 
 fn map_file(file: &File, path: &Path, length: u64) -> Result<Option<MmapRaw>, StorageError> {

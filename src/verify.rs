@@ -14,6 +14,18 @@ pub fn check_pieces(
     storage: &Storage,
     geometry: &Geometry,
     hashes: &[[u8; 20]],
+    on_progress: impl FnMut(u32, u32),
+) -> Result<Bitfield, StorageError> {
+    check_listed(storage, geometry, hashes, None, on_progress)
+}
+
+/// Like [`check_pieces`], but hashes only the pieces set in `which` (all if `None`); the
+/// others are reported as not matching.
+pub fn check_listed(
+    storage: &Storage,
+    geometry: &Geometry,
+    hashes: &[[u8; 20]],
+    which: Option<&Bitfield>,
     mut on_progress: impl FnMut(u32, u32),
 ) -> Result<Bitfield, StorageError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
@@ -23,10 +35,12 @@ pub fn check_pieces(
         let done = &done;
         let handles: Vec<_> = (1..workers)
             .map(|worker| {
-                scope.spawn(move || check_share(storage, geometry, hashes, worker, workers, done))
+                scope.spawn(move || {
+                    check_share(storage, geometry, hashes, which, (worker, workers), done)
+                })
             })
             .collect();
-        let mine = check_share(storage, geometry, hashes, 0, workers, done);
+        let mine = check_share(storage, geometry, hashes, which, (0, workers), done);
         on_progress(done.load(Ordering::Relaxed), total);
         let mut results = vec![mine];
         for handle in handles {
@@ -48,18 +62,20 @@ pub fn check_pieces(
     Ok(have)
 }
 
-/// Checks pieces `first`, `first + step`, ... and returns those that match.
+/// Checks pieces `first`, `first + step`, ... (those in `which`) and returns those that
+/// match.
 fn check_share(
     storage: &Storage,
     geometry: &Geometry,
     hashes: &[[u8; 20]],
-    first: u32,
-    step: u32,
+    which: Option<&Bitfield>,
+    (first, step): (u32, u32),
     done: &AtomicU32,
 ) -> Result<Vec<u32>, StorageError> {
     let mut good = Vec::new();
     for piece in (first..geometry.piece_count).step_by(step as usize) {
-        if piece_matches(storage, geometry, hashes, piece)? {
+        let wanted = which.is_none_or(|w| w.has(piece));
+        if wanted && piece_matches(storage, geometry, hashes, piece)? {
             good.push(piece);
         }
         done.fetch_add(1, Ordering::Relaxed);

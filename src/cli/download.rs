@@ -21,6 +21,8 @@ Usage:
   smalltorrent create PATH [-t URL]...  make a .torrent for a file or folder
   smalltorrent tracker [--http ADDR:PORT] [--udp ADDR:PORT]
                                         run a tracker (HTTP and UDP)
+  smalltorrent verify FILE.torrent [-d DIR]
+                                        check the data on disk, per file
   smalltorrent trace-summary FILE [--peer ADDR]
                                         one peer's messages from a --trace transcript
   smalltorrent COMMAND --help           help for one command
@@ -48,6 +50,8 @@ Download options:
   -h, --help           this help
   -V, --version        version
 
+Resume: DIR/.smalltorrent/<info-hash>.resume records the verified pieces; a rerun trusts
+it for files whose size and mtime are unchanged and hashes the rest.
 Logging: RUST_LOG=info shows trackers and peers, RUST_LOG=debug the protocol detail.
 Exit codes: 0 done and verified, 1 failed, 2 bad command line, 130 interrupted.
 ";

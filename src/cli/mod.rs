@@ -2,8 +2,8 @@
 //! turn its outcome into one line on stderr and an exit code.
 //!
 //! One file per subcommand, each with its own usage text and parser: `download.rs` (the
-//! default: `smalltorrent FILE.torrent`), `info.rs`, `create.rs`, `tracker.rs`, `demo.rs`
-//! (a whole swarm on loopback), `trace_summary.rs`.
+//! default: `smalltorrent FILE.torrent`), `info.rs`, `create.rs`, `tracker.rs`, `verify.rs`,
+//! `demo.rs` (a whole swarm on loopback), `trace_summary.rs`.
 //!
 //! Exit codes: 0 done, 1 failed (the line says why), 2 bad command line, 130 interrupted.
 
@@ -13,6 +13,7 @@ mod download;
 mod info;
 mod trace_summary;
 mod tracker;
+mod verify;
 
 use lexopt::ValueExt;
 use std::ffi::OsString;
@@ -30,6 +31,7 @@ pub fn main() -> i32 {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
         .format_timestamp_millis()
         .init();
+    crate::storage::sigbus::install();
     let (command, rest) = match args.split_first() {
         Some((first, rest)) => (first.to_str().unwrap_or(""), rest.to_vec()),
         None => ("", Vec::new()),
@@ -40,6 +42,7 @@ pub fn main() -> i32 {
         "tracker" => tracker::run(rest),
         "demo" => demo::run(rest),
         "trace-summary" => trace_summary::run(rest),
+        "verify" => verify::run(rest),
         "-V" | "--version" => {
             println!("smalltorrent {}", env!("CARGO_PKG_VERSION"));
             Ok(0)

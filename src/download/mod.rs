@@ -1,12 +1,13 @@
 //! A download (and seeding), coordinated from the main thread.
 //!
 //! [`run`] builds every part before any thread starts (metainfo, storage, the check of data
-//! already on disk, the piece manager), then starts the block saver, the listener, the peer
-//! manager and the announcer, and loops: it draws progress, listens to the saver and the
+//! already on disk, trusting the resume file where it matches, the piece manager), then
+//! starts the block saver, the resume recorder, the listener, the peer manager and the
+//! announcer, and loops: it draws progress, listens to the saver and the
 //! announcer, and watches for completion, a fatal error, a swarm with no peers, the seeding
 //! limits, or Ctrl-C. Shutdown is one ordered sequence ([`Threads::shutdown`]): the
-//! listener stops, then the peers, then the saver flushes the map, then the announcer tells
-//! the tracker `stopped`. Every thread is joined.
+//! listener stops, then the peers, then the saver flushes the map, then the recorder writes
+//! its last record, then the announcer tells the tracker `stopped`. Every thread is joined.
 
 mod watch;
 
@@ -22,6 +23,7 @@ use crate::piece_manager::PieceManager;
 use crate::progress::{self, Display, Snapshot};
 use crate::random::Rng;
 use crate::rate_limit::RateLimit;
+use crate::resume::{self, recorder::Recorder};
 use crate::stats::Counters;
 use crate::storage::{Storage, StorageError};
 use crate::trace::{TraceError, Tracer};
@@ -146,10 +148,23 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         None => Tracer::disabled(),
     };
     let geometry = meta.geometry();
+    // The files' lengths and mtimes before opening them (opening extends short files).
+    let stamps = resume::stamps(&options.dir, &meta.files);
     let storage =
         Arc::new(Storage::open(&options.dir, &meta.files).map_err(DownloadError::Storage)?);
-    let have = check_existing(&storage, &meta, options)?;
+    let have = check_existing(&storage, &meta, options, &stamps)?;
     let pieces = Arc::new(PieceManager::new(geometry, &have));
+    let recorder = resume::path_for(&options.dir, &meta.info_hash, &meta.files)
+        .map_err(|e| log::warn!("{e}"))
+        .ok()
+        .map(|path| Recorder {
+            path,
+            dir: options.dir.clone(),
+            info_hash: meta.info_hash,
+            files: Arc::new(meta.files.clone()),
+            storage: storage.clone(),
+            pieces: pieces.clone(),
+        });
     let complete_at_start = pieces.is_complete();
     let left = geometry.total_length - pieces.progress().verified_bytes;
     let counters = Arc::new(Counters::new(left));
@@ -165,6 +180,9 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         elapsed: started.elapsed(),
     };
     if complete_at_start && !options.seed {
+        if let Some(Err(error)) = recorder.as_ref().map(Recorder::record) {
+            log::warn!("resume file not updated: {error}");
+        }
         return Ok(summary(&counters));
     }
     let mut trackers = meta.trackers.clone();
@@ -249,7 +267,12 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     if !options.peers.is_empty() {
         let _ = addresses.send(options.peers.clone());
     }
+    let recorder = match recorder {
+        Some(recorder) => Some(recorder.spawn().map_err(DownloadError::Thread)?),
+        None => None,
+    };
     let threads = Threads {
+        recorder,
         listener,
         manager: (manager_handle, manager),
         saver: saver_handle,
@@ -329,11 +352,14 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     Ok(summary(&counters))
 }
 
-/// Checks data already on disk (always when seeding) and returns the verified pieces.
+/// Finds the pieces already on disk: trusts the resume file where it matches the files
+/// (`stamps`, taken before storage opened them) and hashes everything else that may hold
+/// data.
 fn check_existing(
     storage: &Storage,
     meta: &Metainfo,
     options: &Options,
+    stamps: &[Option<resume::FileStamp>],
 ) -> Result<Bitfield, DownloadError> {
     let geometry = meta.geometry();
     if !storage.had_data() {
@@ -346,13 +372,35 @@ fn check_existing(
         }
         return Ok(Bitfield::new(geometry.piece_count));
     }
-    let have = verify::check_pieces(storage, &geometry, &meta.pieces, |_, _| {})
+    let loaded = resume::path_for(&options.dir, &meta.info_hash, &meta.files)
+        .and_then(|path| resume::load(&path));
+    let plan = resume::plan(loaded, &meta.info_hash, &geometry, &meta.files, stamps);
+    // Progress of the hash check: redrawn in place on a terminal, a line every 5 s otherwise.
+    let mut last_line = Instant::now();
+    let show = |done: u32, total: u32| match options.progress {
+        progress::Mode::Terminal => eprint!("\rchecking data: {done} of {total} pieces\x1b[K"),
+        progress::Mode::Plain if last_line.elapsed() >= Duration::from_secs(5) => {
+            last_line = Instant::now();
+            eprintln!("checking data: {done} of {total} pieces");
+        }
+        _ => {}
+    };
+    let mut have = verify::check_listed(storage, &geometry, &meta.pieces, Some(&plan.check), show)
         .map_err(DownloadError::Storage)?;
+    if options.progress == progress::Mode::Terminal {
+        eprint!("\r\x1b[K");
+    }
+    for piece in plan.trusted.pieces() {
+        have.set(piece);
+    }
     let line = format!(
-        "checked data: {} of {} pieces valid ({:.1}%)",
+        "checked data: {} of {} pieces valid ({:.1}%); {} from the resume file, {} hashed{}",
         have.count(),
         geometry.piece_count,
-        have.count() as f64 * 100.0 / geometry.piece_count.max(1) as f64
+        have.count() as f64 * 100.0 / geometry.piece_count.max(1) as f64,
+        plan.trusted.count(),
+        plan.check.count(),
+        plan.note.map(|n| format!(" ({n})")).unwrap_or_default()
     );
     if options.report_check {
         eprintln!("{line}");
@@ -384,6 +432,8 @@ struct Threads {
     listener: Listener,
     manager: (JoinHandle<()>, Sender<peer_manager::Command>),
     saver: JoinHandle<()>,
+    /// The resume recorder, if this torrent keeps a resume file.
+    recorder: Option<(JoinHandle<()>, Sender<()>)>,
     announcer: (JoinHandle<()>, Sender<announcer::Command>),
 }
 
@@ -397,6 +447,11 @@ impl Threads {
         // Every peer thread has ended and with them every sender to the saver: the saver
         // writes what is still queued, flushes the map and ends.
         let _ = self.saver.join();
+        // Everything is written and flushed: the recorder's last record covers it all.
+        if let Some((handle, stop)) = self.recorder {
+            let _ = stop.send(());
+            let _ = handle.join();
+        }
         let mut flushed = Ok(());
         for event in saver_events.try_iter() {
             if let Event::DiskError(error) = event {

@@ -1,0 +1,405 @@
+//! Resume and durability, end to end against a real libtorrent seeder on loopback: kill -9
+//! at random moments, clean Ctrl-C, resume files that must not be trusted, and data changed
+//! while smalltorrent was stopped.
+
+mod support;
+
+use ::smalltorrent::bitfield::Bitfield;
+use ::smalltorrent::resume::{self, Resume};
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+use support::*;
+
+const MIB: u64 = 1 << 20;
+/// 256 KiB pieces.
+const PIECE_LOG2: u32 = 18;
+const PIECE: u64 = 1 << PIECE_LOG2;
+
+/// A torrent, its source data, a seeder for it, and the folder smalltorrent downloads into.
+struct Setup {
+    _dir: tempfile::TempDir,
+    _tracker: Opentracker,
+    seeder: Seeder,
+    data: PathBuf,
+    torrent: PathBuf,
+    out: PathBuf,
+}
+
+fn setup(size: u64, upload_rate: u32) -> Setup {
+    let mut tracker = Opentracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = make_file(&dir.path().join("data"), "payload.bin", size, 7);
+    let torrent = mktorrent(
+        &data,
+        &tracker.announce_url(),
+        PIECE_LOG2,
+        &dir.path().join("t.torrent"),
+    );
+    tracker.allow(&torrent);
+    let seeder = Seeder::libtorrent(
+        &tracker,
+        &torrent,
+        data.parent().unwrap(),
+        LtOptions {
+            upload_rate,
+            ..LtOptions::on(ip(2))
+        },
+    );
+    let out = dir.path().join("out");
+    Setup {
+        _dir: dir,
+        _tracker: tracker,
+        seeder,
+        data,
+        torrent,
+        out,
+    }
+}
+
+impl Setup {
+    /// Starts smalltorrent logging every verified piece and the check of existing data.
+    fn start(&self) -> Proc {
+        let peer = self.seeder.addr().to_string();
+        let mut cmd = smalltorrent_command([
+            self.torrent.as_os_str(),
+            "-d".as_ref(),
+            self.out.as_os_str(),
+            "-q".as_ref(),
+            "--peer".as_ref(),
+            peer.as_ref(),
+        ]);
+        cmd.env(
+            "RUST_LOG",
+            "smalltorrent::download=info,smalltorrent::block_saver=debug,\
+             smalltorrent::resume=debug",
+        );
+        Proc::spawn("smalltorrent", cmd)
+    }
+
+    /// Runs smalltorrent to the end; returns its stderr.
+    fn run_to_end(&self) -> String {
+        let mut client = self.start();
+        let status = client
+            .wait_exit(secs(90))
+            .unwrap_or_else(|why| panic!("{why}"));
+        assert!(status.success(), "{}", client.report());
+        client.stderr()
+    }
+
+    fn file(&self) -> PathBuf {
+        self.out.join("payload.bin")
+    }
+
+    fn resume_path(&self) -> PathBuf {
+        let meta = ::smalltorrent::metainfo::Metainfo::from_file(&self.torrent).unwrap();
+        resume::path_for(&self.out, &meta.info_hash, &meta.files).unwrap()
+    }
+
+    /// The pieces recorded in the resume file (none if there is no usable one).
+    fn recorded(&self) -> BTreeSet<u32> {
+        resume::load(&self.resume_path())
+            .map(|r| r.verified.pieces().collect())
+            .unwrap_or_default()
+    }
+
+    /// Pieces whose bytes in the download equal the source.
+    fn correct_on_disk(&self) -> BTreeSet<u32> {
+        let (Ok(got), Ok(want)) = (fs::read(self.file()), fs::read(&self.data)) else {
+            return BTreeSet::new();
+        };
+        let pieces = want.len().div_ceil(PIECE as usize);
+        (0..pieces as u32)
+            .filter(|&p| {
+                let range = p as usize * PIECE as usize..((p as usize + 1) * PIECE as usize);
+                let range = range.start..range.end.min(want.len());
+                got.get(range.clone()) == Some(&want[range])
+            })
+            .collect()
+    }
+}
+
+/// Pieces the run logged as verified ("piece N verified").
+fn verified_in(stderr: &str) -> BTreeSet<u32> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            l.split("piece ")
+                .nth(1)?
+                .strip_suffix(" verified")?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// How long each resume record of a run took, in ms ("... recorded in X ms").
+fn record_times(stderr: &str) -> Vec<f64> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            l.split(" recorded in ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// The "checked data: ..." line of a run.
+fn checked_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|l| l.find("checked data:").map(|at| l[at..].to_string()))
+        .unwrap_or_default()
+}
+
+/// A small PRNG for the kill moments; the seed is printed so a failure can be replayed.
+fn next(state: &mut u64) -> u64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *state >> 33
+}
+
+/// Kill -9 at 10 random moments in a row (after one clean Ctrl-C): every restart finishes
+/// what is missing, re-downloads no piece that was recorded, and the final bytes match.
+#[test]
+fn kill_9_at_random_moments_then_finish() {
+    let size = 32 * MIB;
+    let s = setup(size, 2 * MIB as u32);
+    let mut seed = std::env::var("RESUME_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("RESUME_SEED={seed}");
+
+    // A clean Ctrl-C first: the next run trusts the resume file and hashes nothing.
+    let mut client = s.start();
+    client.wait_until(secs(30), "some pieces", |c| {
+        verified_in(&c.stderr()).len() >= 3
+    });
+    let status = client.stop_with("INT", secs(30)).unwrap();
+    assert_eq!(status.code(), Some(130), "{}", client.report());
+    let mut ever: BTreeSet<u32> = verified_in(&client.stderr());
+    assert_eq!(
+        s.recorded(),
+        ever,
+        "a clean stop records every verified piece"
+    );
+
+    let mut clean_restart = true;
+    for round in 1..=10 {
+        let recorded = s.recorded();
+        let on_disk = s.correct_on_disk();
+        assert!(
+            recorded.is_subset(&on_disk),
+            "round {round}: recorded pieces not on disk: {:?}",
+            recorded.difference(&on_disk).collect::<Vec<_>>()
+        );
+        let unrecorded = ever.difference(&recorded).count();
+        let started = Instant::now();
+        let mut client = s.start();
+        let moment = Duration::from_millis(300 + next(&mut seed) % 2500);
+        while started.elapsed() < moment && client.exited().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        client.kill();
+        let stderr = client.stderr();
+        let check = checked_line(&stderr);
+        if clean_restart {
+            assert!(check.contains(", 0 hashed"), "after Ctrl-C: {check}");
+            clean_restart = false;
+        }
+        let now = verified_in(&stderr);
+        let again: Vec<u32> = now.intersection(&ever).copied().collect();
+        eprintln!(
+            "round {round}: killed after {moment:?}; at start {} recorded, {unrecorded} \
+             verified but unrecorded; {check}; verified {} pieces, re-downloaded {}",
+            recorded.len(),
+            now.len(),
+            again.len()
+        );
+        assert!(
+            again.len() <= unrecorded,
+            "round {round}: re-downloaded {again:?}, more than the {unrecorded} unrecorded"
+        );
+        ever.extend(now);
+    }
+    let stderr = s.run_to_end();
+    let again = verified_in(&stderr).intersection(&ever).count();
+    let times = record_times(&stderr);
+    eprintln!(
+        "final run: {}; re-downloaded {again}; {} resume records, slowest {:.1} ms",
+        checked_line(&stderr),
+        times.len(),
+        times.iter().cloned().fold(0.0, f64::max)
+    );
+    assert_same_tree(&s.data, &s.file());
+}
+
+/// A resume file that is garbage, truncated or for another torrent is not trusted: the data
+/// is hashed in full and the result is right.
+#[test]
+fn a_bad_resume_file_means_a_full_check() {
+    let s = setup(4 * MIB, 0);
+    s.run_to_end();
+    let path = s.resume_path();
+    let good = fs::read(&path).unwrap();
+    let pieces = (4 * MIB / PIECE) as u32;
+    let mut other = resume::load(&path).unwrap();
+    other.info_hash = [0x55; 20];
+    let bad: [(&str, Vec<u8>); 3] = [
+        ("garbage", b"not a resume file at all".to_vec()),
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("another torrent", resume::encode(&other)),
+    ];
+    for (what, bytes) in bad {
+        fs::write(&path, bytes).unwrap();
+        let stderr = s.run_to_end();
+        let check = checked_line(&stderr);
+        assert!(
+            check.contains(&format!("{pieces} of {pieces} pieces valid"))
+                && check.contains(&format!("0 from the resume file, {pieces} hashed")),
+            "{what}: {check}"
+        );
+        assert!(verified_in(&stderr).is_empty(), "{what}: nothing to fetch");
+        assert_eq!(resume::load(&path).unwrap().verified.count(), pieces);
+    }
+    // A lying resume file (every piece, other mtimes) over damaged data is not trusted.
+    let mut all = Bitfield::new(pieces);
+    (0..pieces).for_each(|p| {
+        all.set(p);
+    });
+    let damaged = fs::OpenOptions::new().write(true).open(s.file()).unwrap();
+    damaged.write_all_at(b"!", 2 * PIECE + 9).unwrap();
+    drop(damaged);
+    let files = vec![None];
+    resume::save(
+        &path,
+        &Resume {
+            verified: all,
+            files,
+            ..other
+        },
+    )
+    .unwrap();
+    let stderr = s.run_to_end();
+    assert_eq!(
+        verified_in(&stderr),
+        BTreeSet::from([2]),
+        "{}",
+        checked_line(&stderr)
+    );
+    assert_same_tree(&s.data, &s.file());
+}
+
+/// A completed file changed while smalltorrent was stopped (one byte, then truncated) is
+/// noticed by its mtime and size: only the damaged pieces are fetched again.
+#[test]
+fn a_file_changed_while_stopped_is_rechecked() {
+    let s = setup(4 * MIB, 0);
+    s.run_to_end();
+    let pieces = (4 * MIB / PIECE) as u32;
+
+    std::thread::sleep(Duration::from_millis(20));
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(s.file())
+        .unwrap();
+    let offset = 5 * PIECE + 1000;
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, offset).unwrap();
+    file.write_all_at(&[byte[0] ^ 0xff], offset).unwrap();
+    drop(file);
+    let stderr = s.run_to_end();
+    let check = checked_line(&stderr);
+    assert!(
+        check.contains(&format!("{} of {pieces} pieces valid", pieces - 1)),
+        "{check}"
+    );
+    assert_eq!(verified_in(&stderr), BTreeSet::from([5]), "{check}");
+    assert_same_tree(&s.data, &s.file());
+
+    // Truncated to half: the second half is fetched again.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(s.file())
+        .unwrap()
+        .set_len(2 * MIB)
+        .unwrap();
+    let stderr = s.run_to_end();
+    let fetched = verified_in(&stderr);
+    assert_eq!(
+        fetched,
+        (pieces / 2..pieces).collect(),
+        "{}",
+        checked_line(&stderr)
+    );
+    assert_same_tree(&s.data, &s.file());
+}
+
+/// `verify` reports a complete download, then a damaged one, with the documented exit code.
+#[test]
+fn verify_reports_per_file() {
+    let s = setup(2 * MIB, 0);
+    s.run_to_end();
+    let args = |p: &Path| {
+        [
+            "verify".into(),
+            s.torrent.clone().into_os_string(),
+            "-d".into(),
+            p.as_os_str().to_owned(),
+        ]
+    };
+    let output = run_smalltorrent(args(&s.out), secs(30));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("payload.bin: complete"), "{text}");
+    let file = fs::OpenOptions::new().write(true).open(s.file()).unwrap();
+    file.write_all_at(b"x", 3).unwrap();
+    let output = run_smalltorrent(args(&s.out), secs(30));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("payload.bin: 7 of 8 pieces"), "{text}");
+    let output = run_smalltorrent(args(&s.out.join("nowhere")), secs(30));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("payload.bin: missing"), "{text}");
+}
+
+/// A file truncated by another program while smalltorrent writes into its map: one clear
+/// line and exit 1 (not a silent death by SIGBUS), then the rerun rechecks and finishes.
+#[test]
+fn a_file_truncated_while_running_is_reported_then_rechecked() {
+    let s = setup(16 * MIB, 2 * MIB as u32);
+    let mut client = s.start();
+    client.wait_until(secs(30), "some pieces", |c| {
+        verified_in(&c.stderr()).len() >= 2
+    });
+    fs::OpenOptions::new()
+        .write(true)
+        .open(s.file())
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let status = client
+        .wait_exit(secs(30))
+        .unwrap_or_else(|why| panic!("{why}"));
+    assert_eq!(status.code(), Some(1), "{}", client.report());
+    assert!(client.stderr().contains("truncated"), "{}", client.report());
+    // The file is empty now: nothing recorded may be trusted, every piece comes again.
+    let stderr = s.run_to_end();
+    assert_eq!(verified_in(&stderr).len(), 64, "{}", checked_line(&stderr));
+    assert_same_tree(&s.data, &s.file());
+}
