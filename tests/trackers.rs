@@ -227,6 +227,28 @@ fn transmission_seeds_through_our_tracker_over_udp() {
     assert_announced(&tracker.report(), "udp", &["127.0.0.3:", "127.0.0.1:"]);
 }
 
+/// transmission-cli leeching through `smalltorrent tracker` over UDP from a smalltorrent
+/// seeder. Transmission never dials loopback peers, so it announces first and our seeder,
+/// told about it by our tracker, dials it.
+#[test]
+fn transmission_leeches_from_our_seeder_through_our_tracker_over_udp() {
+    let tracker = SmalltorrentTracker::start(5);
+    let payload = Payload::new(2 * MIB + 3);
+    let url = tracker.udp_announce_url();
+    let torrent = payload.torrent("t", &[vec![&url]]);
+    let out = payload.out("transmission");
+    let mut leecher = TransmissionLeecher::start(&tracker, &torrent, &out, ip(5));
+    let mut seeder = SmalltorrentPeer::seed(&tracker, &torrent, &payload.data_dir, ip(2));
+    leecher.wait_for(&payload.file, &out.join("payload.bin"), secs(90));
+    let stopped = seeder.interrupt(secs(20));
+    assert!(
+        stopped.uploaded.is_some_and(|bytes| bytes >= 2 * MIB),
+        "{}",
+        stopped.stderr
+    );
+    assert_announced(&tracker.report(), "udp", &["127.0.0.5:", "127.0.0.2:"]);
+}
+
 /// The tracker's debug log shows an announce over `via` from each of `peers`.
 fn assert_announced(log: &str, via: &str, peers: &[&str]) {
     for peer in peers {

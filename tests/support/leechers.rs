@@ -134,7 +134,7 @@ impl TransmissionLeecher {
     /// Starts transmission-cli downloading `torrent` into `out_dir`, bound to `ip`, and
     /// returns once the tracker lists it, so a seeder announcing next will be told about it.
     pub fn start(
-        tracker: &Opentracker,
+        tracker: &impl TrackerProcess,
         torrent: &Path,
         out_dir: &Path,
         ip: Ipv4Addr,
