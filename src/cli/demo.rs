@@ -75,12 +75,7 @@ pub fn run(args: Vec<OsString>) -> Result<i32, String> {
     let Some(config) = parse(args)? else {
         return Ok(0);
     };
-    let (interrupt, interrupted) = crossbeam_channel::bounded(1);
-    if let Err(error) = ctrlc::set_handler(move || {
-        let _ = interrupt.try_send(());
-    }) {
-        log::warn!("Ctrl-C will not stop cleanly: {error}");
-    }
+    let interrupted = super::interrupt_channel();
     Ok(match demo::run(&config, &interrupted) {
         Ok(report) => {
             print!("{report}");

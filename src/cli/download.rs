@@ -164,12 +164,7 @@ pub fn run(args: Vec<OsString>) -> Result<i32, String> {
     let Some(options) = parse(args)? else {
         return Ok(0);
     };
-    let (interrupt, interrupted) = crossbeam_channel::bounded(1);
-    if let Err(error) = ctrlc::set_handler(move || {
-        let _ = interrupt.try_send(());
-    }) {
-        log::warn!("Ctrl-C will not stop cleanly: {error}");
-    }
+    let interrupted = super::interrupt_channel();
     Ok(match download::run(&options, &interrupted) {
         Ok(summary) => {
             print_summary(&summary);

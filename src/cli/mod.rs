@@ -55,6 +55,18 @@ pub fn main() -> i32 {
     })
 }
 
+/// A channel that receives a message on Ctrl-C (or SIGTERM): how every long-running command
+/// learns it should stop cleanly. The handler can be set once per process.
+pub fn interrupt_channel() -> crossbeam_channel::Receiver<()> {
+    let (interrupt, interrupted) = crossbeam_channel::bounded(1);
+    if let Err(error) = ctrlc::set_handler(move || {
+        let _ = interrupt.try_send(());
+    }) {
+        log::warn!("Ctrl-C will not stop cleanly: {error}");
+    }
+    interrupted
+}
+
 /// Reads the value of a numeric option, with an error that names the option.
 pub fn number<T: std::str::FromStr>(
     parser: &mut lexopt::Parser,
