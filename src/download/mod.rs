@@ -129,13 +129,10 @@ impl std::error::Error for DownloadError {}
 pub struct Summary {
     pub name: String,
     pub bytes: u64,
-    /// Payload bytes received (including any that failed the hash check).
-    pub downloaded: u64,
     /// Payload bytes sent.
     pub uploaded: u64,
     /// True if data was fetched in this run (false when it was all there already).
     pub fetched: bool,
-    pub elapsed: Duration,
 }
 
 /// Downloads the torrent in `options` until every piece is verified on disk, then seeds if
@@ -174,10 +171,8 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     let summary = |counters: &Counters| Summary {
         name: meta.name.clone(),
         bytes: geometry.total_length,
-        downloaded: counters.downloaded(),
         uploaded: counters.uploaded(),
         fetched: !complete_at_start,
-        elapsed: started.elapsed(),
     };
     if complete_at_start && !options.seed {
         if let Some(Err(error)) = recorder.as_ref().map(Recorder::record) {
