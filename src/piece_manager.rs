@@ -274,9 +274,13 @@ impl PieceManager {
                 if *slot == (BlockState::Requested { by: peer }) {
                     *slot = BlockState::Free;
                 }
-                if partial.blocks.iter().all(|b| *b == BlockState::Free) {
-                    partial.owner = None;
-                }
+            }
+        }
+        // A peer that gives its blocks back (it choked us or left) also gives up the
+        // exclusive pieces it owned, even half-fetched ones: else nobody could finish them.
+        for partial in state.partials.values_mut() {
+            if partial.owner == Some(peer) {
+                partial.owner = None;
             }
         }
     }

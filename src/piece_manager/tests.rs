@@ -218,3 +218,23 @@ fn a_failed_piece_is_retried_from_one_peer_only() {
         "once A gave it up, B may take the whole piece"
     );
 }
+
+/// Regression: a liar banned half-way through its exclusive retry of a failed piece kept
+/// owning it, so nobody could fetch the rest and the download stalled at 32 of 33 pieces.
+#[test]
+fn an_exclusive_piece_is_released_when_its_owner_leaves_half_way() {
+    let g = Geometry::new(32768, 32768);
+    let pm = PieceManager::new(g, &Bitfield::new(1));
+    let has = all(g);
+    let mut out = Vec::new();
+    pm.pick_blocks(A, &has, &[], 2, &mut out);
+    deliver(&pm, A, &out, false);
+    let mut retry = Vec::new();
+    pm.pick_blocks(A, &has, &[], 2, &mut retry);
+    assert_eq!(retry.len(), 2);
+    assert_eq!(pm.block_received(A, retry[0]), Delivery::Accepted);
+    pm.return_blocks(A, &retry[1..]);
+    let mut by_b = Vec::new();
+    pm.pick_blocks(B, &has, &[], 2, &mut by_b);
+    assert_eq!(by_b, vec![retry[1]], "B finishes what A left");
+}
