@@ -1,13 +1,14 @@
 //! The state of one established connection (after the handshake) and its loop.
 //!
-//! One loop: read what the peer sent (waiting at most a tick, or a millisecond while we
-//! have bytes to send), handle it, do housekeeping, queue requests and blocks, and write
-//! as much as the socket takes. Writes are *resumable*: the socket has a short send timeout
-//! and whatever did not fit stays in `out` for the next turn. So the thread never sits in
-//! `write` while the peer waits for it to read — two peers uploading to each other cannot
-//! deadlock with full buffers both ways.
+//! One loop: wait (in `poll`) until the peer sent something, or has room for what we
+//! queued, or a tick passed; read and handle every message that came; do housekeeping;
+//! queue requests and blocks; write as much as the socket takes. The socket is
+//! non-blocking, so reads and writes are *resumable*: a frame cut short waits in the frame
+//! reader, bytes that did not fit wait in `out`. The thread never sits in `write` while the
+//! peer waits for it to read, so two peers uploading to each other cannot deadlock with
+//! full buffers both ways.
 
-use super::{PeerError, PeerStatus, Swarm};
+use super::{PeerError, PeerStatus, Swarm, poll};
 use crate::bitfield::Bitfield;
 use crate::geometry::BlockRef;
 use crate::piece_manager::PeerKey;
@@ -23,10 +24,11 @@ use std::time::{Duration, Instant};
 
 /// Read buffer per connection: large enough to take a few blocks per system call.
 const READ_BUFFER: usize = 64 * 1024;
-/// How long a write may block before the loop goes back to reading.
-const WRITE_SLICE: Duration = Duration::from_millis(50);
-/// How long a read may block while we have bytes waiting to be sent.
-const BUSY_READ_WAIT: Duration = Duration::from_millis(1);
+/// Messages handled per loop turn at most, so a fast sender cannot starve our own sending
+/// (64 blocks of 16 KiB: 1 MiB).
+const READ_BATCH: usize = 64;
+/// Sent bytes at the front of `out` worth moving the rest down for.
+const COMPACT_AFTER: usize = 64 * 1024;
 
 /// Largest message we accept: a 128 KiB block plus header, or our torrent's bitfield.
 fn max_message_len(swarm: &Swarm) -> u32 {
@@ -45,8 +47,6 @@ pub(super) struct Connection {
     /// Bytes queued for sending; `out[sent..]` is still to go.
     pub(super) out: Vec<u8>,
     sent: usize,
-    /// True while reads wait only [`BUSY_READ_WAIT`] (we have output pending).
-    busy_reads: bool,
 
     // Download side: what the peer has and what we asked it for.
     /// What the peer has, from its `bitfield` and `have`s.
@@ -108,7 +108,6 @@ impl Connection {
             frames,
             out: Vec::with_capacity(4096),
             sent: 0,
-            busy_reads: false,
             peer_has: Bitfield::new(piece_count),
             peer_choking: true,
             am_interested: false,
@@ -150,9 +149,8 @@ impl Connection {
     }
 
     fn start(&mut self) -> Result<(), PeerError> {
-        self.stream
-            .set_read_timeout(Some(self.swarm.timeouts.tick))?;
-        self.stream.set_write_timeout(Some(WRITE_SLICE))?;
+        // Also for `reader`: a cloned socket shares the non-blocking flag.
+        self.stream.set_nonblocking(true)?;
         let ours = self.swarm.pieces.verified();
         if ours.count() > 0 {
             self.send(Message::Bitfield(ours.as_bytes().to_vec()));
@@ -166,8 +164,17 @@ impl Connection {
             if self.status.stop.load(Ordering::Relaxed) {
                 return Err(PeerError::Stopped);
             }
-            self.set_busy_reads(self.sent < self.out.len() || !self.requests.is_empty())?;
-            self.read_messages()?;
+            let buffered = !self.reader.buffer().is_empty();
+            let wait = if buffered {
+                Duration::ZERO
+            } else {
+                let tick = self.swarm.timeouts.tick;
+                tick.saturating_sub(self.last_housekeeping.elapsed())
+            };
+            let ready = poll::wait(&self.stream, self.unsent() > 0, wait)?;
+            if ready.readable || buffered {
+                self.read_messages()?;
+            }
             let now = Instant::now();
             if now.duration_since(self.last_housekeeping) >= self.swarm.timeouts.tick {
                 self.last_housekeeping = now;
@@ -183,22 +190,21 @@ impl Connection {
         }
     }
 
-    /// Handles the next message, and then every message already in the read buffer, so a
-    /// batch of requests (or a request and its cancel) is seen before we answer.
+    /// Handles every message the peer has sent so far (up to [`READ_BATCH`]), so a batch
+    /// of requests (or a request and its cancel) is seen before we answer.
     fn read_messages(&mut self) -> Result<(), PeerError> {
-        loop {
+        for _ in 0..READ_BATCH {
             match self.frames.read_from(&mut self.reader) {
                 Ok(Some(message)) => {
                     self.last_received = Instant::now();
                     self.handle(message)?;
                 }
+                // The socket has nothing more for now.
                 Ok(None) | Err(WireError::Timeout) => return Ok(()),
                 Err(error) => return Err(error.into()),
             }
-            if self.reader.buffer().is_empty() {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     fn handle(&mut self, message: Message) -> Result<(), PeerError> {
@@ -272,7 +278,7 @@ impl Connection {
         self.swarm.tracer.flag(self.addr, flag, value);
     }
 
-    /// Writes as much of `out` as the socket takes within [`WRITE_SLICE`].
+    /// Writes as much of `out` as the socket takes now; the rest waits for the next turn.
     fn write_some(&mut self) -> Result<(), PeerError> {
         while self.sent < self.out.len() {
             match self.stream.write(&self.out[self.sent..]) {
@@ -291,6 +297,11 @@ impl Connection {
                     if self.last_sent.elapsed() > self.swarm.timeouts.idle {
                         return Err(PeerError::Timeout("for the peer to read what we send"));
                     }
+                    if self.sent >= COMPACT_AFTER {
+                        // Keep `out` from growing while the peer reads slowly.
+                        self.out.drain(..self.sent);
+                        self.sent = 0;
+                    }
                     return Ok(());
                 }
                 Err(e) => return Err(e.into()),
@@ -304,19 +315,6 @@ impl Connection {
     /// Bytes still waiting in `out`.
     pub(super) fn unsent(&self) -> usize {
         self.out.len() - self.sent
-    }
-
-    fn set_busy_reads(&mut self, busy: bool) -> Result<(), PeerError> {
-        if busy != self.busy_reads {
-            let wait = if busy {
-                BUSY_READ_WAIT
-            } else {
-                self.swarm.timeouts.tick
-            };
-            self.stream.set_read_timeout(Some(wait))?;
-            self.busy_reads = busy;
-        }
-        Ok(())
     }
 
     pub(super) fn misbehaved(&self, what: String) -> PeerError {

@@ -17,6 +17,7 @@
 
 mod connection;
 mod download;
+mod poll;
 mod upload;
 
 use crate::block_saver;
