@@ -17,7 +17,7 @@ use crate::choker::{self, Candidate, Choker};
 use crate::peer::{self, Exited, PeerError, PeerStatus, Swarm};
 use crate::piece_manager::PeerKey;
 use crate::random::Rng;
-use crossbeam_channel::{Receiver, Sender, never, select, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded, never, select, unbounded};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -93,6 +93,9 @@ struct PeerManager {
     last_round: Instant,
     next_key: PeerKey,
     exits: Sender<Exited>,
+    /// Handed to every peer's status: a peer thread pokes it when its peer becomes
+    /// interested, so a free unchoke slot is given at once rather than at the next tick.
+    wake: Sender<()>,
 }
 
 /// Starts the peer manager.
@@ -103,6 +106,7 @@ pub fn spawn(
 ) -> std::io::Result<(JoinHandle<()>, Sender<Command>)> {
     let (commands, inbox) = unbounded();
     let (exits, exited) = unbounded();
+    let (wake, woken) = bounded(1);
     let manager = PeerManager {
         swarm,
         max_peers,
@@ -119,11 +123,12 @@ pub fn spawn(
         last_round: Instant::now(),
         next_key: 1,
         exits,
+        wake,
     };
     let (addresses, incoming) = (inputs.addresses, inputs.incoming);
     let handle = std::thread::Builder::new()
         .name("peer-manager".into())
-        .spawn(move || manager.run(addresses, incoming, inbox, exited))?;
+        .spawn(move || manager.run(addresses, incoming, inbox, exited, woken))?;
     Ok((handle, commands))
 }
 
@@ -134,6 +139,7 @@ impl PeerManager {
         mut incoming: Receiver<(TcpStream, SocketAddr)>,
         inbox: Receiver<Command>,
         exited: Receiver<Exited>,
+        woken: Receiver<()>,
     ) {
         loop {
             select! {
@@ -155,6 +161,8 @@ impl PeerManager {
                         self.reap(exit);
                     }
                 },
+                // A peer became interested: `choke` below gives it a free slot.
+                recv(woken) -> _ => {},
                 default(TICK) => {},
             }
             self.dial_more();
@@ -249,7 +257,7 @@ impl PeerManager {
         let key = self.next_key;
         self.next_key += 1;
         self.addresses.insert(key, addr);
-        (key, Arc::new(PeerStatus::default()))
+        (key, Arc::new(PeerStatus::with_wake(self.wake.clone())))
     }
 
     fn started(
@@ -297,6 +305,7 @@ impl PeerManager {
             PeerError::Misbehaved(_)
             | PeerError::WrongInfoHash
             | PeerError::OwnPeerId
+            | PeerError::BothComplete
             | PeerError::Stopped => false,
             _ => dialled && attempts < MAX_ATTEMPTS && !self.banned.contains(&addr.ip()),
         };
@@ -343,10 +352,10 @@ impl PeerManager {
             unchoked
         };
         for (key, running) in &self.running {
-            running
-                .status
-                .unchoke
-                .store(unchoked.contains(key), Ordering::Relaxed);
+            let unchoke = unchoked.contains(key);
+            if running.status.unchoke.swap(unchoke, Ordering::Relaxed) != unchoke {
+                running.status.wake_peer();
+            }
         }
     }
 
@@ -375,6 +384,7 @@ impl PeerManager {
         self.banned.insert(ip);
         for running in self.running.values().filter(|r| r.addr.ip() == ip) {
             running.status.stop.store(true, Ordering::Relaxed);
+            running.status.wake_peer();
         }
     }
 
@@ -382,6 +392,7 @@ impl PeerManager {
     fn stop_all(&mut self, exited: &Receiver<Exited>) {
         for running in self.running.values() {
             running.status.stop.store(true, Ordering::Relaxed);
+            running.status.wake_peer();
         }
         for (_, running) in self.running.drain() {
             let _ = running.handle.join();

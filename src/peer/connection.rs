@@ -171,7 +171,8 @@ impl Connection {
                 let tick = self.swarm.timeouts.tick;
                 tick.saturating_sub(self.last_housekeeping.elapsed())
             };
-            let ready = poll::wait(&self.stream, self.unsent() > 0, wait)?;
+            let waker = self.status.waker.as_ref();
+            let ready = poll::wait(&self.stream, self.unsent() > 0, waker, wait)?;
             if ready.readable || buffered {
                 self.read_messages()?;
             }

@@ -28,7 +28,7 @@ impl Connection {
         if !self.am_interested && !self.swarm.pieces.has_piece(piece) {
             self.set_interested(true);
         }
-        Ok(())
+        self.end_if_both_complete()
     }
 
     pub(super) fn bitfield(&mut self, bytes: Vec<u8>) -> Result<(), PeerError> {
@@ -42,6 +42,15 @@ impl Connection {
         self.peer_has = has;
         if self.swarm.pieces.is_interesting(&self.peer_has) {
             self.set_interested(true);
+        }
+        self.end_if_both_complete()
+    }
+
+    /// Two seeds have nothing to trade: close, as other clients do, so the peer (say, a
+    /// leecher that just finished) is not kept waiting for us to hang up.
+    pub(super) fn end_if_both_complete(&self) -> Result<(), PeerError> {
+        if self.peer_has.is_full() && self.swarm.pieces.is_complete() {
+            return Err(PeerError::BothComplete);
         }
         Ok(())
     }
@@ -137,6 +146,7 @@ impl Connection {
             && self.am_interested
             && now.duration_since(self.last_block) > timeouts.snub;
         self.status.snubbed.store(snubbed, Ordering::Relaxed);
+        self.end_if_both_complete()?;
         self.cancel_finished_blocks();
         if self.am_interested && self.in_flight.is_empty() && !self.peer_choking {
             // Nothing to request: maybe we have everything this peer has.

@@ -102,7 +102,7 @@ pub struct Swarm {
 
 /// What the peer manager and one peer thread share: the manager's orders (stop, unchoke)
 /// and the thread's figures (bytes, interest, snubbing), all lock-free.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PeerStatus {
     /// Set by the peer manager: end the connection.
     pub stop: AtomicBool,
@@ -116,6 +116,55 @@ pub struct PeerStatus {
     pub interested: AtomicBool,
     /// The peer unchokes us but has sent no block for a while.
     pub snubbed: AtomicBool,
+    /// Wakes the peer manager (see [`PeerStatus::wake_manager`]); `None` when no manager
+    /// runs (tests, the observer's stand-ins).
+    wake: Option<Sender<()>>,
+    /// Wakes the peer thread from its `poll` (see [`PeerStatus::wake_peer`]); `None` only
+    /// if the system would not give us an eventfd (the thread then notices at its tick).
+    waker: Option<poll::Waker>,
+}
+
+impl Default for PeerStatus {
+    fn default() -> PeerStatus {
+        PeerStatus {
+            stop: AtomicBool::new(false),
+            unchoke: AtomicBool::new(false),
+            downloaded: AtomicU64::new(0),
+            uploaded: AtomicU64::new(0),
+            interested: AtomicBool::new(false),
+            snubbed: AtomicBool::new(false),
+            wake: None,
+            waker: poll::Waker::new()
+                .inspect_err(|e| log::debug!("no eventfd for a peer thread: {e}"))
+                .ok(),
+        }
+    }
+}
+
+impl PeerStatus {
+    /// A status whose [`wake_manager`](Self::wake_manager) pokes `wake`.
+    pub fn with_wake(wake: Sender<()>) -> PeerStatus {
+        PeerStatus {
+            wake: Some(wake),
+            ..PeerStatus::default()
+        }
+    }
+
+    /// Makes the peer thread look at this status now: the choker's verdict or the stop
+    /// flag changed.
+    pub fn wake_peer(&self) {
+        if let Some(waker) = &self.waker {
+            waker.wake();
+        }
+    }
+
+    /// Asks the peer manager to look at the peers now (a peer became interested).
+    pub fn wake_manager(&self) {
+        if let Some(wake) = &self.wake {
+            // A full channel means a wake-up is already pending: nothing is lost.
+            let _ = wake.try_send(());
+        }
+    }
 }
 
 /// Why a peer connection ended.
@@ -133,6 +182,8 @@ pub enum PeerError {
     Misbehaved(String),
     /// A state lasted longer than its timeout.
     Timeout(&'static str),
+    /// We and the peer both have every piece: neither can give the other anything.
+    BothComplete,
     /// The peer manager asked us to stop.
     Stopped,
     /// The block saver is gone (the download is shutting down).
@@ -150,6 +201,7 @@ impl fmt::Display for PeerError {
             PeerError::OwnPeerId => write!(f, "connected to ourselves"),
             PeerError::Misbehaved(what) => write!(f, "protocol violation: {what}"),
             PeerError::Timeout(state) => write!(f, "timed out {state}"),
+            PeerError::BothComplete => write!(f, "both sides have every piece"),
             PeerError::Stopped => write!(f, "stopped"),
             PeerError::SaverGone => write!(f, "block saver stopped"),
             PeerError::Storage(e) => write!(f, "cannot read a block to upload: {e}"),

@@ -22,6 +22,9 @@ impl Connection {
     pub(super) fn set_peer_interested(&mut self, interested: bool) {
         if self.peer_interested != interested {
             self.trace_flag(Flag::PeerInterested, interested);
+            if interested {
+                self.status.wake_manager();
+            }
         }
         self.peer_interested = interested;
         self.status.interested.store(interested, Ordering::Relaxed);
