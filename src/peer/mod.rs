@@ -59,7 +59,9 @@ pub struct Timeouts {
     pub useless: Duration,
     /// No block from a peer that unchokes us: it is *snubbing* us (the choker passes it over).
     pub snub: Duration,
-    /// How often the thread wakes up with no traffic, to check the above.
+    /// How often the thread wakes up with no traffic, to check the above and to announce
+    /// newly verified pieces (`have`) to a quiet peer: in a swarm, a late `have` sends
+    /// leechers to the seeder for a piece a neighbour already holds.
     pub tick: Duration,
 }
 
@@ -73,7 +75,7 @@ impl Default for Timeouts {
             idle: Duration::from_secs(150),
             useless: Duration::from_secs(60),
             snub: Duration::from_secs(60),
-            tick: Duration::from_millis(250),
+            tick: Duration::from_millis(100),
         }
     }
 }
