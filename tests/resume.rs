@@ -247,6 +247,146 @@ fn kill_9_at_random_moments_then_finish() {
     assert_same_tree(&s.data, &s.file());
 }
 
+/// Starts smalltorrent as [`Setup::start`] does, also writing a `--trace` transcript to
+/// `trace`, so a test can count the requests it sends.
+fn start_traced(s: &Setup, trace: &Path) -> Proc {
+    let peer = s.seeder.addr().to_string();
+    let mut cmd = smalltorrent_command([
+        s.torrent.as_os_str(),
+        "-d".as_ref(),
+        s.out.as_os_str(),
+        "-q".as_ref(),
+        "--peer".as_ref(),
+        peer.as_ref(),
+        "--trace".as_ref(),
+        trace.as_os_str(),
+    ]);
+    cmd.env(
+        "RUST_LOG",
+        "smalltorrent::download=info,smalltorrent::block_saver=debug",
+    );
+    Proc::spawn("smalltorrent (traced)", cmd)
+}
+
+/// Runs [`start_traced`] to a successful end; returns its stderr.
+fn run_traced_to_end(s: &Setup, trace: &Path) -> String {
+    let mut client = start_traced(s, trace);
+    let status = client
+        .wait_exit(secs(90))
+        .unwrap_or_else(|why| panic!("{why}"));
+    assert!(status.success(), "{}", client.report());
+    client.stderr()
+}
+
+/// Waits until a file written now in `dir` gets an mtime later than `stamp`, so that a
+/// change made next cannot carry the very mtime the resume file recorded (the clock the
+/// filesystem uses ticks coarsely).
+fn wait_for_mtime_past(dir: &Path, stamp: resume::FileStamp) {
+    use std::os::unix::fs::MetadataExt;
+    let probe = dir.join("clock-probe");
+    let deadline = Instant::now() + secs(10);
+    loop {
+        fs::write(&probe, b"tick").unwrap();
+        let meta = fs::metadata(&probe).unwrap();
+        if (meta.mtime(), meta.mtime_nsec()) > (stamp.mtime, stamp.mtime_ns) {
+            fs::remove_file(&probe).unwrap();
+            return;
+        }
+        assert!(Instant::now() < deadline, "the file clock does not advance");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Issue 5: a resume after a clean Ctrl-C downloads nothing already verified. The second
+/// run, traced, sends not one `request` for a piece the first run recorded, requests every
+/// block of every other piece, and the bytes end up identical.
+#[test]
+fn after_ctrl_c_no_verified_piece_is_requested_again() {
+    let size = 16 * MIB;
+    let pieces = (size / PIECE) as u32;
+    let s = setup(size, 4 * MIB as u32);
+    let mut client = s.start();
+    client.wait_until(secs(30), "8 verified pieces", |c| {
+        verified_in(&c.stderr()).len() >= 8
+    });
+    let status = client.stop_with("INT", secs(30)).unwrap();
+    assert_eq!(status.code(), Some(130), "{}", client.report());
+    let recorded = s.recorded();
+    assert_eq!(
+        recorded,
+        verified_in(&client.stderr()),
+        "a clean stop records every verified piece"
+    );
+    let missing: BTreeSet<u32> = (0..pieces).filter(|p| !recorded.contains(p)).collect();
+    assert!(!missing.is_empty(), "stopped too late: nothing left to do");
+
+    let trace = s.out.with_file_name("second-run.jsonl");
+    let stderr = run_traced_to_end(&s, &trace);
+    let check = checked_line(&stderr);
+    assert!(
+        check.contains(&format!(
+            "{} from the resume file, 0 hashed",
+            recorded.len()
+        )),
+        "{check}"
+    );
+    let requests = requests_sent(&trace);
+    let requested = pieces_of(&requests);
+    eprintln!(
+        "first run: {} of {pieces} pieces verified and recorded; second run: {check}; \
+         {} requests for {} pieces",
+        recorded.len(),
+        requests.len(),
+        requested.len()
+    );
+    let again: Vec<&u32> = requested.intersection(&recorded).collect();
+    assert!(again.is_empty(), "requested again after Ctrl-C: {again:?}");
+    assert_eq!(requested, missing, "every missing piece, and only those");
+    let wanted = blocks_of(size, PIECE, missing.iter().copied());
+    let distinct: BTreeSet<Request> = requests.iter().copied().collect();
+    assert_eq!(distinct, wanted, "every block of the missing pieces");
+    assert_eq!(verified_in(&stderr), missing);
+    assert_same_tree(&s.data, &s.file());
+}
+
+/// Issue 5: one flipped byte in a finished file, while smalltorrent was stopped, costs that
+/// piece alone: the traced rerun requests each of its 16 blocks once and nothing else.
+#[test]
+fn one_flipped_byte_fetches_that_piece_alone() {
+    let size = 4 * MIB;
+    let s = setup(size, 0);
+    s.run_to_end();
+    let stamp = resume::load(&s.resume_path()).unwrap().files[0].unwrap();
+    wait_for_mtime_past(&s.out, stamp);
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(s.file())
+        .unwrap();
+    let damaged = 11;
+    let offset = u64::from(damaged) * PIECE + 12_345;
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, offset).unwrap();
+    file.write_all_at(&[byte[0] ^ 0x01], offset).unwrap();
+    drop(file);
+
+    let trace = s.out.with_file_name("after-flip.jsonl");
+    let stderr = run_traced_to_end(&s, &trace);
+    let requests = requests_sent(&trace);
+    eprintln!(
+        "{}; {} requests after the flip",
+        checked_line(&stderr),
+        requests.len()
+    );
+    assert_eq!(pieces_of(&requests), BTreeSet::from([damaged]));
+    let mut sorted = requests.clone();
+    sorted.sort();
+    let wanted: Vec<Request> = blocks_of(size, PIECE, [damaged]).into_iter().collect();
+    assert_eq!(sorted, wanted, "each block of piece {damaged} exactly once");
+    assert_eq!(verified_in(&stderr), BTreeSet::from([damaged]));
+    assert_same_tree(&s.data, &s.file());
+}
+
 /// A resume file that is garbage, truncated or for another torrent is not trusted: the data
 /// is hashed in full and the result is right.
 #[test]

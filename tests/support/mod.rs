@@ -31,6 +31,7 @@ pub mod published;
 pub mod seeders;
 pub mod smalltorrent;
 pub mod torrent;
+pub mod trace_file;
 pub mod tracker;
 
 pub use hostile_peer::{Behaviour, HostilePeer, TorrentFacts};
@@ -43,7 +44,8 @@ pub use process::{
 pub use published::Published;
 pub use seeders::{LtOptions, PYTHON, Seeder, aria2_download};
 pub use smalltorrent::{SmalltorrentPeer, Stopped};
-pub use torrent::{info_hash, mktorrent, mktorrent_tiers};
+pub use torrent::{info_hash, make_torrent, mktorrent, mktorrent_tiers};
+pub use trace_file::{Request, blocks_of, pieces_of, requests_sent};
 pub use tracker::{Opentracker, SmalltorrentTracker, TrackerProcess};
 
 use std::net::Ipv4Addr;

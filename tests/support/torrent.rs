@@ -85,3 +85,27 @@ fn skip(b: &[u8], at: usize) -> Option<usize> {
         _ => None,
     }
 }
+
+/// A torrent of `path` in pieces of 2^`piece_len_log2` bytes, for any size from 16 KiB
+/// (2^14) up: mktorrent below 2^15 refuses, so those are made by `transmission-create`
+/// (which leaves empty files out of a multi-file torrent; give it none).
+pub fn make_torrent(path: &Path, announce_url: &str, piece_len_log2: u32, out: &Path) -> PathBuf {
+    if piece_len_log2 >= 15 {
+        return mktorrent(path, announce_url, piece_len_log2, out);
+    }
+    let _ = fs::remove_file(out);
+    let kib = (1u64 << piece_len_log2) / 1024;
+    let result = Command::new("transmission-create")
+        .args(["-s", &kib.to_string(), "-t", announce_url, "-o"])
+        .arg(out)
+        .arg(path)
+        .output()
+        .expect("cannot run transmission-create");
+    assert!(
+        result.status.success(),
+        "transmission-create failed: {}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    out.to_path_buf()
+}
