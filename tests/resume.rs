@@ -278,25 +278,6 @@ fn run_traced_to_end(s: &Setup, trace: &Path) -> String {
     client.stderr()
 }
 
-/// Waits until a file written now in `dir` gets an mtime later than `stamp`, so that a
-/// change made next cannot carry the very mtime the resume file recorded (the clock the
-/// filesystem uses ticks coarsely).
-fn wait_for_mtime_past(dir: &Path, stamp: resume::FileStamp) {
-    use std::os::unix::fs::MetadataExt;
-    let probe = dir.join("clock-probe");
-    let deadline = Instant::now() + secs(10);
-    loop {
-        fs::write(&probe, b"tick").unwrap();
-        let meta = fs::metadata(&probe).unwrap();
-        if (meta.mtime(), meta.mtime_nsec()) > (stamp.mtime, stamp.mtime_ns) {
-            fs::remove_file(&probe).unwrap();
-            return;
-        }
-        assert!(Instant::now() < deadline, "the file clock does not advance");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// Issue 5: a resume after a clean Ctrl-C downloads nothing already verified. The second
 /// run, traced, sends not one `request` for a piece the first run recorded, requests every
 /// block of every other piece, and the bytes end up identical.
@@ -356,8 +337,7 @@ fn one_flipped_byte_fetches_that_piece_alone() {
     let size = 4 * MIB;
     let s = setup(size, 0);
     s.run_to_end();
-    let stamp = resume::load(&s.resume_path()).unwrap().files[0].unwrap();
-    wait_for_mtime_past(&s.out, stamp);
+    wait_until_mtime_can_change(&s.file());
     let file = fs::OpenOptions::new()
         .read(true)
         .write(true)

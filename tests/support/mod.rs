@@ -37,7 +37,10 @@ pub mod tracker;
 pub use hostile_peer::{Behaviour, HostilePeer, TorrentFacts};
 pub use leechers::{LibtorrentLeecher, PieceReport, TransmissionLeecher, lt_download};
 pub use net::{free_port, listening_ports, udp_ports};
-pub use payload::{assert_same_tree, copy_tree, make_file, make_tree, tree_differences};
+pub use payload::{
+    assert_same_tree, copy_tree, make_file, make_tree, tree_differences,
+    wait_until_mtime_can_change,
+};
 pub use process::{
     Proc, run_smalltorrent, smalltorrent_command, spawn_smalltorrent, spawn_smalltorrent_named,
 };

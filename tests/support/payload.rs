@@ -2,7 +2,9 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Writes `size` pseudo-random bytes (xorshift64, so the same `seed` gives the same bytes) to
 /// `dir/name`, creating parent directories; returns the path.
@@ -162,4 +164,24 @@ fn list_files(root: &Path) -> Vec<PathBuf> {
     walk(root, root, &mut out);
     out.sort();
     out
+}
+
+/// Waits until a file written now next to `file` gets a later mtime than `file` has, so that
+/// a change made to `file` next is sure to change its mtime: the filesystem's clock ticks
+/// coarsely, and a change within the tick of the last write would go unseen.
+pub fn wait_until_mtime_can_change(file: &Path) {
+    let meta = fs::metadata(file).unwrap();
+    let before = (meta.mtime(), meta.mtime_nsec());
+    let probe = file.with_file_name(".clock-probe");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        fs::write(&probe, b"tick").unwrap();
+        let now = fs::metadata(&probe).unwrap();
+        if (now.mtime(), now.mtime_nsec()) > before {
+            fs::remove_file(&probe).unwrap();
+            return;
+        }
+        assert!(Instant::now() < deadline, "the file clock does not advance");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
