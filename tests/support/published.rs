@@ -2,7 +2,7 @@
 //! mktorrent), and an opentracker that allows it.
 
 use super::payload::{make_file, make_tree};
-use super::torrent::mktorrent;
+use super::torrent::{make_torrent, mktorrent};
 use super::tracker::Opentracker;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +38,36 @@ impl Published {
         let data_dir = dir.path().join("data");
         let payload = make_payload(&data_dir);
         let torrent = mktorrent(
+            &payload,
+            &tracker.announce_url(),
+            piece_log2,
+            &dir.path().join("test.torrent"),
+        );
+        tracker.allow(&torrent);
+        Published {
+            tracker,
+            dir,
+            data_dir,
+            payload,
+            torrent,
+            piece_len: 1 << piece_log2,
+        }
+    }
+}
+
+impl Published {
+    /// The folder `tree` holding `files` (path below it, size; reproducible bytes) in pieces
+    /// of 2^`piece_log2` bytes, from 16 KiB (2^14, made by `transmission-create`, which
+    /// leaves empty files out: give none) up (mktorrent).
+    pub fn files(piece_log2: u32, files: &[(&str, u64)]) -> Published {
+        let mut tracker = Opentracker::start();
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let payload = data_dir.join("tree");
+        for (i, &(name, size)) in files.iter().enumerate() {
+            make_file(&payload, name, size, 500 + i as u64);
+        }
+        let torrent = make_torrent(
             &payload,
             &tracker.announce_url(),
             piece_log2,
