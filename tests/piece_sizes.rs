@@ -251,7 +251,13 @@ fn resume_16_mib_pieces_after_ctrl_c_and_kill_9() {
     second.kill();
     let stderr = second.stderr();
     let check = checked_line(&stderr);
-    assert!(check.contains(", 0 hashed"), "after Ctrl-C: {check}");
+    assert!(
+        check.contains(&format!(
+            "{} from the resume file, 0 hashed",
+            recorded.len()
+        )),
+        "after Ctrl-C: {check}"
+    );
     let again: BTreeSet<u32> = pieces_of(&requests_sent(&trace))
         .intersection(&recorded)
         .copied()
@@ -280,6 +286,15 @@ fn resume_16_mib_pieces_after_ctrl_c_and_kill_9() {
         requested.is_disjoint(&recorded),
         "after kill -9, requested again: {:?} (recorded {recorded:?})",
         requested.intersection(&recorded).collect::<Vec<_>>()
+    );
+    let valid: usize = checked_line(&stderr)
+        .strip_prefix("checked data: ")
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no checked data line\n{stderr}"));
+    assert!(
+        valid >= recorded.len(),
+        "after kill -9, {valid} pieces valid at start, fewer than the {} recorded",
+        recorded.len()
     );
     let refetched: BTreeSet<u32> = requested.intersection(&ever).copied().collect();
     assert!(
