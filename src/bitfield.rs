@@ -105,6 +105,13 @@ impl Bitfield {
     pub fn pieces(&self) -> impl Iterator<Item = u32> + '_ {
         (0..self.len).filter(|&piece| self.has(piece))
     }
+
+    /// Clears `piece` (out-of-range pieces are ignored).
+    pub fn clear(&mut self, piece: u32) {
+        if piece < self.len {
+            self.bytes[(piece / 8) as usize] &= !(0x80 >> (piece % 8));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +127,9 @@ mod tests {
         assert!(bits.has(0) && bits.has(9) && !bits.has(1));
         assert_eq!(bits.count(), 2);
         assert_eq!(bits.pieces().collect::<Vec<_>>(), vec![0, 9]);
+        bits.clear(0);
+        bits.clear(10);
+        assert_eq!(bits.as_bytes(), &[0, 0b0100_0000]);
     }
 
     #[test]

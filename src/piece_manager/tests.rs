@@ -238,3 +238,52 @@ fn an_exclusive_piece_is_released_when_its_owner_leaves_half_way() {
     pm.pick_blocks(B, &has, &[], 2, &mut by_b);
     assert_eq!(by_b, vec![retry[1]], "B finishes what A left");
 }
+
+#[test]
+fn a_forgotten_piece_is_fetched_again() {
+    let g = geometry();
+    let pm = PieceManager::new(g, &Bitfield::new(g.piece_count));
+    let mut out = Vec::new();
+    pm.pick_blocks(A, &all(g), &[], 100, &mut out);
+    deliver(&pm, A, &out, true);
+    assert!(pm.is_complete());
+
+    assert!(pm.forget_piece(1), "piece 1 was verified");
+    assert!(!pm.has_piece(1) && !pm.is_complete());
+    assert_eq!(pm.progress().verified_bytes, g.total_length - 32768);
+    assert!(!pm.verified().has(1), "the resume file stops listing it");
+    assert!(!pm.forget_piece(1), "forgetting twice changes nothing");
+    let mut again = Vec::new();
+    pm.pick_blocks(B, &all(g), &[], 100, &mut again);
+    assert_eq!(again, vec![g.block(1, 0), g.block(1, 1)]);
+    assert_eq!(deliver(&pm, B, &again, true), vec![1]);
+    assert!(pm.is_complete());
+    pm.check_invariants();
+}
+
+#[test]
+fn forgetting_an_active_piece_frees_its_written_blocks_only() {
+    let g = geometry();
+    let pm = PieceManager::new(g, &Bitfield::new(g.piece_count));
+    let mut has = Bitfield::new(g.piece_count);
+    has.set(0);
+    let mut out = Vec::new();
+    pm.pick_blocks(A, &has, &[], 2, &mut out);
+    let [first, second] = [out[0], out[1]];
+    assert_eq!(pm.block_received(A, first), Delivery::Accepted);
+    assert_eq!(pm.block_written(first), Written::PieceIncomplete);
+    assert_eq!(pm.block_received(A, second), Delivery::Accepted);
+
+    assert!(!pm.forget_piece(0), "an active piece was not counted");
+    assert!(!pm.is_block_done(first), "the written block is free again");
+    assert!(
+        pm.is_block_done(second),
+        "the received block is still on its way"
+    );
+    assert_eq!(pm.block_written(second), Written::PieceIncomplete);
+    let mut again = Vec::new();
+    pm.pick_blocks(B, &has, &[], 2, &mut again);
+    assert_eq!(again, vec![first]);
+    assert_eq!(deliver(&pm, B, &again, true), vec![0]);
+    pm.check_invariants();
+}
