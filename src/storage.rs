@@ -1,131 +1,113 @@
-//! Storage: the torrent's files, created at their final sizes and memory-mapped.
+//! Storage: the torrent's files, created at their final sizes and memory-mapped one window
+//! at a time.
 //!
 //! The torrent is one byte stream cut into pieces; on disk it is a list of files laid end to
-//! end. [`Storage`] maps each file once (memmap2) and translates a stream offset into the
-//! right file(s), so a block that straddles two files is split here and nowhere else.
+//! end. [`Storage`] translates a stream offset into the right file(s) and window(s), so a
+//! block that straddles two files (or two windows) is split here and nowhere else.
+//!
+//! Windows (`window`): a file is mapped in windows of 64 MiB, each mapped when first
+//! touched and kept in a cache of at most 16 (least recently used out). A window is
+//! mapped by opening the file, checking it is the one we prepared, mapping, and closing
+//! it again, so no file descriptor stays open, whatever the number of files.
+//!
+//! Memory bound: the mapped address space is at most `count × size` (1 GiB by default) in
+//! the cache, plus one evicted window per thread that is in the middle of a copy (a thread
+//! holds one window at a time). That is what lets a 32-bit machine download a torrent
+//! larger than its address space and a torrent of 10,000 files keep 16 mappings, not
+//! 10,000. The *resident* part of a map is page cache: shared file pages, counted in a
+//! process's RssFile, which the kernel writes back and reclaims; none of it is private
+//! memory (RssAnon), which is what the download's own buffers use.
 //!
 //! Who touches the map: the block-saver thread writes blocks of pieces that are not yet
 //! verified; peer threads (when uploading) and the hasher read pieces. The piece manager
 //! guarantees that a block is written at most once before its piece is hashed and that a
 //! verified piece is never written again, so readers and the writer never touch the same
-//! bytes at the same time. That is the invariant the `unsafe` blocks below rely on.
+//! bytes at the same time. That is the invariant the `unsafe` copies below rely on.
+//!
+//! Durability: [`Storage::flush`] returns once every byte written before it was called is
+//! on disk, including bytes of windows evicted since the last flush. A write marks its
+//! file dirty (after the copy); a flush opens each dirty file and `fdatasync`s it. On
+//! Linux the dirty pages of a shared map belong to the file's page cache, and stay dirty
+//! there after `munmap`, so `fdatasync` writes them whether or not they are still mapped
+//! (`msync(MS_SYNC)` does the same, for one mapping). Eviction therefore costs no I/O; the
+//! resume recorder flushes every 2 s and records only pieces verified before its flush.
+//!
+//! Truncation while running (`sigbus`): another program may cut a file short under a live
+//! window. The access that finds the missing page raises SIGBUS; the handler maps a zero
+//! page there and poisons the window, the copy completes harmlessly, and the access returns
+//! [`StorageError::Truncated`]. The file is noted; its repairer (the block saver) gets it
+//! from [`Storage::next_truncated`], forgets what it lost, [`Storage::restore`]s its length
+//! and space, and rechecks it. A flush also reports a dirty file it finds too short.
 //!
 //! Path policy: every path comes already sanitised from the metainfo (relative, no `..`).
 //! Storage still refuses to follow a symlink anywhere below the download folder, so a link
-//! planted there cannot redirect a write outside it. Pad files (BEP 47) take space in the
-//! stream but are never created: writes to them are dropped and reads return zeros.
-//! Symlink entries are not created. Empty files are created empty.
+//! planted there cannot redirect a write outside it; later opens use `O_NOFOLLOW` and check
+//! the file's device and inode. Pad files (BEP 47) take space in the stream but are never
+//! created: writes to them are dropped and reads return zeros. Symlink entries are not
+//! created. Empty files are created empty.
 //!
 //! Space: before anything is mapped, the free space is compared with what the files still
 //! need, and each file's blocks are reserved (posix_fallocate, see `space`), so a full disk
 //! is a clear error at start, never a SIGBUS when a write through the map finds no block.
 
+mod error;
+mod prepare;
 pub mod sigbus;
 mod space;
+mod window;
+
+pub use error::StorageError;
+pub use window::Limits as WindowLimits;
 
 use crate::metainfo::{FileEntry, FileKind};
-use crate::progress::format_bytes;
-use memmap2::{MmapOptions, MmapRaw};
+use parking_lot::Mutex;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::fs;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use window::{Cache, FileId, Key, Window, open_checked};
 
-/// Why the files could not be prepared, written or flushed.
-#[derive(Debug)]
-pub enum StorageError {
-    /// A folder on the way to a file could not be created.
-    CreateDir { path: PathBuf, source: io::Error },
-    /// A file could not be opened, created, resized or mapped.
-    File {
-        path: PathBuf,
-        action: &'static str,
-        source: io::Error,
-    },
-    /// A path component is a symlink; we never follow one inside the download folder.
-    Symlink { path: PathBuf },
-    /// Something that must be a folder is a file, or a file is a folder.
-    WrongType {
-        path: PathBuf,
-        expected: &'static str,
-    },
-    /// A file on disk is larger than the torrent says it is.
-    TooLarge {
-        path: PathBuf,
-        on_disk: u64,
-        expected: u64,
-    },
-    /// The filesystem has too little free space for the files' unallocated parts.
-    NoSpace { path: PathBuf, need: u64, have: u64 },
-    /// A write or read fell outside the torrent's byte stream (a bug upstream).
-    OutOfRange { offset: u64, length: u64 },
-}
-
-impl fmt::Display for StorageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StorageError::CreateDir { path, source } => {
-                write!(f, "cannot create folder {}: {source}", path.display())
-            }
-            StorageError::File {
-                path,
-                action,
-                source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
-            StorageError::Symlink { path } => write!(
-                f,
-                "{} is a symlink; refusing to follow it out of the download folder",
-                path.display()
-            ),
-            StorageError::WrongType { path, expected } => {
-                write!(f, "{} exists but is not a {expected}", path.display())
-            }
-            StorageError::TooLarge {
-                path,
-                on_disk,
-                expected,
-            } => write!(
-                f,
-                "{} is {on_disk} bytes on disk but the torrent says {expected}; move it away",
-                path.display()
-            ),
-            StorageError::NoSpace { path, need, have } => write!(
-                f,
-                "no space left on device: need {}, have {} (in {}); free some space and \
-                 run the same command again",
-                format_bytes(*need),
-                format_bytes(*have),
-                path.display()
-            ),
-            StorageError::OutOfRange { offset, length } => {
-                write!(
-                    f,
-                    "{length} bytes at offset {offset} lie outside the torrent"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for StorageError {}
-
-/// One file of the torrent and its mapping.
+/// One file of the torrent.
 struct Slot {
     /// Where the file starts in the torrent's byte stream.
     offset: u64,
     length: u64,
     path: PathBuf,
-    /// The mapping; `None` for pad files, symlinks and empty files (nothing to map).
-    map: Option<MmapRaw>,
+    /// The file on disk, or `None` when the bytes read as zeros and writes are dropped (pad
+    /// files, symlink entries, empty files, and files `verify` found missing).
+    file: Option<FileId>,
+    /// Written since the last flush began (set after each copy into the map).
+    dirty: AtomicBool,
 }
 
-/// The mapped files of one torrent.
+/// A file found shorter than the torrent says, as its repairer needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncation {
+    pub path: PathBuf,
+    /// The whole file, as a range of the byte stream.
+    pub span: Range<u64>,
+    /// The part of `span` past the file's current end: those bytes are gone.
+    pub lost: Range<u64>,
+}
+
+/// The files of one torrent, mapped window by window.
 pub struct Storage {
     slots: Vec<Slot>,
     total_length: u64,
     /// True if some file already had data in it when we opened it (so it is worth
     /// checking which pieces are already there).
     had_data: bool,
+    /// False for `verify`, which maps read-only and never writes.
+    writable: bool,
+    window_size: u64,
+    cache: Cache,
+    /// Files found truncated, in the order found, each once, waiting for their repair.
+    truncated: Mutex<Vec<usize>>,
+    /// Flushes run one at a time: a flush that found a file dirty must not let a second,
+    /// concurrent one return before the first has synced it.
+    flushing: Mutex<()>,
 }
 
 impl fmt::Debug for Storage {
@@ -133,44 +115,45 @@ impl fmt::Debug for Storage {
         f.debug_struct("Storage")
             .field("files", &self.slots.len())
             .field("total_length", &self.total_length)
+            .field("window_size", &self.window_size)
             .finish()
     }
 }
 
 impl Storage {
-    /// Creates (or opens) every file of the torrent under `dir` at its final size and maps it.
+    /// Creates (or opens) every file of the torrent under `dir` at its final size and
+    /// reserves its space, with the default windows.
     pub fn open(dir: &Path, files: &[FileEntry]) -> Result<Storage, StorageError> {
+        Storage::open_with(dir, files, WindowLimits::default())
+    }
+
+    /// [`Storage::open`] with windows of `limits.size` bytes, at most `limits.count` mapped.
+    pub fn open_with(
+        dir: &Path,
+        files: &[FileEntry],
+        limits: WindowLimits,
+    ) -> Result<Storage, StorageError> {
         fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
-        check_space(dir, files)?;
+        prepare::check_space(dir, files)?;
         let mut slots = Vec::with_capacity(files.len());
         let mut had_data = false;
         for entry in files {
             let path = dir.join(&entry.path);
-            let map = match entry.kind {
+            let file = match entry.kind {
                 FileKind::Regular => {
-                    make_parents(dir, &entry.path)?;
-                    let (file, existing) = open_file(&path, entry.length)?;
+                    prepare::make_parents(dir, &entry.path)?;
+                    let (id, existing) = prepare::open_file(&path, entry.length)?;
                     had_data |= existing > 0;
-                    map_file(&file, &path, entry.length)?
+                    (entry.length > 0).then_some(id)
                 }
                 FileKind::Pad | FileKind::Symlink { .. } => None,
             };
-            slots.push(Slot {
-                offset: entry.offset,
-                length: entry.length,
-                path,
-                map,
-            });
+            slots.push(slot(entry, path, file));
         }
-        let total_length = files.iter().map(|f| f.length).sum();
-        Ok(Storage {
-            slots,
-            total_length,
-            had_data,
-        })
+        Ok(Storage::new(slots, had_data, true, limits))
     }
 
     /// Maps the torrent's files under `dir` for reading only, creating and changing
@@ -181,28 +164,32 @@ impl Storage {
         let mut slots = Vec::with_capacity(files.len());
         let mut present = Vec::with_capacity(files.len());
         for entry in files {
-            let path = dir.join(&entry.path);
-            let map = match entry.kind {
+            let file = match entry.kind {
                 FileKind::Regular if entry.length > 0 => {
-                    map_existing(dir, &entry.path, entry.length)
+                    prepare::existing_file(dir, &entry.path, entry.length)
                 }
                 _ => None,
             };
-            present.push(map.is_some() || entry.kind != FileKind::Regular || entry.length == 0);
-            slots.push(Slot {
-                offset: entry.offset,
-                length: entry.length,
-                path,
-                map,
-            });
+            present.push(file.is_some() || entry.kind != FileKind::Regular || entry.length == 0);
+            slots.push(slot(entry, dir.join(&entry.path), file));
         }
-        let total_length = files.iter().map(|f| f.length).sum();
-        let storage = Storage {
-            slots,
-            total_length,
-            had_data: true,
-        };
+        let storage = Storage::new(slots, true, false, WindowLimits::default());
         (storage, present)
+    }
+
+    fn new(slots: Vec<Slot>, had_data: bool, writable: bool, limits: WindowLimits) -> Storage {
+        sigbus::install();
+        let page = sigbus::page_size() as u64;
+        Storage {
+            total_length: slots.iter().map(|s| s.length).sum(),
+            slots,
+            had_data,
+            writable,
+            window_size: limits.size.max(1).div_ceil(page) * page,
+            cache: Cache::new(limits.count),
+            truncated: Mutex::new(Vec::new()),
+            flushing: Mutex::new(()),
+        }
     }
 
     /// True if any file already held data before we opened it.
@@ -210,27 +197,27 @@ impl Storage {
         self.had_data
     }
 
-    /// Copies `data` into the stream at `offset`, across file boundaries.
+    /// Copies `data` into the stream at `offset`, across file and window boundaries.
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
-        self.visit(offset, data.len() as u64, |map, at, range| {
-            if let Some(map) = map {
-                // SAFETY: `at + range.len()` is inside the mapping (checked by `visit`), and
-                // the piece manager hands each block to exactly one writer before its piece
-                // is verified; no reader looks at an unverified piece. So no other thread
-                // accesses these bytes while we copy.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        data[range.clone()].as_ptr(),
-                        map.as_mut_ptr().add(at),
-                        range.len(),
-                    );
-                }
+        if !self.writable {
+            return Err(StorageError::ReadOnly);
+        }
+        self.visit(offset, data.len() as u64, |file, target, range| {
+            if let Some(target) = target {
+                // SAFETY: `target` points to `range.len()` bytes inside a live window
+                // (checked by `visit`), and the piece manager hands each block to exactly
+                // one writer before its piece is verified; no reader looks at an unverified
+                // piece. So no other thread accesses these bytes while we copy.
+                let part = &data[range];
+                unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), target, part.len()) };
+                self.slots[file].dirty.store(true, Ordering::Release);
             }
         })
     }
 
     /// Calls `f` with consecutive slices covering `length` bytes at `offset` (zeros for pad
-    /// files), without copying: this is how pieces are hashed and blocks are uploaded.
+    /// files), without copying: this is how pieces are hashed and blocks are uploaded. On
+    /// an error, what `f` was given must be thrown away (it may hold zeros).
     pub fn read_with(
         &self,
         offset: u64,
@@ -238,13 +225,12 @@ impl Storage {
         mut f: impl FnMut(&[u8]),
     ) -> Result<(), StorageError> {
         const ZEROS: [u8; 16384] = [0; 16384];
-        self.visit(offset, length, |map, at, range| match map {
-            Some(map) => {
-                // SAFETY: in bounds (checked by `visit`); callers only read pieces that are
-                // complete (hashing) or verified, which no thread writes any more.
-                let bytes =
-                    unsafe { std::slice::from_raw_parts(map.as_ptr().add(at), range.len()) };
-                f(bytes);
+        self.visit(offset, length, |_, source, range| match source {
+            Some(source) => {
+                // SAFETY: `range.len()` bytes inside a live window (checked by `visit`);
+                // callers only read pieces that are complete (hashing) or verified, which
+                // no thread writes any more.
+                f(unsafe { std::slice::from_raw_parts(source, range.len()) });
             }
             None => {
                 let mut left = range.len();
@@ -266,27 +252,69 @@ impl Storage {
         })
     }
 
-    /// Writes every dirty page back to disk (msync).
+    /// Writes every byte written so far to disk: `fdatasync` of each file written since
+    /// the last flush, whether its windows are still mapped or not (see the module doc).
     pub fn flush(&self) -> Result<(), StorageError> {
-        for slot in &self.slots {
-            if let Some(map) = &slot.map {
-                map.flush().map_err(|source| StorageError::File {
-                    path: slot.path.clone(),
-                    action: "flush",
-                    source,
-                })?;
+        let _one_at_a_time = self.flushing.lock();
+        for (file, slot) in self.slots.iter().enumerate() {
+            if !slot.dirty.load(Ordering::Relaxed) || !slot.dirty.swap(false, Ordering::Acquire) {
+                continue;
+            }
+            if let Err(error) = self.sync(file) {
+                slot.dirty.store(true, Ordering::Relaxed);
+                return Err(error);
             }
         }
         Ok(())
     }
 
-    /// Splits `length` bytes at stream `offset` over the files they fall in, calling
-    /// `f(map, offset_in_file, range_in_request)` for each part.
+    /// A file found truncated since the last call (each file once), to be repaired.
+    pub fn next_truncated(&self) -> Option<usize> {
+        let mut truncated = self.truncated.lock();
+        (!truncated.is_empty()).then(|| truncated.remove(0))
+    }
+
+    /// Where file `file` lies in the stream and which of its bytes are gone now.
+    pub fn truncation(&self, file: usize) -> Result<Truncation, StorageError> {
+        let slot = &self.slots[file];
+        let on_disk = match slot.file {
+            Some(id) => open_checked(&slot.path, id, false)?.1,
+            None => slot.length,
+        };
+        let span = slot.offset..slot.offset + slot.length;
+        Ok(Truncation {
+            path: slot.path.clone(),
+            lost: slot.offset + on_disk.min(slot.length)..span.end,
+            span,
+        })
+    }
+
+    /// Gives a truncated file back its full length and its disk reservation. Windows
+    /// mapped before are dropped; the lost bytes read as zeros until written again.
+    pub fn restore(&self, file: usize) -> Result<(), StorageError> {
+        let slot = &self.slots[file];
+        if let Some(id) = slot.file {
+            prepare::restore(&slot.path, id, slot.length)?;
+        }
+        self.cache.remove_file(file);
+        self.truncated.lock().retain(|&f| f != file);
+        Ok(())
+    }
+
+    /// How many windows are mapped in the cache now (at most `count`).
+    pub fn mapped_windows(&self) -> usize {
+        self.cache.mapped()
+    }
+
+    /// Splits `length` bytes at stream `offset` over the files and windows they fall in,
+    /// calling `f(file, target, range_in_request)` for each part, where `target` points to
+    /// the part's first byte in a window (valid for `range.len()` bytes during the call),
+    /// or is `None` for bytes that are not on disk (pad files).
     fn visit(
         &self,
         offset: u64,
         length: u64,
-        mut f: impl FnMut(Option<&MmapRaw>, usize, std::ops::Range<usize>),
+        mut f: impl FnMut(usize, Option<*mut u8>, Range<usize>),
     ) -> Result<(), StorageError> {
         let end = offset
             .checked_add(length)
@@ -297,177 +325,114 @@ impl Storage {
             .slots
             .partition_point(|s| s.offset + s.length <= offset);
         let mut position = offset;
-        for slot in &self.slots[first..] {
+        for (file, slot) in self.slots.iter().enumerate().skip(first) {
             if position >= end {
                 break;
             }
             if slot.length == 0 {
                 continue;
             }
-            let slot_end = slot.offset + slot.length;
-            let part_end = end.min(slot_end);
-            let at = (position - slot.offset) as usize;
-            let range = (position - offset) as usize..(part_end - offset) as usize;
-            f(slot.map.as_ref(), at, range);
-            position = part_end;
+            let part_end = end.min(slot.offset + slot.length);
+            let Some(id) = slot.file else {
+                f(
+                    file,
+                    None,
+                    (position - offset) as usize..(part_end - offset) as usize,
+                );
+                position = part_end;
+                continue;
+            };
+            while position < part_end {
+                let in_file = position - slot.offset;
+                let key = Key {
+                    file,
+                    index: in_file / self.window_size,
+                };
+                let window_start = key.index * self.window_size;
+                let chunk_end = part_end.min(slot.offset + window_start + self.window_size);
+                let range = (position - offset) as usize..(chunk_end - offset) as usize;
+                let window = self.window(key, id)?;
+                f(
+                    file,
+                    Some(window.at((in_file - window_start) as usize, range.len())),
+                    range,
+                );
+                if window.is_poisoned() {
+                    self.cache.remove(key, &window);
+                    return Err(self.lost(file));
+                }
+                position = chunk_end;
+            }
         }
         Ok(())
     }
-}
 
-/// Creates the folders leading to `relative` under `dir`, refusing symlinks on the way.
-fn make_parents(dir: &Path, relative: &Path) -> Result<(), StorageError> {
-    let mut path = dir.to_path_buf();
-    let Some(parent) = relative.parent() else {
-        return Ok(());
-    };
-    for component in parent.components() {
-        path.push(component);
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(StorageError::Symlink { path });
-            }
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                return Err(StorageError::WrongType {
-                    path,
-                    expected: "folder",
-                });
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&path).map_err(|source| StorageError::CreateDir {
-                    path: path.clone(),
-                    source,
-                })?;
-            }
-            Err(source) => return Err(StorageError::CreateDir { path, source }),
+    /// The window `key` of file `id`, from the cache or mapped now.
+    fn window(&self, key: Key, id: FileId) -> Result<Arc<Window>, StorageError> {
+        if let Some(window) = self.cache.get(key) {
+            return Ok(window);
         }
+        let slot = &self.slots[key.file];
+        let start = key.index * self.window_size;
+        let len = (slot.length - start).min(self.window_size);
+        let (handle, on_disk) = open_checked(&slot.path, id, self.writable)?;
+        if on_disk < start + len {
+            return Err(self.note_truncated(key.file));
+        }
+        let window = window::map(&handle, &slot.path, self.writable, start, len)?;
+        Ok(self.cache.insert(key, window))
     }
-    Ok(())
-}
 
-/// Fails with [`StorageError::NoSpace`] if the filesystem under `dir` has less free space
-/// than the torrent's regular files still need (their holes and missing parts).
-fn check_space(dir: &Path, files: &[FileEntry]) -> Result<(), StorageError> {
-    let need: u64 = files
-        .iter()
-        .filter(|f| f.kind == FileKind::Regular)
-        .map(|f| {
-            let meta = fs::symlink_metadata(dir.join(&f.path)).ok();
-            space::unallocated(meta.filter(|m| m.is_file()).as_ref(), f.length)
+    /// `fdatasync`s file `file`, after checking it still has its length.
+    fn sync(&self, file: usize) -> Result<(), StorageError> {
+        let slot = &self.slots[file];
+        let Some(id) = slot.file else {
+            return Ok(());
+        };
+        let (handle, on_disk) = open_checked(&slot.path, id, false)?;
+        if on_disk < slot.length {
+            return Err(self.note_truncated(file));
+        }
+        handle.sync_data().map_err(|source| StorageError::File {
+            path: slot.path.clone(),
+            action: "flush",
+            source,
         })
-        .sum();
-    let have = space::free_bytes(dir).map_err(|source| StorageError::File {
-        path: dir.to_path_buf(),
-        action: "ask the free space of",
-        source,
-    })?;
-    if need > have {
-        return Err(StorageError::NoSpace {
-            path: dir.to_path_buf(),
-            need,
-            have,
-        });
     }
-    Ok(())
+
+    /// The error for an access that went through a zero page (a SIGBUS in its window):
+    /// the file was truncated (noted for repair), or, at its full length, it is unreadable.
+    fn lost(&self, file: usize) -> StorageError {
+        let slot = &self.slots[file];
+        match fs::symlink_metadata(&slot.path) {
+            Ok(meta) if meta.len() >= slot.length => StorageError::Unreadable {
+                path: slot.path.clone(),
+            },
+            _ => self.note_truncated(file),
+        }
+    }
+
+    /// Notes file `file` for repair (once) and returns the error saying it was truncated.
+    fn note_truncated(&self, file: usize) -> StorageError {
+        let mut truncated = self.truncated.lock();
+        if !truncated.contains(&file) {
+            truncated.push(file);
+        }
+        StorageError::Truncated {
+            path: self.slots[file].path.clone(),
+            file,
+        }
+    }
 }
 
-/// Opens or creates a regular file at `length` bytes and reserves its disk blocks
-/// (posix_fallocate), so writes through the map never meet a full disk. Returns the file
-/// and how many bytes it held before.
-fn open_file(path: &Path, length: u64) -> Result<(File, u64), StorageError> {
-    let existing = match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            return Err(StorageError::Symlink {
-                path: path.to_path_buf(),
-            });
-        }
-        Ok(meta) if !meta.is_file() => {
-            return Err(StorageError::WrongType {
-                path: path.to_path_buf(),
-                expected: "regular file",
-            });
-        }
-        Ok(meta) => meta.len(),
-        Err(_) => 0,
-    };
-    if existing > length {
-        return Err(StorageError::TooLarge {
-            path: path.to_path_buf(),
-            on_disk: existing,
-            expected: length,
-        });
+fn slot(entry: &FileEntry, path: PathBuf, file: Option<FileId>) -> Slot {
+    Slot {
+        offset: entry.offset,
+        length: entry.length,
+        path,
+        file,
+        dirty: AtomicBool::new(false),
     }
-    let file_error = |action| {
-        move |source| StorageError::File {
-            path: path.to_path_buf(),
-            action,
-            source,
-        }
-    };
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(file_error("open"))?;
-    if existing < length {
-        file.set_len(length).map_err(file_error("resize"))?;
-    }
-    let meta = file.metadata().map_err(file_error("inspect"))?;
-    let need = space::unallocated(Some(&meta), length);
-    if need > 0 {
-        space::reserve(&file, length).map_err(|source| {
-            if source.raw_os_error() == Some(libc::ENOSPC) {
-                let have = path.parent().and_then(|p| space::free_bytes(p).ok());
-                StorageError::NoSpace {
-                    path: path.to_path_buf(),
-                    need,
-                    have: have.unwrap_or(0),
-                }
-            } else {
-                file_error("reserve disk space for")(source)
-            }
-        })?;
-    }
-    Ok((file, existing))
-}
-
-/// Maps `relative` under `dir` read-only if it is a regular file of exactly `length`
-/// bytes with no symlink on the way; `None` otherwise.
-fn map_existing(dir: &Path, relative: &Path, length: u64) -> Option<MmapRaw> {
-    let mut path = dir.to_path_buf();
-    for component in relative.components() {
-        path.push(component);
-        if fs::symlink_metadata(&path).ok()?.file_type().is_symlink() {
-            return None;
-        }
-    }
-    let file = File::open(&path).ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() != length {
-        return None;
-    }
-    MmapOptions::new()
-        .len(length as usize)
-        .map_raw_read_only(&file)
-        .ok()
-}
-
-fn map_file(file: &File, path: &Path, length: u64) -> Result<Option<MmapRaw>, StorageError> {
-    if length == 0 {
-        return Ok(None);
-    }
-    let map = MmapOptions::new()
-        .len(length as usize)
-        .map_raw(file)
-        .map_err(|source| StorageError::File {
-            path: path.to_path_buf(),
-            action: "memory-map",
-            source,
-        })?;
-    Ok(Some(map))
 }
 
 #[cfg(test)]
