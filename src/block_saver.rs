@@ -11,16 +11,21 @@
 //! When the last block of a piece is written, the piece is hashed here, straight from the
 //! map, and the verdict goes to the piece manager. A block is one channel message and one
 //! copy (network buffer → map); the `Vec` that carried it is dropped after the copy.
+//!
+//! A file that another program truncates under us is repaired here too, by the one thread
+//! that writes: see `repair`.
 
 use crate::geometry::{BlockRef, Geometry};
 use crate::piece_manager::{PeerKey, PieceManager, Written};
 use crate::stats::Counters;
 use crate::storage::{Storage, StorageError};
 use crate::trace::{PieceEvent, Tracer};
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use sha1::{Digest, Sha1};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+
+mod repair;
 
 /// How many blocks may wait for the saver (16 KiB each: 8 MiB at most).
 pub const QUEUE_BLOCKS: usize = 512;
@@ -72,15 +77,18 @@ pub fn spawn(
 
 impl Saver {
     fn run(self, inbox: Receiver<Command>, events: Sender<Event>) {
-        for command in inbox.iter() {
-            match command {
-                Command::Save { block, data } => {
-                    if let Err(error) = self.save(block, &data, &events) {
-                        log::error!("disk error: {error}");
-                        let _ = events.send(Event::DiskError(error));
-                        return;
-                    }
-                }
+        loop {
+            // Without blocks to save, wake now and then to repair files that another
+            // thread found truncated (see `repair`).
+            let saved = match inbox.recv_timeout(repair::POLL) {
+                Ok(Command::Save { block, data }) => self.save_or_repair(block, &data, &events),
+                Err(RecvTimeoutError::Timeout) => self.repair_truncated(),
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            if let Err(error) = saved {
+                log::error!("disk error: {error}");
+                let _ = events.send(Event::DiskError(error));
+                return;
             }
         }
         if let Err(error) = self.storage.flush() {

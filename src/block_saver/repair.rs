@@ -1,0 +1,107 @@
+//! Repairing a file that another program truncated while we used it.
+//!
+//! Storage notes such a file when an access finds it short (a SIGBUS absorbed in a window,
+//! a map or a flush that sees the length fall short) and returns
+//! `StorageError::Truncated` to whoever made the access. The block saver repairs it, since
+//! it is the only thread that writes, so no block lands in the file while it is repaired:
+//!
+//! 1. Forget what the file lost, *before* it looks whole again: every verified piece that
+//!    reaches into the lost bytes goes back to missing (the bytes-left counter grows
+//!    back), and every piece under way that touches the file drops its written blocks.
+//!    Forgetting first keeps the resume recorder honest: a snapshot of the verified pieces
+//!    taken after this point no longer lists them.
+//! 2. Restore the file's length and disk reservation (the lost bytes read as zeros).
+//! 3. Hash every other verified piece that touches the file; one that no longer matches
+//!    (the other program also wrote into it) is forgotten too.
+//!
+//! The forgotten pieces are then picked and fetched like any missing piece. Uploads keep
+//! going meanwhile: a peer thread whose read hits the zero page gets the error and drops
+//! that connection, never sending the zeros; the recorder's flush fails until the repair.
+
+use super::{Saver, piece_matches};
+use crate::geometry::BlockRef;
+use crate::storage::StorageError;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How long the saver waits for a block before it looks for files that other threads
+/// found truncated.
+pub const POLL: Duration = Duration::from_millis(500);
+
+impl Saver {
+    /// Saves a block like `save`; if a file turns out truncated, repairs it and writes
+    /// the block again (its data is still here, and its piece still expects it).
+    pub(super) fn save_or_repair(
+        &self,
+        block: BlockRef,
+        data: &[u8],
+        events: &crossbeam_channel::Sender<super::Event>,
+    ) -> Result<(), StorageError> {
+        self.repair_truncated()?;
+        match self.save(block, data, events) {
+            Err(StorageError::Truncated { .. }) => {
+                self.repair_truncated()?;
+                self.save(block, data, events)
+            }
+            saved => saved,
+        }
+    }
+
+    /// Repairs every file found truncated so far (by any thread).
+    pub(super) fn repair_truncated(&self) -> Result<(), StorageError> {
+        while let Some(file) = self.storage.next_truncated() {
+            self.repair(file)?;
+        }
+        Ok(())
+    }
+
+    /// The three steps of the module doc, for file `file`.
+    fn repair(&self, file: usize) -> Result<(), StorageError> {
+        let truncation = self.storage.truncation(file)?;
+        let path = truncation.path.display();
+        log::warn!("{path} was truncated while in use; rechecking it");
+        let span = truncation.span.clone();
+        let pieces = self
+            .geometry
+            .pieces_touching(span.start, span.end - span.start);
+        let mut forgotten = 0;
+        for piece in pieces.clone() {
+            let start = self.geometry.piece_offset(piece);
+            let end = start + self.geometry.piece_size(piece) as u64;
+            let lost_bytes = start < truncation.lost.end && truncation.lost.start < end;
+            if lost_bytes || !self.pieces.has_piece(piece) {
+                forgotten += u32::from(self.forget(piece));
+            }
+        }
+        self.storage.restore(file)?;
+        for piece in pieces.clone() {
+            if !self.pieces.has_piece(piece) {
+                continue;
+            }
+            let intact = match piece_matches(&self.storage, &self.geometry, &self.hashes, piece) {
+                Ok(matches) => matches,
+                // Cut short again, or another file of the piece was: its turn comes next.
+                Err(StorageError::Truncated { .. }) => false,
+                Err(error) => return Err(error),
+            };
+            if !intact {
+                forgotten += u32::from(self.forget(piece));
+            }
+        }
+        log::warn!(
+            "{path}: {forgotten} of its {} pieces were lost and will be fetched again",
+            pieces.len()
+        );
+        Ok(())
+    }
+
+    /// Forgets `piece` in the piece manager; true if it had been verified.
+    fn forget(&self, piece: u32) -> bool {
+        let was_verified = self.pieces.forget_piece(piece);
+        if was_verified {
+            let size = self.geometry.piece_size(piece) as u64;
+            self.counters.left.fetch_add(size, Ordering::Relaxed);
+        }
+        was_verified
+    }
+}
