@@ -12,7 +12,7 @@
 //! was when the record was made (empty for pad files, symlinks and missing files).
 //!
 //! Trust rule ([`plan`]): a recorded piece is trusted only if every file it touches still
-//! has the recorded length and mtime. Pieces touching a changed file are hashed again, and
+//! has the recorded length and mtime, and that length is the file's torrent length. Pieces touching a changed file are hashed again, and
 //! a resume file that is missing, unreadable, garbage, for another torrent or of another
 //! piece count is ignored: everything is hashed. The file is written atomically (temp file,
 //! fsync, rename, fsync of the folder) by [`save`]; when it is written is decided by
@@ -191,7 +191,10 @@ pub fn plan(
     let mut check = Bitfield::new(count);
     let mut changed = 0;
     for ((entry, recorded), current) in files.iter().zip(&resume.files).zip(now) {
-        if recorded == current || entry.length == 0 {
+        // A record of a file that was not whole (cut short by another program, or gone)
+        // vouches for nothing, even if the file is still in that state.
+        let whole = recorded.is_some_and(|stamp| stamp.length == entry.length);
+        if (recorded == current && whole) || entry.length == 0 {
             continue;
         }
         changed += 1;

@@ -8,11 +8,18 @@
 //! * Writes: the resume file, nothing else.
 //!
 //! Architecture invariant: a piece is recorded only after its bytes are flushed. One
-//! [`Recorder::record`] takes a snapshot of the verified pieces *first*, then flushes the
-//! whole map (msync), then writes the snapshot. Every piece in the snapshot was written into
-//! the map before it was verified, so the flush covers it. Pieces verified after the
-//! snapshot wait for the next record. A kill at any moment loses at most the pieces verified
-//! in the last interval (plus the time one record takes), never marks an unflushed piece.
+//! [`Recorder::record`] reads the files' stamps (length, mtime), then takes a snapshot of
+//! the verified pieces, then flushes the map (`Storage::flush`), then writes the snapshot.
+//! Every piece in the snapshot was written into the map before it was verified, so the
+//! flush covers it. Pieces verified after the snapshot wait for the next record. A kill at
+//! any moment loses at most the pieces verified in the last interval (plus the time one
+//! record takes), never marks an unflushed piece.
+//!
+//! The stamps come first because of files truncated while we run: the block saver forgets
+//! a truncated file's lost pieces before it restores the file, so a snapshot that still
+//! lists them was taken before the restore, and so were the stamps, which then show the
+//! file short or as it was before the cut; either way they no longer match the file at
+//! the next start, and its pieces are hashed again.
 
 use super::{FileStamp, Resume, ResumeError, save, stamps};
 use crate::metainfo::FileEntry;
@@ -38,14 +45,14 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Snapshot, flush, write (in that order; see the module doc). Returns how many pieces
-    /// were recorded.
+    /// Stamps, snapshot, flush, write (in that order; see the module doc). Returns how many
+    /// pieces were recorded.
     pub fn record(&self) -> Result<u32, ResumeError> {
         let started = Instant::now();
+        let files: Vec<Option<FileStamp>> = stamps(&self.dir, &self.files);
         let verified = self.pieces.verified();
         self.storage.flush().map_err(ResumeError::Flush)?;
         let flushed = started.elapsed();
-        let files: Vec<Option<FileStamp>> = stamps(&self.dir, &self.files);
         let count = verified.count();
         save(
             &self.path,

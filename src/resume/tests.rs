@@ -89,6 +89,21 @@ fn a_changed_file_has_its_pieces_hashed_again() {
     assert_eq!(plan.check.pieces().collect::<Vec<_>>(), [4, 5, 6, 7, 8, 9]);
 }
 
+/// A file truncated while smalltorrent ran, recorded short, then a crash: the stamps
+/// still match, but a short file never vouches for its pieces.
+#[test]
+fn a_file_recorded_short_or_missing_is_hashed_again() {
+    let geometry = Geometry::new(100, 10);
+    let short = Resume {
+        files: vec![stamp(30, 100), None, None],
+        ..sample()
+    };
+    let now = short.files.clone();
+    let plan = plan(Ok(short), &[0xab; 20], &geometry, &files(), &now);
+    assert_eq!(plan.trusted.count(), 0, "nothing recorded is trusted");
+    assert_eq!(plan.check.count(), 10);
+}
+
 #[test]
 fn another_torrent_or_no_file_means_a_full_check() {
     let geometry = Geometry::new(100, 10);
