@@ -14,7 +14,8 @@
 //! * `Active`: some of its blocks are requested or received; its per-block states live in
 //!   a [`Partial`].
 //! * `Hashing`: every block is on disk and the block saver is checking its SHA-1.
-//! * `Verified`: the hash matched. A verified piece never changes again.
+//! * `Verified`: the hash matched. A verified piece never changes again, unless its file
+//!   is truncated under us ([`PieceManager::forget_piece`]).
 //!
 //! A block of an active piece moves `Free → Requested → Received → Written`:
 //!
