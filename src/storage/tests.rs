@@ -391,3 +391,37 @@ fn offsets_past_4_gib_land_in_the_right_place() {
     assert!(last == data[200_000..270_000], "big/last holds the rest");
     assert!(storage.mapped_windows() <= 3);
 }
+
+/// A SIGBUS in a map that is not one of our windows keeps the last resort: one line and
+/// exit 1. Checked in a child process (this test binary, run again for this test only).
+#[test]
+fn a_sigbus_outside_our_windows_still_ends_the_process() {
+    const CHILD: &str = "SMALLTORRENT_SIGBUS_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        sigbus::install();
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(4096).unwrap();
+        let map = memmap2::MmapOptions::new()
+            .len(4096)
+            .map_raw(&file)
+            .unwrap();
+        file.set_len(0).unwrap();
+        // SAFETY: the map is live; reading past the file's end is the point (SIGBUS).
+        let byte = unsafe { std::ptr::read_volatile(map.as_ptr()) };
+        panic!("read {byte} past the end of a file without SIGBUS");
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "storage::tests::a_sigbus_outside_our_windows_still_ends_the_process",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("truncated or its disk failed while in use (SIGBUS)"),
+        "{stderr}"
+    );
+}
