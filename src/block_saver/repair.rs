@@ -16,7 +16,10 @@
 //!
 //! The forgotten pieces are then picked and fetched like any missing piece. Uploads keep
 //! going meanwhile: a peer thread whose read hits the zero page gets the error and drops
-//! that connection, never sending the zeros; the recorder's flush fails until the repair.
+//! that connection, never sending the zeros. (A request accepted before the repair and
+//! served after it is not asked again whether its piece is still verified: it would read
+//! the restored zeros. That check belongs to the upload side.) A flush that finds a
+//! written file short fails too, so the recorder records nothing until the repair.
 
 use super::{Saver, piece_matches};
 use crate::geometry::BlockRef;
