@@ -157,6 +157,8 @@ struct Peaks {
     rss_file: AtomicU64,
     /// Bytes of the process's mappings of files under the download folder.
     mapped: AtomicU64,
+    /// Open file descriptors (sockets included).
+    fds: AtomicU64,
     samples: AtomicU64,
 }
 
@@ -187,6 +189,8 @@ fn sample(pid: u32, under: PathBuf, peaks: Arc<Peaks>, stop: Arc<AtomicBool>) {
             peaks.rss_anon.fetch_max(anon, Ordering::Relaxed);
             peaks.rss_file.fetch_max(file, Ordering::Relaxed);
             peaks.mapped.fetch_max(mapped, Ordering::Relaxed);
+            let fds = fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+            peaks.fds.fetch_max(fds as u64, Ordering::Relaxed);
             peaks.samples.fetch_add(1, Ordering::Relaxed);
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -242,17 +246,28 @@ fn run_sampled(torrent: &Path, out: &Path, peer: &str, timeout: Duration) -> Run
     }
 }
 
+/// No descriptor is kept per file: a window's file is closed once it is mapped.
+fn assert_few_descriptors(peaks: &Peaks) {
+    let fds = peaks.fds.load(Ordering::Relaxed);
+    assert!(
+        fds < 64,
+        "{fds} descriptors open at once for a 10,000-file torrent"
+    );
+}
+
 impl Run {
     fn report(&self, what: &str) {
         let mib = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / MIB as f64;
         eprintln!(
             "{what}: files open in {:.2} s, done in {:.1} s; peak RssAnon {:.1} MiB, \
-             RssFile {:.1} MiB, mapped under the download folder {:.0} MiB ({} samples)",
+             RssFile {:.1} MiB, mapped under the download folder {:.0} MiB, {} open \
+             descriptors ({} samples)",
             self.ready.as_secs_f64(),
             self.elapsed.as_secs_f64(),
             mib(&self.peaks.rss_anon),
             mib(&self.peaks.rss_file),
             mib(&self.peaks.mapped),
+            self.peaks.fds.load(Ordering::Relaxed),
             self.peaks.samples.load(Ordering::Relaxed)
         );
         for line in self.stderr.lines().filter(|l| l.contains("checked data")) {
@@ -344,6 +359,7 @@ fn a_sparse_torrent_past_4_gib_downloads_in_bounded_memory() {
         mapped <= MAPPED_BOUND,
         "{mapped} bytes of the download mapped at once, over {MAPPED_BOUND}"
     );
+    assert_few_descriptors(peaks);
     // The wanted pieces run to the end of the stream, so they hold every small file.
     for &piece in &wanted {
         let start = u64::from(piece) * PIECE;
@@ -394,6 +410,7 @@ fn a_torrent_of_10000_files_opens_quickly_and_downloads() {
     assert_same_tree(&source, &out.join("files"));
     let rss_anon = run.peaks.rss_anon.load(Ordering::Relaxed);
     assert!(rss_anon < RSS_ANON_BOUND, "peak RssAnon {rss_anon} bytes");
+    assert_few_descriptors(&run.peaks);
     assert!(
         run.ready < secs(20),
         "opening 10,000 files took {:?}\n{}",
