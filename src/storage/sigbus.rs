@@ -6,7 +6,7 @@
 //!
 //! How we survive it:
 //!
-//! 1. Every window [`super::window::Window`] registers its address range here when it is
+//! 1. Every window (`storage/window.rs`) registers its address range here when it is
 //!    mapped and unregisters it *before* it is unmapped. The registry is a fixed array of
 //!    atomics ([`CAPACITY`] entries), so the signal handler can search it without a lock
 //!    and without allocating.
