@@ -16,7 +16,8 @@
 //! larger than its address space and a torrent of 10,000 files keep 16 mappings, not
 //! 10,000. The *resident* part of a map is page cache: shared file pages, counted in a
 //! process's RssFile, which the kernel writes back and reclaims; none of it is private
-//! memory (RssAnon), which is what the download's own buffers use.
+//! memory (RssAnon), which is what the download's own buffers use. (The one exception: the
+//! zero page the SIGBUS handler maps over a truncated file's page, until its window goes.)
 //!
 //! Who touches the map: the block-saver thread writes blocks of pieces that are not yet
 //! verified; peer threads (when uploading) and the hasher read pieces. The piece manager
