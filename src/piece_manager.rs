@@ -170,6 +170,20 @@ impl PieceManager {
         self.state.lock().verified.clone()
     }
 
+    /// The verified pieces and, taken at the same moment, the pieces whose every block is
+    /// written but whose hash is not known yet (for the resume file: their bytes are on
+    /// disk, so a restart should hash them rather than fetch them again).
+    pub fn verified_and_hashing(&self) -> (Bitfield, Bitfield) {
+        let state = self.state.lock();
+        let mut hashing = Bitfield::new(state.verified.len());
+        for (piece, piece_state) in (0..).zip(&state.pieces) {
+            if matches!(piece_state, PieceState::Hashing) {
+                hashing.set(piece);
+            }
+        }
+        (state.verified.clone(), hashing)
+    }
+
     /// True when every piece is verified.
     pub fn is_complete(&self) -> bool {
         self.state.lock().verified.is_full()

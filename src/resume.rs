@@ -50,6 +50,10 @@ pub struct FileStamp {
 pub struct Resume {
     pub info_hash: [u8; 20],
     pub verified: Bitfield,
+    /// Pieces written in full but still being hashed when the record was taken: hashed at
+    /// the next start even if their files look unchanged (optional in the file, key
+    /// `unchecked`; absent means none).
+    pub unchecked: Bitfield,
     /// One per file entry of the torrent; `None` for pad files, symlinks, missing files.
     pub files: Vec<Option<FileStamp>>,
 }
@@ -202,6 +206,11 @@ pub fn plan(
             check.set(piece);
         }
     }
+    // Pieces whose bytes were all written but not yet hashed at the last record: a kill
+    // right then must not cost a download, so they are hashed even in unchanged files.
+    for piece in resume.unchecked.pieces() {
+        check.set(piece);
+    }
     let mut trusted = Bitfield::new(count);
     for piece in resume.verified.pieces().filter(|&p| !check.has(p)) {
         trusted.set(piece);
@@ -289,6 +298,12 @@ pub fn decode(bytes: &[u8]) -> Result<Resume, String> {
     let len = u32::try_from(recorded).map_err(|_| "bad 'pieces'".to_string())?;
     let verified = Bitfield::from_bytes(bits.to_vec(), len)
         .map_err(|e| format!("bad 'verified' bitfield: {e}"))?;
+    let unchecked = match value.get("unchecked").map(Value::as_bytes) {
+        None => Bitfield::new(len),
+        Some(Some(bits)) => Bitfield::from_bytes(bits.to_vec(), len)
+            .map_err(|e| format!("bad 'unchecked' bitfield: {e}"))?,
+        Some(None) => return Err("'unchecked' is not a bitfield".into()),
+    };
     let files = value
         .get("files")
         .and_then(Value::as_list)
@@ -307,6 +322,7 @@ pub fn decode(bytes: &[u8]) -> Result<Resume, String> {
     Ok(Resume {
         info_hash,
         verified,
+        unchecked,
         files,
     })
 }
@@ -332,6 +348,10 @@ pub fn encode(resume: &Resume) -> Vec<u8> {
         (
             "verified",
             OwnedValue::bytes(resume.verified.as_bytes().to_vec()),
+        ),
+        (
+            "unchecked",
+            OwnedValue::bytes(resume.unchecked.as_bytes().to_vec()),
         ),
         ("files", OwnedValue::List(files)),
     ])

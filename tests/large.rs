@@ -332,6 +332,7 @@ fn a_sparse_torrent_past_4_gib_downloads_in_bounded_memory() {
     fs::create_dir_all(resume_path.parent().unwrap()).unwrap();
     let record = Resume {
         info_hash: meta.info_hash,
+        unchecked: Bitfield::new(claimed.len()),
         verified: claimed,
         files: resume::stamps(&out, &meta.files),
     };

@@ -50,7 +50,7 @@ impl Recorder {
     pub fn record(&self) -> Result<u32, ResumeError> {
         let started = Instant::now();
         let files: Vec<Option<FileStamp>> = stamps(&self.dir, &self.files);
-        let verified = self.pieces.verified();
+        let (verified, unchecked) = self.pieces.verified_and_hashing();
         self.storage.flush().map_err(ResumeError::Flush)?;
         let flushed = started.elapsed();
         let count = verified.count();
@@ -59,6 +59,7 @@ impl Recorder {
             &Resume {
                 info_hash: self.info_hash,
                 verified,
+                unchecked,
                 files,
             },
         )?;

@@ -26,6 +26,7 @@ fn sample() -> Resume {
     Resume {
         info_hash: [0xab; 20],
         verified,
+        unchecked: Bitfield::new(10),
         files: vec![stamp(40, 100), None, stamp(60, 200)],
     }
 }
@@ -73,6 +74,32 @@ fn unchanged_files_trust_the_record_and_hash_nothing() {
     assert_eq!(plan.trusted, resume.verified);
     assert_eq!(plan.check.count(), 0);
     assert!(plan.note.is_none());
+}
+
+/// A piece whose blocks were all written but not yet hashed when the record was taken is
+/// hashed at the next start (a kill at that moment must not cost a download), even though
+/// its file looks unchanged. A resume file without the key (older) means none.
+#[test]
+fn pieces_being_hashed_at_the_record_are_hashed_at_start() {
+    let mut resume = sample();
+    resume.unchecked.set(5);
+    assert_eq!(decode(&encode(&resume)).unwrap(), resume);
+    let geometry = Geometry::new(100, 10);
+    let plan = plan(
+        Ok(resume.clone()),
+        &[0xab; 20],
+        &geometry,
+        &files(),
+        &resume.files,
+    );
+    assert_eq!(plan.trusted, resume.verified);
+    assert_eq!(plan.check.pieces().collect::<Vec<_>>(), [5]);
+
+    let bytes = encode(&sample());
+    let key = b"9:unchecked2:\0\0";
+    let at = bytes.windows(key.len()).position(|w| w == key).unwrap();
+    let without = [&bytes[..at], &bytes[at + key.len()..]].concat();
+    assert_eq!(decode(&without).unwrap().unchecked.count(), 0);
 }
 
 #[test]
