@@ -11,9 +11,14 @@
 //! * aria2c with `--bt-require-crypto=true --bt-min-crypto-level=arc4`: RC4 only;
 //! * libtorrent with in and out encryption forced, allowing both methods, plaintext
 //!   only, or RC4 only (`lt_leech.py --encryption LEVEL`).
+//!
+//! And the dialling side: smalltorrent with `--encryption prefer` downloads from a
+//! libtorrent seeder that requires MSE (`lt_seed.py --encryption LEVEL`), and from one
+//! that refuses it, by dialling again with a plain handshake.
 
 mod support;
 
+use std::ffi::OsString;
 use std::fs;
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
@@ -241,4 +246,62 @@ fn hostile_mse_openings_are_dropped_and_the_seeder_serves_on() {
         &log_file,
     );
     swarm.assert_downloaded(&out);
+}
+
+/// smalltorrent with `--encryption prefer` downloads from a libtorrent seeder started with
+/// `lt_seed.py --encryption level`; returns smalltorrent's log.
+fn download_preferring_mse(level: &str) -> String {
+    let published = Published::single_file(SIZE, 16);
+    let _seeder = Seeder::libtorrent_with(
+        &published.tracker,
+        &published.torrent,
+        &published.data_dir,
+        LtOptions::on(ip(2)),
+        &["--encryption", level],
+    );
+    let out = published.dir.path().join("smalltorrent");
+    let args: Vec<OsString> = vec![
+        published.torrent.clone().into(),
+        "-d".into(),
+        out.clone().into(),
+        "--bind".into(),
+        "127.0.0.3".into(),
+        "--port".into(),
+        "0".into(),
+        "--encryption".into(),
+        "prefer".into(),
+    ];
+    let mut cmd = smalltorrent_command(args);
+    cmd.env("RUST_LOG", "smalltorrent::peer=debug");
+    let mut leecher = Proc::spawn("smalltorrent leecher", cmd);
+    let status = leecher
+        .wait_exit(secs(30))
+        .unwrap_or_else(|why| panic!("{why}"));
+    assert!(status.success(), "{}", leecher.report());
+    assert_same_tree(&published.payload, &out.join("payload.bin"));
+    leecher.stderr()
+}
+
+/// A seeder that requires MSE and allows both methods selects plaintext.
+#[test]
+fn dialling_with_mse_downloads_from_libtorrent_that_requires_it() {
+    let log = download_preferring_mse("both");
+    assert!(
+        log.contains("encryption handshake done, plaintext"),
+        "{log}"
+    );
+}
+
+/// A seeder that allows only RC4: every block arrives encrypted.
+#[test]
+fn dialling_with_mse_downloads_over_rc4_when_the_seeder_insists() {
+    let log = download_preferring_mse("rc4");
+    assert!(log.contains("encryption handshake done, RC4"), "{log}");
+}
+
+/// A seeder that refuses MSE hangs up on our key; we dial again and speak plain.
+#[test]
+fn dialling_with_mse_falls_back_to_plain_for_a_peer_without_it() {
+    let log = download_preferring_mse("off");
+    assert!(log.contains("trying plain"), "{log}");
 }

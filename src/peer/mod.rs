@@ -83,6 +83,18 @@ impl Default for Timeouts {
     }
 }
 
+/// How we open the connections we dial (`--encryption`). Incoming connections may open
+/// either way, whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encryption {
+    /// The plain BitTorrent handshake, which every client accepts.
+    #[default]
+    Plain,
+    /// Message Stream Encryption first, offering plaintext and RC4 (for peers that require
+    /// encryption); a peer that hangs up on it is dialled again, plain.
+    Prefer,
+}
+
 /// What every peer thread of one torrent shares.
 pub struct Swarm {
     pub info_hash: [u8; 20],
@@ -97,6 +109,8 @@ pub struct Swarm {
     pub pipeline: usize,
     /// Local address for outgoing connections (`--bind`), if any.
     pub bind: Option<IpAddr>,
+    /// How we open outgoing connections (`--encryption`).
+    pub encryption: Encryption,
     /// The `--trace` transcript (disabled unless asked for).
     pub tracer: Tracer,
     /// Told about every established connection, when someone watches (the demo).
@@ -298,7 +312,7 @@ impl<'a> Terms<'a> {
             timeout: swarm.timeouts.handshake,
             tick: swarm.timeouts.tick,
             stop: &status.stop,
-            encrypt: false,
+            encrypt: swarm.encryption == Encryption::Prefer,
             tracer: &swarm.tracer,
         }
     }

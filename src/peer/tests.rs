@@ -115,6 +115,7 @@ fn connect_raw(
         pipeline: 4,
         storage,
         bind: None,
+        encryption: Encryption::Plain,
         tracer: crate::trace::Tracer::disabled(),
         observer: None,
         upload_limit: None,
