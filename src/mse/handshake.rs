@@ -4,6 +4,7 @@
 
 use super::cipher::{Ciphers, hash};
 use super::dh::{KEY_LEN, KeyPair};
+use super::is_plain_handshake;
 use super::{Agreed, MAX_INITIAL_PAYLOAD, MAX_PAD, Method, MseError, VC};
 use crate::random::Rng;
 use std::io::{Read, Write};
@@ -91,9 +92,14 @@ pub fn initiate(
     let ours = KeyPair::generate().map_err(MseError::Random)?;
     io.write_all(&with_pad(&ours.public))?;
 
-    // 2. Yb (PadB follows; we skip it after message 3).
+    // 2. Yb (PadB follows; we skip it after message 3). A client without MSE may answer
+    //    with its plain handshake instead, which its first 20 bytes give away.
     let mut yb = [0u8; KEY_LEN];
-    io.read_exact(&mut yb)?;
+    io.read_exact(&mut yb[..20])?;
+    if is_plain_handshake(&yb[..20]) {
+        return Err(MseError::PlainAnswer);
+    }
+    io.read_exact(&mut yb[20..])?;
     let secret = ours.shared_secret(&yb).map_err(|_| MseError::WeakKey)?;
 
     // 3. HASH('req1', S), HASH('req2', SKEY) xor HASH('req3', S),

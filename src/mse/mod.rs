@@ -43,7 +43,7 @@ pub mod rc4;
 pub use cipher::{Ciphers, Decrypt};
 pub use handshake::{initiate, respond};
 
-use crate::wire::HANDSHAKE_LEN;
+use crate::wire::{HANDSHAKE_LEN, PROTOCOL};
 use std::fmt;
 use std::io;
 
@@ -55,6 +55,13 @@ pub const MAX_PAD: usize = 512;
 
 /// Longest initial payload we accept: a BitTorrent handshake, which is all clients send.
 pub const MAX_INITIAL_PAYLOAD: usize = HANDSHAKE_LEN;
+
+/// Whether the first bytes of a connection (20 suffice) are a plain BitTorrent handshake,
+/// `19, "BitTorrent protocol"`, rather than an MSE public key. A random key starts like
+/// that once in 2^160 connections.
+pub fn is_plain_handshake(start: &[u8]) -> bool {
+    start.len() >= 20 && start[0] as usize == PROTOCOL.len() && start[1..20] == *PROTOCOL
+}
 
 /// How the payload travels after the handshake: one bit of `crypto_provide` /
 /// `crypto_select`.
@@ -114,6 +121,9 @@ pub enum MseError {
     PadTooLong { pad: &'static str, len: usize },
     /// An initial payload longer than [`MAX_INITIAL_PAYLOAD`].
     PayloadTooLong(usize),
+    /// The responder answered our key with a plain BitTorrent handshake: it does not
+    /// speak MSE.
+    PlainAnswer,
     /// The initiator offers no method we speak.
     NoCommonMethod(u32),
     /// The responder selected something other than one method we offered.
@@ -144,6 +154,9 @@ impl fmt::Display for MseError {
                 "an initial payload of {len} bytes (we take at most a {MAX_INITIAL_PAYLOAD}-byte \
                  BitTorrent handshake)"
             ),
+            MseError::PlainAnswer => {
+                write!(f, "the peer answered with a plain BitTorrent handshake")
+            }
             MseError::NoCommonMethod(provided) => write!(
                 f,
                 "the peer offers encryption methods {provided:#x}; we speak plaintext (0x1) \

@@ -18,7 +18,7 @@
 use super::PeerError;
 use crate::mse::{self, Ciphers, Method, MseError};
 use crate::trace::{Direction, Tracer};
-use crate::wire::{HANDSHAKE_LEN, Handshake, PROTOCOL, WireError};
+use crate::wire::{HANDSHAKE_LEN, Handshake, WireError};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,8 +61,8 @@ pub(super) fn dial(
         return greet(stream, terms, false);
     }
     match greet(stream, terms, true) {
-        // It closed or reset the connection: most likely a client without MSE.
-        Err(PeerError::Wire(error)) => {
+        // It closed or reset the connection, or answered plain: a client without MSE.
+        Err(error @ (PeerError::Wire(_) | PeerError::Encryption(MseError::PlainAnswer))) => {
             log::debug!("peer {addr}: encryption handshake failed ({error}); trying plain");
             greet(connect().map_err(PeerError::Connect)?, terms, false)
         }
@@ -102,15 +102,14 @@ pub(super) fn answer(stream: TcpStream, terms: &Terms) -> Result<Established, Pe
     let mut io = Deadline::new(&stream, terms);
     let mut start = [0u8; 20];
     io.read_exact(&mut start).map_err(|e| io.failure(e))?;
-    let (first_bytes, mut ciphers) =
-        if start[0] as usize == PROTOCOL.len() && start[1..] == *PROTOCOL {
-            (start.to_vec(), None)
-        } else {
-            let agreed =
-                mse::respond(&mut io, &start, &terms.info_hash).map_err(|e| io.mse_failure(e))?;
-            log::debug!("peer {addr}: encryption handshake done, {}", agreed.method);
-            (agreed.initial_payload, agreed.ciphers)
-        };
+    let (first_bytes, mut ciphers) = if mse::is_plain_handshake(&start) {
+        (start.to_vec(), None)
+    } else {
+        let agreed =
+            mse::respond(&mut io, &start, &terms.info_hash).map_err(|e| io.mse_failure(e))?;
+        log::debug!("peer {addr}: encryption handshake done, {}", agreed.method);
+        (agreed.initial_payload, agreed.ciphers)
+    };
     let theirs = read_handshake(&mut io, &first_bytes, ciphers.as_mut())?;
     terms.tracer.wire(addr, Direction::In, "handshake", &[]);
     check_handshake(&theirs, terms, addr)?;

@@ -190,3 +190,32 @@ fn dialling_with_mse_falls_back_to_plain_when_the_peer_hangs_up() {
     assert!(dialled.ciphers.is_none());
     assert_eq!(plain_only.join().unwrap(), 2, "one MSE attempt, one plain");
 }
+
+/// A peer without MSE that sends its handshake as soon as we connect and then waits for
+/// ours (it never hangs up): its answer gives it away, and we dial again, plain.
+#[test]
+fn dialling_with_mse_falls_back_when_the_peer_answers_plain() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let eager = thread::spawn(move || {
+        let mut attempts = Vec::new();
+        loop {
+            let (mut socket, _) = listener.accept().unwrap();
+            socket.write_all(&theirs()).unwrap();
+            match Handshake::read_from(&mut socket) {
+                Ok(_) => return attempts.len() + 1,
+                Err(_) => attempts.push(socket), // keep it open
+            }
+        }
+    });
+    let stop = AtomicBool::new(false);
+    let tracer = Tracer::disabled();
+    let started = Instant::now();
+    let dialled = dial(addr, None, &terms(&stop, &tracer, true)).unwrap();
+    assert!(dialled.ciphers.is_none());
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "no waiting for a deadline"
+    );
+    assert_eq!(eager.join().unwrap(), 2, "one MSE attempt, one plain");
+}
