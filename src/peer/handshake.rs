@@ -6,7 +6,8 @@
 //!   MSE the initiator's BitTorrent handshake follows, its first bytes already inside the
 //!   MSE message (the *initial payload*).
 //! * Dialling: a plain handshake, or with `--encryption prefer` MSE first, offering
-//!   plaintext and RC4; a peer that hangs up on MSE is dialled again, plain.
+//!   plaintext and RC4; a peer that hangs up on MSE, or answers it with a plain
+//!   handshake, is dialled again, plain.
 //!
 //! Either way the connection carries on in plaintext or RC4, as the MSE responder selected;
 //! RC4's two keystreams go to the connection in [`Established`].
