@@ -3,7 +3,7 @@
 //! The modules mirror the thread diagram in `ARCHITECTURE.md`:
 //!
 //! * pure layers (no threads, no sockets): [`bencode`], [`metainfo`], [`geometry`],
-//!   [`wire`], [`tracker`] reply parsing;
+//!   [`wire`], [`mse`] (the encryption handshake), [`tracker`] reply parsing;
 //! * one module per thread: [`announcer`], [`peer_manager`], [`peer`], [`block_saver`];
 //! * shared state with a single owner: [`piece_manager`] (block states), [`storage`]
 //!   (the memory-mapped files);
@@ -25,6 +25,7 @@ pub mod geometry;
 pub mod info;
 pub mod listener;
 pub mod metainfo;
+pub mod mse;
 pub mod net;
 pub mod observer;
 pub mod peer;

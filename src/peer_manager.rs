@@ -303,6 +303,7 @@ impl PeerManager {
         let dialled = self.known.contains(&addr);
         let retry = match exit.error {
             PeerError::Misbehaved(_)
+            | PeerError::Encryption(_)
             | PeerError::WrongInfoHash
             | PeerError::OwnPeerId
             | PeerError::BothComplete

@@ -2,6 +2,7 @@
 
 use super::{EXIT_INTERRUPTED, number, text};
 use crate::download::{self, DownloadError, Options};
+use crate::peer::Encryption;
 use crate::progress::{self, format_bytes};
 use lexopt::prelude::*;
 use std::ffi::OsString;
@@ -42,6 +43,9 @@ Download options:
       --port N         listen port, also reported to trackers (default 6881; the next
                        free one if taken; 0 = any)
       --bind IP        listen on IP and connect from it (default: all interfaces)
+      --encryption E   how to open connections we dial: plain (the default) or prefer
+                       (Message Stream Encryption first, plain if the peer hangs up);
+                       peers that dial us may use either
       --max-peers N    connections at most, incoming and outgoing (default 50)
       --give-up SECS   fail when no peer has been connected for SECS (default 120)
       --pipeline N     requests kept in flight per peer (default 128)
@@ -66,6 +70,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
         max_peers: 50,
         port: 6881,
         bind: None,
+        encryption: Encryption::Plain,
         peers: Vec::new(),
         trackers: Vec::new(),
         give_up: Duration::from_secs(120),
@@ -114,6 +119,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
                     .map_err(|_| format!("--bind needs an IP address, got '{value}'"))?;
                 options.bind = Some(ip);
             }
+            Long("encryption") => options.encryption = encryption(&text(&mut parser)?)?,
             Short('q') | Long("quiet") => quiet = true,
             Long("port") => options.port = number(&mut parser, "--port")?,
             Long("max-peers") => options.max_peers = number(&mut parser, "--max-peers")?,
@@ -147,6 +153,14 @@ pub fn peer_address(value: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("--peer {value}: {e}"))?
         .next()
         .ok_or_else(|| format!("--peer {value}: no address found"))
+}
+
+fn encryption(value: &str) -> Result<Encryption, String> {
+    match value {
+        "plain" => Ok(Encryption::Plain),
+        "prefer" => Ok(Encryption::Prefer),
+        _ => Err(format!("--encryption is plain or prefer, got '{value}'")),
+    }
 }
 
 /// A URL with a scheme we speak; anything else is a typo the user should hear about now.
@@ -223,6 +237,8 @@ mod tests {
             "udp://127.0.0.1:6969/announce",
             "--tracker",
             "http://t.example/announce",
+            "--encryption",
+            "prefer",
             "x.torrent",
         ]))
         .unwrap()
@@ -231,6 +247,7 @@ mod tests {
         assert_eq!(options.dir, PathBuf::from("out"));
         assert_eq!((options.port, options.max_peers), (7000, 9));
         assert_eq!(options.peers.len(), 2);
+        assert_eq!(options.encryption, Encryption::Prefer);
         assert_eq!(
             options.trackers,
             ["udp://127.0.0.1:6969/announce", "http://t.example/announce"]
@@ -246,6 +263,10 @@ mod tests {
         assert_eq!(
             parse(args(&["--port", "x", "a.torrent"])).unwrap_err(),
             "--port needs a number, got 'x'"
+        );
+        assert_eq!(
+            parse(args(&["--encryption", "rc4", "a.torrent"])).unwrap_err(),
+            "--encryption is plain or prefer, got 'rc4'"
         );
         assert!(
             parse(args(&["--json", "a.torrent"]))

@@ -5,6 +5,7 @@ use super::view::{self, PeerLine, Row};
 use super::{DemoError, TICK};
 use crate::download::{self, DownloadError, Summary};
 use crate::observer::{Exchanged, Observer};
+use crate::peer::Encryption;
 use crate::progress;
 use crossbeam_channel::{Sender, bounded};
 use std::collections::BTreeMap;
@@ -49,6 +50,7 @@ pub(super) fn peer(
         max_peers: 50,
         port: 0,
         bind: Some(ip),
+        encryption: Encryption::Plain,
         peers: Vec::new(),
         trackers: Vec::new(),
         give_up: Duration::from_secs(60),

@@ -17,7 +17,7 @@ use crate::block_saver::{self, Event, Saver};
 use crate::listener::{self, Listener};
 use crate::metainfo::{Metainfo, MetainfoError};
 use crate::observer::Observer;
-use crate::peer::{Swarm, Timeouts};
+use crate::peer::{Encryption, Swarm, Timeouts};
 use crate::peer_manager::{self, Inputs};
 use crate::piece_manager::PieceManager;
 use crate::progress::{self, Display, Snapshot};
@@ -52,6 +52,8 @@ pub struct Options {
     pub port: u16,
     /// Address to listen on and to connect from (`--bind`); all interfaces if `None`.
     pub bind: Option<IpAddr>,
+    /// How to open the connections we dial (`--encryption`).
+    pub encryption: Encryption,
     /// Peers to connect to directly, besides those from trackers.
     pub peers: Vec<SocketAddr>,
     /// Trackers to use besides the torrent's, each as a tier of its own (`--tracker`).
@@ -223,6 +225,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         timeouts: Timeouts::default(),
         pipeline: options.pipeline,
         bind: options.bind,
+        encryption: options.encryption,
         tracer: tracer.clone(),
         observer: options.observer.clone(),
         upload_limit: options

@@ -7,10 +7,17 @@
 //! reader, bytes that did not fit wait in `out`. The thread never sits in `write` while the
 //! peer waits for it to read, so two peers uploading to each other cannot deadlock with
 //! full buffers both ways.
+//!
+//! On an RC4-encrypted connection (Message Stream Encryption, see `handshake.rs`) bytes are
+//! decrypted as they come out of the socket, under the read buffer, and encrypted in `out`
+//! just before their first write; everything in between sees plaintext.
 
+use super::handshake::Established;
 use super::{PeerError, PeerStatus, Swarm, poll};
 use crate::bitfield::Bitfield;
 use crate::geometry::BlockRef;
+use crate::mse::Decrypt;
+use crate::mse::rc4::Rc4;
 use crate::piece_manager::PeerKey;
 use crate::trace::{Direction, Flag};
 use crate::wire::{Message, MessageReader, WireError};
@@ -42,11 +49,17 @@ pub(super) struct Connection {
     pub(super) swarm: Arc<Swarm>,
     pub(super) status: Arc<PeerStatus>,
     stream: TcpStream,
-    reader: BufReader<TcpStream>,
+    /// Reads the socket, decrypting first if the connection is RC4-encrypted.
+    reader: BufReader<Decrypt<TcpStream>>,
     frames: MessageReader,
     /// Bytes queued for sending; `out[sent..]` is still to go.
     pub(super) out: Vec<u8>,
     sent: usize,
+    /// Encrypts what we send on an RC4-encrypted connection; `None` on a plain one.
+    encrypt: Option<Rc4>,
+    /// `out[..encrypted]` is encrypted already: each byte goes through RC4 once, just
+    /// before its first write.
+    encrypted: usize,
 
     // Download side: what the peer has and what we asked it for.
     /// What the peer has, from its `bitfield` and `have`s.
@@ -85,12 +98,18 @@ impl Connection {
     pub(super) fn new(
         key: PeerKey,
         addr: SocketAddr,
-        stream: TcpStream,
+        established: Established,
         swarm: Arc<Swarm>,
         status: Arc<PeerStatus>,
     ) -> Result<Connection, PeerError> {
         let now = Instant::now();
-        let reader = BufReader::with_capacity(READ_BUFFER, stream.try_clone()?);
+        let Established { stream, ciphers } = established;
+        let (encrypt, decrypt) = match ciphers {
+            Some(ciphers) => (Some(ciphers.send), Some(ciphers.receive)),
+            None => (None, None),
+        };
+        let socket = Decrypt::new(stream.try_clone()?, decrypt);
+        let reader = BufReader::with_capacity(READ_BUFFER, socket);
         let frames = MessageReader::new(max_message_len(&swarm));
         let piece_count = swarm.geometry.piece_count;
         let mut have_cursor = 0;
@@ -108,6 +127,8 @@ impl Connection {
             frames,
             out: Vec::with_capacity(4096),
             sent: 0,
+            encrypt,
+            encrypted: 0,
             peer_has: Bitfield::new(piece_count),
             peer_choking: true,
             am_interested: false,
@@ -281,6 +302,10 @@ impl Connection {
 
     /// Writes as much of `out` as the socket takes now; the rest waits for the next turn.
     fn write_some(&mut self) -> Result<(), PeerError> {
+        if let Some(rc4) = &mut self.encrypt {
+            rc4.apply(&mut self.out[self.encrypted..]);
+        }
+        self.encrypted = self.out.len();
         while self.sent < self.out.len() {
             match self.stream.write(&self.out[self.sent..]) {
                 Ok(0) => return Err(WireError::Closed.into()),
@@ -301,6 +326,7 @@ impl Connection {
                     if self.sent >= COMPACT_AFTER {
                         // Keep `out` from growing while the peer reads slowly.
                         self.out.drain(..self.sent);
+                        self.encrypted -= self.sent;
                         self.sent = 0;
                     }
                     return Ok(());
@@ -310,6 +336,7 @@ impl Connection {
         }
         self.out.clear();
         self.sent = 0;
+        self.encrypted = 0;
         Ok(())
     }
 

@@ -10,34 +10,39 @@
 //!   [`PeerStatus`]; one [`Exited`] to the peer manager when the thread ends.
 //! * Calls: the piece manager (what to fetch, what arrived), storage (blocks to upload).
 //!
-//! The download side (`download.rs`): connect → handshake → bitfield → interested → wait for
-//! unchoke → keep a pipeline of requests full while `piece`s arrive. The upload side
-//! (`upload.rs`): our bitfield and `have`s, unchoke when the choker says so, serve requests
-//! straight from the map. Every waiting state has a timeout (see [`Timeouts`]).
+//! First the handshakes (`handshake.rs`): the BitTorrent handshake, after a Message Stream
+//! Encryption handshake when the peer opens with one. The download side (`download.rs`):
+//! bitfield → interested → wait for unchoke → keep a pipeline of requests full while
+//! `piece`s arrive. The upload side (`upload.rs`): our bitfield and `have`s, unchoke when
+//! the choker says so, serve requests straight from the map. Every waiting state has a
+//! timeout (see [`Timeouts`]).
 
 mod connection;
 mod download;
+mod handshake;
 mod poll;
 mod upload;
 
 use crate::block_saver;
 use crate::geometry::Geometry;
+use crate::mse::MseError;
 use crate::observer::Observer;
 use crate::piece_manager::{PeerKey, PieceManager};
 use crate::rate_limit::RateLimit;
 use crate::stats::Counters;
 use crate::storage::Storage;
-use crate::trace::{Direction, Tracer};
-use crate::wire::{HANDSHAKE_LEN, Handshake, WireError};
+use crate::trace::Tracer;
+use crate::wire::WireError;
 use connection::Connection;
 use crossbeam_channel::Sender;
+use handshake::Terms;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Stack size of a peer thread: it keeps its buffers on the heap.
 const STACK_SIZE: usize = 128 * 1024;
@@ -80,6 +85,18 @@ impl Default for Timeouts {
     }
 }
 
+/// How we open the connections we dial (`--encryption`). Incoming connections may open
+/// either way, whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encryption {
+    /// The plain BitTorrent handshake, which every client accepts.
+    #[default]
+    Plain,
+    /// Message Stream Encryption first, offering plaintext and RC4 (for peers that require
+    /// encryption); a peer that hangs up on it is dialled again, plain.
+    Prefer,
+}
+
 /// What every peer thread of one torrent shares.
 pub struct Swarm {
     pub info_hash: [u8; 20],
@@ -94,6 +111,8 @@ pub struct Swarm {
     pub pipeline: usize,
     /// Local address for outgoing connections (`--bind`), if any.
     pub bind: Option<IpAddr>,
+    /// How we open outgoing connections (`--encryption`).
+    pub encryption: Encryption,
     /// The `--trace` transcript (disabled unless asked for).
     pub tracer: Tracer,
     /// Told about every established connection, when someone watches (the demo).
@@ -178,6 +197,9 @@ pub enum PeerError {
     Wire(WireError),
     /// The peer is in a different torrent.
     WrongInfoHash,
+    /// The Message Stream Encryption handshake failed (the socket's own failures are
+    /// `Wire`).
+    Encryption(MseError),
     /// We dialled ourselves.
     OwnPeerId,
     /// The peer broke the protocol in a way that makes it untrustworthy.
@@ -200,6 +222,7 @@ impl fmt::Display for PeerError {
             PeerError::Connect(e) => write!(f, "connect failed: {e}"),
             PeerError::Wire(e) => write!(f, "{e}"),
             PeerError::WrongInfoHash => write!(f, "peer is not sharing this torrent"),
+            PeerError::Encryption(e) => write!(f, "encryption handshake failed: {e}"),
             PeerError::OwnPeerId => write!(f, "connected to ourselves"),
             PeerError::Misbehaved(what) => write!(f, "protocol violation: {what}"),
             PeerError::Timeout(state) => write!(f, "timed out {state}"),
@@ -242,8 +265,8 @@ pub fn spawn_outgoing(
     exits: Sender<Exited>,
 ) -> io::Result<JoinHandle<()>> {
     spawn_thread(key, addr, exits, move || {
-        let stream = dial(addr, &swarm, &status)?;
-        Connection::new(key, addr, stream, swarm, status)
+        let established = handshake::dial(addr, swarm.bind, &Terms::of(&swarm, &status))?;
+        Connection::new(key, addr, established, swarm, status)
     })
 }
 
@@ -257,8 +280,8 @@ pub fn spawn_incoming(
     exits: Sender<Exited>,
 ) -> io::Result<JoinHandle<()>> {
     spawn_thread(key, addr, exits, move || {
-        let stream = answer(stream, &swarm, &status)?;
-        Connection::new(key, addr, stream, swarm, status)
+        let established = handshake::answer(stream, &Terms::of(&swarm, &status))?;
+        Connection::new(key, addr, established, swarm, status)
     })
 }
 
@@ -281,90 +304,20 @@ fn spawn_thread(
         })
 }
 
-/// Connects (from `--bind`'s address, if given) and exchanges handshakes; as the dialling
-/// side we speak first.
-fn dial(addr: SocketAddr, swarm: &Swarm, status: &PeerStatus) -> Result<TcpStream, PeerError> {
-    let mut stream = crate::net::connect(addr, swarm.bind, swarm.timeouts.connect)
-        .map_err(PeerError::Connect)?;
-    set_handshake_timeouts(&stream, swarm)?;
-    stream.write_all(&Handshake::new(swarm.info_hash, swarm.peer_id).to_bytes())?;
-    swarm.tracer.wire(addr, Direction::Out, "handshake", &[]);
-    let theirs = read_handshake(&mut stream, swarm, status)?;
-    swarm.tracer.wire(addr, Direction::In, "handshake", &[]);
-    check_handshake(&theirs, swarm, addr)?;
-    Ok(stream)
-}
-
-/// Reads an incoming peer's handshake, checks it is for our torrent, and answers.
-fn answer(
-    mut stream: TcpStream,
-    swarm: &Swarm,
-    status: &PeerStatus,
-) -> Result<TcpStream, PeerError> {
-    set_handshake_timeouts(&stream, swarm)?;
-    let theirs = read_handshake(&mut stream, swarm, status)?;
-    let addr = stream.peer_addr()?;
-    swarm.tracer.wire(addr, Direction::In, "handshake", &[]);
-    check_handshake(&theirs, swarm, addr)?;
-    stream.write_all(&Handshake::new(swarm.info_hash, swarm.peer_id).to_bytes())?;
-    swarm.tracer.wire(addr, Direction::Out, "handshake", &[]);
-    Ok(stream)
-}
-
-fn set_handshake_timeouts(stream: &TcpStream, swarm: &Swarm) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(swarm.timeouts.tick))?;
-    stream.set_write_timeout(Some(swarm.timeouts.handshake))
-}
-
-/// Reads the peer's handshake within [`Timeouts::handshake`] in all (a peer that drips one
-/// byte per second cannot stretch it), waking every tick to obey the stop flag (so a
-/// silent peer cannot hold up the end of a download).
-fn read_handshake(
-    stream: &mut TcpStream,
-    swarm: &Swarm,
-    status: &PeerStatus,
-) -> Result<Handshake, PeerError> {
-    let deadline = Instant::now() + swarm.timeouts.handshake;
-    let mut bytes = [0u8; HANDSHAKE_LEN];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        if status.stop.load(Ordering::Relaxed) {
-            return Err(PeerError::Stopped);
-        }
-        if Instant::now() > deadline {
-            return Err(PeerError::Timeout("waiting for the handshake"));
-        }
-        match stream.read(&mut bytes[filled..]) {
-            Ok(0) => return Err(WireError::Closed.into()),
-            Ok(n) => filled += n,
-            Err(e) if is_wait(&e) => {}
-            Err(e) => return Err(e.into()),
+impl<'a> Terms<'a> {
+    /// The handshake's terms for one peer of `swarm`.
+    fn of(swarm: &'a Swarm, status: &'a PeerStatus) -> Terms<'a> {
+        Terms {
+            info_hash: swarm.info_hash,
+            peer_id: swarm.peer_id,
+            connect_timeout: swarm.timeouts.connect,
+            timeout: swarm.timeouts.handshake,
+            tick: swarm.timeouts.tick,
+            stop: &status.stop,
+            encrypt: swarm.encryption == Encryption::Prefer,
+            tracer: &swarm.tracer,
         }
     }
-    Ok(Handshake::parse(&bytes)?)
-}
-
-/// A read that timed out or was interrupted: try again.
-fn is_wait(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
-}
-
-fn check_handshake(theirs: &Handshake, swarm: &Swarm, addr: SocketAddr) -> Result<(), PeerError> {
-    if theirs.info_hash != swarm.info_hash {
-        return Err(PeerError::WrongInfoHash);
-    }
-    if theirs.peer_id == swarm.peer_id {
-        return Err(PeerError::OwnPeerId);
-    }
-    log::debug!(
-        "peer {addr}: handshake done, client {}",
-        String::from_utf8_lossy(&theirs.peer_id[..8])
-    );
-    Ok(())
 }
 
 #[cfg(test)]

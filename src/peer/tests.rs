@@ -6,10 +6,11 @@ use super::*;
 use crate::bitfield::Bitfield;
 use crate::block_saver::Command as SaverCommand;
 use crate::geometry::BlockRef;
-use crate::wire::{Message, MessageReader};
+use crate::wire::{Handshake, Message, MessageReader};
 use crossbeam_channel::{Receiver, unbounded};
 use std::io::Write;
 use std::net::TcpListener;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 const INFO_HASH: [u8; 20] = [7; 20];
@@ -114,6 +115,7 @@ fn connect_raw(
         pipeline: 4,
         storage,
         bind: None,
+        encryption: Encryption::Plain,
         tracer: crate::trace::Tracer::disabled(),
         observer: None,
         upload_limit: None,

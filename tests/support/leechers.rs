@@ -7,9 +7,13 @@
 //! | aria2c       | [`aria2_download`](super::aria2_download) (`--seed-time=0`)        | it exits 0         |
 //! | transmission | `transmission-cli -g CONFIG -w DIR TORRENT` (see `transmission_cli`) | the files match    |
 //!
+//! [`aria2_download_logged`] also passes extra options and returns aria2's log, and
+//! `lt_leech.py --encryption LEVEL` makes libtorrent require Message Stream Encryption.
+//!
 //! Transmission keeps running (seeding) after it completes and has no "done" output we can
 //! rely on, so [`TransmissionLeecher::wait_for`] polls the files until they are identical.
 
+use super::net::free_port;
 use super::payload::tree_differences_but_empty_files;
 use super::process::Proc;
 use super::seeders::{PYTHON, script, start_on_free_port, transmission_cli};
@@ -57,11 +61,24 @@ impl LibtorrentLeecher {
         ip: Ipv4Addr,
         report_after: Option<Duration>,
     ) -> LibtorrentLeecher {
+        Self::start_with(torrent, out_dir, ip, report_after, &[])
+    }
+
+    /// [`LibtorrentLeecher::start`] with more arguments for `lt_leech.py`
+    /// (`--encryption rc4`).
+    pub fn start_with(
+        torrent: &Path,
+        out_dir: &Path,
+        ip: Ipv4Addr,
+        report_after: Option<Duration>,
+        extra: &[&str],
+    ) -> LibtorrentLeecher {
         let mut cmd = Command::new(PYTHON);
         cmd.arg(script("lt_leech.py"))
             .arg(torrent)
             .arg(out_dir)
-            .args(["--ip", &ip.to_string()]);
+            .args(["--ip", &ip.to_string()])
+            .args(extra);
         if let Some(idle) = report_after {
             cmd.args(["--report-after", &idle.as_secs_f64().to_string()]);
         }
@@ -119,6 +136,46 @@ impl LibtorrentLeecher {
 /// it completes within `timeout`.
 pub fn lt_download(torrent: &Path, out_dir: &Path, ip: Ipv4Addr, timeout: Duration) {
     LibtorrentLeecher::start(torrent, out_dir, ip, None).wait_done(timeout);
+}
+
+/// Downloads `torrent` into `out_dir` with aria2c on `ip`, as
+/// [`aria2_download`](super::aria2_download) does, with `extra` options
+/// (`--bt-min-crypto-level=arc4`) and its log (`--log-level=info`) written to `log`;
+/// returns the log. Panics with its output unless it completes within `timeout`.
+pub fn aria2_download_logged(
+    torrent: &Path,
+    out_dir: &Path,
+    ip: Ipv4Addr,
+    timeout: Duration,
+    extra: &[&str],
+    log: &Path,
+) -> String {
+    let mut cmd = Command::new("aria2c");
+    cmd.args([
+        "--seed-time=0",
+        "--enable-dht=false",
+        "--enable-dht6=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false",
+        "--console-log-level=warn",
+        "--summary-interval=0",
+        "--log-level=info",
+        &format!("--interface={ip}"),
+        &format!("--listen-port={}", free_port()),
+        &format!("--stop-with-process={}", std::process::id()),
+    ])
+    .arg(format!("--log={}", log.display()))
+    .args(extra)
+    .arg("-d")
+    .arg(out_dir)
+    .arg(torrent);
+    let mut proc = Proc::spawn("aria2c leecher", cmd);
+    match proc.wait_exit(timeout) {
+        Ok(status) if status.success() => {}
+        Ok(status) => panic!("aria2c leecher failed ({status})\n{}", proc.report()),
+        Err(why) => panic!("{why}"),
+    }
+    std::fs::read_to_string(log).unwrap_or_default()
 }
 
 /// transmission-cli 3.00 downloading into a directory. It never dials 127.0.0.0/8 peers, so

@@ -14,6 +14,10 @@ the torrent's tracker from there. Prints, on stdout:
 With --report-after SECS it gives up once SECS pass without a new verified piece
 (counted from start, so a seeder that never connects also ends it): it prints HAVE
 and exits, so a test can see exactly which pieces a seeder served.
+
+With --encryption LEVEL it speaks only Message Stream Encryption, both ways (in and out
+enc_policy forced), and allows LEVEL after the handshake: both (plaintext or RC4, as the
+other side selects), plaintext (offers only plaintext) or rc4 (offers only RC4).
 """
 
 import argparse
@@ -39,9 +43,11 @@ def main():
     ap.add_argument("--peer", action="append", default=[], help="IP:PORT to connect to directly")
     ap.add_argument("--report-after", type=float, default=0,
                     help="give up after SECS without a new piece: print HAVE and exit")
+    ap.add_argument("--encryption", choices=["both", "plaintext", "rc4"],
+                    help="require MSE both ways, allowing this level after the handshake")
     args = ap.parse_args()
 
-    ses = lt.session({
+    settings = {
         "listen_interfaces": f"{args.ip}:{args.port}",
         "outgoing_interfaces": args.ip,
         "enable_dht": False,
@@ -54,7 +60,13 @@ def main():
         "alert_mask": lt.alert.category_t.error_notification
         | lt.alert.category_t.status_notification
         | lt.alert.category_t.tracker_notification,
-    })
+    }
+    if args.encryption:
+        levels = {"both": lt.enc_level.both, "plaintext": lt.enc_level.pe_plaintext, "rc4": lt.enc_level.rc4}
+        settings["out_enc_policy"] = lt.enc_policy.forced
+        settings["in_enc_policy"] = lt.enc_policy.forced
+        settings["allowed_enc_level"] = levels[args.encryption]
+    ses = lt.session(settings)
     info = lt.torrent_info(args.torrent)
     params = lt.add_torrent_params()
     params.ti = info

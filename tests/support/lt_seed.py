@@ -6,6 +6,9 @@ Run with /usr/bin/python3 (the Debian python3-libtorrent binding). Prints
 is checked (or assumed good, with --seed-mode) and the tracker has accepted an
 announce. On SIGTERM it prints `uploaded=<payload bytes sent>` and exits, so a
 test can tell whether this seeder was actually used.
+
+With --encryption LEVEL it speaks only Message Stream Encryption, both ways, allowing
+LEVEL (both, plaintext, rc4) after the handshake; --encryption off refuses MSE.
 """
 
 import argparse
@@ -25,6 +28,9 @@ def main():
     ap.add_argument("--seed-mode", action="store_true",
                     help="skip the initial hash check and serve whatever the files hold")
     ap.add_argument("--upload-rate", type=int, default=0, help="bytes/s, 0 = unlimited")
+    ap.add_argument("--encryption", choices=["both", "plaintext", "rc4", "off"],
+                    help="require MSE both ways, allowing this level after the handshake; "
+                    "off: refuse MSE, plain handshakes only")
     args = ap.parse_args()
 
     settings = {
@@ -41,6 +47,14 @@ def main():
         | lt.alert.category_t.status_notification
         | lt.alert.category_t.tracker_notification,
     }
+    if args.encryption == "off":
+        settings["out_enc_policy"] = lt.enc_policy.disabled
+        settings["in_enc_policy"] = lt.enc_policy.disabled
+    elif args.encryption:
+        levels = {"both": lt.enc_level.both, "plaintext": lt.enc_level.pe_plaintext, "rc4": lt.enc_level.rc4}
+        settings["out_enc_policy"] = lt.enc_policy.forced
+        settings["in_enc_policy"] = lt.enc_policy.forced
+        settings["allowed_enc_level"] = levels[args.encryption]
     ses = lt.session(settings)
 
     params = lt.add_torrent_params()

@@ -24,6 +24,7 @@
 pub mod hostile_client;
 pub mod hostile_peer;
 pub mod leechers;
+pub mod mse_client;
 pub mod net;
 pub mod payload;
 pub mod process;
@@ -35,7 +36,9 @@ pub mod trace_file;
 pub mod tracker;
 
 pub use hostile_peer::{Behaviour, HostilePeer, TorrentFacts};
-pub use leechers::{LibtorrentLeecher, PieceReport, TransmissionLeecher, lt_download};
+pub use leechers::{
+    LibtorrentLeecher, PieceReport, TransmissionLeecher, aria2_download_logged, lt_download,
+};
 pub use net::{free_port, listening_ports, udp_ports};
 pub use payload::{
     assert_same_tree, copy_tree, make_file, make_tree, tree_differences,

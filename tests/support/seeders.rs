@@ -71,11 +71,23 @@ impl Seeder {
         data_dir: &Path,
         opts: LtOptions,
     ) -> Seeder {
+        Self::libtorrent_with(tracker, torrent, data_dir, opts, &[])
+    }
+
+    /// [`Seeder::libtorrent`] with more arguments for `lt_seed.py` (`--encryption rc4`).
+    pub fn libtorrent_with(
+        tracker: &dyn TrackerProcess,
+        torrent: &Path,
+        data_dir: &Path,
+        opts: LtOptions,
+        extra: &[&str],
+    ) -> Seeder {
         let mut cmd = Command::new(PYTHON);
         cmd.arg(script("lt_seed.py"))
             .arg(torrent)
             .arg(data_dir)
-            .args(["--ip", &opts.ip.to_string()]);
+            .args(["--ip", &opts.ip.to_string()])
+            .args(extra);
         if opts.seed_mode {
             cmd.arg("--seed-mode");
         }
