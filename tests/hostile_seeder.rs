@@ -123,13 +123,13 @@ fn a_request_flood_gets_the_peer_dropped() {
     let seeded = Seeded::start(&[]);
     let mut stream = seeded.connect(70);
     get_unchoked(&mut stream);
-    // 1000 requests in one write; we read nothing, so the queue cannot drain.
-    let flood: Vec<u8> = (0..1000u32)
+    // 3000 requests in one write; we read nothing, so the queue cannot drain.
+    let flood: Vec<u8> = (0..3000u32)
         .flat_map(|i| request(i % 32, (i % 4) * 16384, 16384))
         .collect();
     stream.write_all(&flood).unwrap();
     assert!(closed_within(&mut stream, secs(10)), "still connected");
-    seeded.assert_logged(70, "protocol violation: more than 512 requests queued");
+    seeded.assert_logged(70, "protocol violation: more than 2048 requests queued");
 }
 
 #[test]
