@@ -91,6 +91,9 @@ def main():
     processes = procs.Processes()
     try:
         return benchmark(args, root, work, processes)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     finally:
         processes.stop_all()
         shutil.rmtree(work, ignore_errors=True)

@@ -2,7 +2,8 @@
 
 Every process goes through `Processes.start`, so that `Processes.stop_all` can stop each
 one (by its pid) when the benchmark ends, fails or is interrupted; each is also started
-with PR_SET_PDEATHSIG, so it is killed even if the benchmark itself is SIGKILLed.
+with PR_SET_PDEATHSIG, so it is killed even if the benchmark itself is SIGKILLed (all but
+opentracker: dropping root clears that setting).
 
 `measure` runs one client and samples it every 20 ms until it is done.
 """
