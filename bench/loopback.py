@@ -158,8 +158,8 @@ def benchmark(args, root, work, processes):
     if args.out:
         with open(args.out, "a") as f:
             f.write("\n".join(report) + "\n")
-    if failed:
-        print("failed runs:\n  " + "\n  ".join(failed), file=sys.stderr)
+    if failed:  # each with its first line only: the logs were printed as they failed
+        print("failed runs:\n  " + "\n  ".join(f.splitlines()[0] for f in failed), file=sys.stderr)
         return 1
     return 0
 
