@@ -84,18 +84,15 @@ def upload_table(leechers, seeders, results, rounds, payload):
     notes = []
     for leecher in leechers:
         pairs = [results.get((leecher, s), []) for s in seeders]
-        ok = " and ".join(f"{len(p)}/{rounds}" for p in pairs)
-        if not all(pairs):
-            lines.append(f"| {leecher} | {ok} | FAILED | | | | |")
-            continue
-        runs = [median_run([run for run, _ in p]) for p in pairs]
-        cpus = [statistics.median(cpu for _, cpu in p) for p in pairs]
+        runs = [median_run([run for run, _ in p]) if p else None for p in pairs]
+        cpus = [f"{statistics.median(cpu for _, cpu in p):.2f}" if p else "" for p in pairs]
+        rates = [r.mbps(payload) if r else None for r in runs]
+        shown = [rate(x) if x is not None else "FAILED" for x in rates]
         lines.append(
-            f"| {leecher} | {ok} | {runs[0].mbps(payload):.1f} | {runs[1].mbps(payload):.1f} "
-            f"| {ratio(runs[0].mbps(payload), runs[1].mbps(payload))} "
-            f"| {cpus[0]:.2f} | {cpus[1]:.2f} |")
-        if runs[0].waited or runs[1].waited:
-            after = [r.mbps_after_wait(payload) for r in runs]
+            f"| {leecher} | {' and '.join(f'{len(p)}/{rounds}' for p in pairs)} "
+            f"| {shown[0]} | {shown[1]} | {ratio(*rates)} | {cpus[0]} | {cpus[1]} |")
+        if any(r and r.waited for r in runs):
+            after = [r.mbps_after_wait(payload) if r else None for r in runs]
             notes.append(f"- {leecher} from its first block: {rate(after[0])} MB/s from {a}, "
                          f"{rate(after[1])} MB/s from {b}, a ratio of {ratio(*after)}")
     return lines + ([""] + notes if notes else [])
