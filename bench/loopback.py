@@ -22,7 +22,8 @@ Defaults: a 1 GiB single file (--files N: N files in a folder) in 256 KiB pieces
 (--piece-log2 18), 3 rounds; swarm of 20 leechers on 256 MiB; 200 peers held 10 s.
 --short (CI): 16 MiB, 1 round, 4 leechers, 20 peers held 2 s, and no Transmission in the
 upload section (it idles about 20 s before its first block, each time).
-Exit status 1 if any run failed (its row says FAILED; the logs are named on the way).
+Exit status 1 if any run failed: its row says FAILED, and the last lines of its log
+(and its seeder's) are printed as it fails.
 --out FILE appends the report (markdown) to FILE.
 
 Rates are payload bytes / 1e6 / wall seconds, from process start to done. Transmission
@@ -31,7 +32,8 @@ its status line) is given as well.
 
 Needs opentracker, mktorrent, aria2c, transmission-cli and python3-libtorrent (Debian).
 Builds smalltorrent and the floor with `cargo build --release` (honours CARGO_TARGET_DIR);
-with SMALLTORRENT_BIN=PROGRAM it times that program instead (same command line).
+with SMALLTORRENT_BIN=PROGRAM it times that program instead (same command line; the
+floor is still built).
 
 Files: procs.py (processes, /proc sampling), workspace.py (build, payloads, torrents,
 opentracker), clients.py (each client's command line, the seeders), download.py,
