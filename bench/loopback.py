@@ -20,8 +20,9 @@ Sections, in this order (--sections download,upload,swarm,peers picks some):
 
 Defaults: a 1 GiB single file (--files N: N files in a folder) in 256 KiB pieces
 (--piece-log2 18), 3 rounds; swarm of 20 leechers on 256 MiB; 200 peers held 10 s.
---short (CI): 16 MiB, 1 round, 4 leechers, 20 peers held 2 s, and no Transmission in the
-upload section (it idles about 20 s before its first block, each time).
+--short (CI): 16 MiB, 1 round, 4 leechers, 20 peers held 2 s. Transmission stays in the
+upload section although it idles about 20 s before its first block: it is the one client
+that once could not download from us at all (it queues more than 512 requests).
 Exit status 1 if any run failed: its row says FAILED, and the last lines of its log
 (and its seeder's) are printed as it fails.
 --out FILE appends the report (markdown) to FILE.
@@ -145,7 +146,7 @@ def benchmark(args, root, work, processes):
         section(f"Upload: each client downloads the same {args.size} MiB from one seeder, "
                 f"median of {args.rounds} round(s)",
                 lambda: upload.run(ctx, processes, tracker, torrent, payload, args.rounds,
-                                   upload.LEECHERS[:2] if args.short else upload.LEECHERS))
+                                   upload.LEECHERS))
     if "swarm" in args.sections:
         print(f"swarm: {args.leechers} leechers, {args.swarm_size} MiB", flush=True)
         section(f"Swarm: one smalltorrent seeder and {args.leechers} smalltorrent leechers, "
