@@ -20,7 +20,7 @@ use crate::mse::Decrypt;
 use crate::mse::rc4::Rc4;
 use crate::piece_manager::PeerKey;
 use crate::trace::{Direction, Flag};
-use crate::wire::{Message, MessageReader, WireError};
+use crate::wire::{self, Message, MessageReader, WireError};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::io::{self, BufReader, Write};
@@ -60,6 +60,8 @@ pub(super) struct Connection {
     /// `out[..encrypted]` is encrypted already: each byte goes through RC4 once, just
     /// before its first write.
     encrypted: usize,
+    /// The peer speaks BEP 10: it gets our extension handshake (with `reqq`).
+    extensions: bool,
 
     // Download side: what the peer has and what we asked it for.
     /// What the peer has, from its `bitfield` and `have`s.
@@ -103,7 +105,11 @@ impl Connection {
         status: Arc<PeerStatus>,
     ) -> Result<Connection, PeerError> {
         let now = Instant::now();
-        let Established { stream, ciphers } = established;
+        let Established {
+            stream,
+            ciphers,
+            extensions,
+        } = established;
         let (encrypt, decrypt) = match ciphers {
             Some(ciphers) => (Some(ciphers.send), Some(ciphers.receive)),
             None => (None, None),
@@ -129,6 +135,7 @@ impl Connection {
             sent: 0,
             encrypt,
             encrypted: 0,
+            extensions,
             peer_has: Bitfield::new(piece_count),
             peer_choking: true,
             am_interested: false,
@@ -175,6 +182,14 @@ impl Connection {
         let ours = self.swarm.pieces.verified();
         if ours.count() > 0 {
             self.send(Message::Bitfield(ours.as_bytes().to_vec()));
+        }
+        if self.extensions {
+            let reqq = super::upload::MAX_QUEUED_REQUESTS as u32;
+            let version = concat!("smalltorrent ", env!("CARGO_PKG_VERSION"));
+            wire::encode_extended_handshake(&mut self.out, reqq, version);
+            let fields = [("reqq", u64::from(reqq))];
+            let tracer = &self.swarm.tracer;
+            tracer.wire(self.addr, Direction::Out, "extended_handshake", &fields);
         }
         self.write_some()
     }

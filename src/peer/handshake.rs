@@ -47,6 +47,8 @@ pub(super) struct Established {
     pub stream: TcpStream,
     /// The RC4 streams when the connection is encrypted; `None` when it is plaintext.
     pub ciphers: Option<Ciphers>,
+    /// The peer set the BEP 10 bit: it understands our extension handshake.
+    pub extensions: bool,
 }
 
 /// Connects to `addr` (from `bind`'s address, if given) and exchanges handshakes; as the
@@ -92,7 +94,11 @@ fn greet(stream: TcpStream, terms: &Terms, encrypt: bool) -> Result<Established,
     let theirs = read_handshake(&mut io, &[], ciphers.as_mut())?;
     terms.tracer.wire(addr, Direction::In, "handshake", &[]);
     check_handshake(&theirs, terms, addr)?;
-    Ok(Established { stream, ciphers })
+    Ok(Established {
+        stream,
+        ciphers,
+        extensions: theirs.supports_extensions(),
+    })
 }
 
 /// Reads an incoming peer's handshake (after MSE, if it opens with that), checks it is for
@@ -120,7 +126,11 @@ pub(super) fn answer(stream: TcpStream, terms: &Terms) -> Result<Established, Pe
     }
     io.write_all(&ours).map_err(|e| io.failure(e))?;
     terms.tracer.wire(addr, Direction::Out, "handshake", &[]);
-    Ok(Established { stream, ciphers })
+    Ok(Established {
+        stream,
+        ciphers,
+        extensions: theirs.supports_extensions(),
+    })
 }
 
 fn prepare(stream: &TcpStream, terms: &Terms) -> io::Result<()> {

@@ -554,3 +554,36 @@ fn a_stop_ends_a_handshake_wait_at_once() {
     assert!(matches!(exit.error, PeerError::Stopped), "{}", exit.error);
     assert!(stopped_at.elapsed() < Duration::from_millis(500));
 }
+
+/// A peer that sets the BEP 10 bit gets our extension handshake (with `reqq`) right after
+/// our bitfield; one that does not set it never sees an extension message.
+#[test]
+fn a_bep_10_peer_gets_our_extension_handshake_and_a_plain_one_does_not() {
+    for speaks_bep_10 in [true, false] {
+        let (got_tx, got) = unbounded();
+        let _setup = connect_raw(true, unchoked(), move |mut socket| {
+            Handshake::read_from(&mut socket).unwrap();
+            let mut theirs = Handshake::new(INFO_HASH, THEIR_ID);
+            if !speaks_bep_10 {
+                theirs.reserved = [0; 8];
+            }
+            socket.write_all(&theirs.to_bytes()).unwrap();
+            send(&mut socket, Message::Interested);
+            let seen = read_until(&mut socket, |m| matches!(m, Message::Unchoke));
+            let _ = got_tx.send(seen);
+        });
+        let seen = got.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(matches!(seen[0], Message::Bitfield(_)), "{seen:?}");
+        let extended = seen
+            .iter()
+            .filter(|m| matches!(m, Message::Unknown { id: 20, .. }))
+            .count();
+        assert_eq!(extended, speaks_bep_10 as usize, "{seen:?}");
+        if speaks_bep_10 {
+            assert!(
+                matches!(seen[1], Message::Unknown { id: 20, .. }),
+                "{seen:?}"
+            );
+        }
+    }
+}

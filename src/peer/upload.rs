@@ -11,11 +11,10 @@ use std::time::Instant;
 
 /// Largest block we serve. Clients ask for 16 KiB; anything over 128 KiB is refused.
 const MAX_REQUEST: u32 = 128 * 1024;
-/// Requests queued for one peer at most; more is a flood and the peer is dropped. We send
-/// no BEP 10 `reqq`, so each client picks its own depth: Transmission 3.00 keeps more than
-/// 512 in flight on a fast link (measured by the benchmark), so the bound is well above
-/// that. 2048 requests are 24 KiB of queue.
-const MAX_QUEUED_REQUESTS: usize = 2048;
+/// Requests queued for one peer at most; more is a flood and the peer is dropped. We tell
+/// peers so in our BEP 10 handshake (`reqq`); one that ignores it is flooding. 2048
+/// requests (32 MiB of blocks) are 24 KiB of queue.
+pub(super) const MAX_QUEUED_REQUESTS: usize = 2048;
 /// Requests for pieces we do not have that we put up with before dropping the peer.
 const MAX_BAD_REQUESTS: u32 = 64;
 /// Bytes of blocks copied into the send buffer per loop turn: bounds memory per peer.

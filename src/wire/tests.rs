@@ -380,3 +380,23 @@ fn random_input_never_panics() {
         assert!(reader.bytes_read() <= buf.len() as u64);
     }
 }
+
+#[test]
+fn our_handshake_says_we_speak_bep_10_and_the_extension_handshake_carries_reqq() {
+    let ours = Handshake::new([1; 20], [2; 20]);
+    assert!(ours.supports_extensions());
+    assert_eq!(ours.to_bytes()[25], 0x10, "reserved byte 5, bit 0x10");
+    let plain = Handshake {
+        reserved: [0; 8],
+        ..ours
+    };
+    assert!(!plain.supports_extensions());
+
+    let mut out = Vec::new();
+    encode_extended_handshake(&mut out, 2048, "smalltorrent 0.1.0");
+    let payload = b"d1:mde4:reqqi2048e1:v18:smalltorrent 0.1.0e";
+    assert_eq!(&out[..4], &(2 + payload.len() as u32).to_be_bytes());
+    assert_eq!(out[4], 20, "message id 20: extended");
+    assert_eq!(out[5], 0, "extension message 0: the handshake");
+    assert_eq!(&out[6..], payload);
+}
