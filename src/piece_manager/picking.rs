@@ -1,0 +1,127 @@
+//! The piece manager's picking policy: which blocks a peer should ask for next.
+//!
+//! Whole pieces at a time: first the free blocks of pieces already started (so pieces
+//! finish and can be shared), then a new piece the peer has (random for the first few,
+//! then rarest first), and at the very end the endgame, where blocks already requested
+//! from slower peers are asked for again. All of it runs under the piece manager's lock
+//! and only reads and updates its tables.
+
+use super::*;
+
+impl State {
+    /// Takes free blocks from active pieces the peer has, lowest piece index first.
+    pub(super) fn pick_from_active(
+        &mut self,
+        peer: PeerKey,
+        has: &Bitfield,
+        target: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let mut active: Vec<u32> = self
+            .partials
+            .keys()
+            .copied()
+            .filter(|&piece| has.has(piece))
+            .collect();
+        active.sort_unstable();
+        for piece in active {
+            let Some(partial) = self.partials.get_mut(&piece) else {
+                continue;
+            };
+            if partial.exclusive {
+                match partial.owner {
+                    Some(owner) if owner != peer => continue,
+                    _ => partial.owner = Some(peer),
+                }
+            }
+            for (index, slot) in partial.blocks.iter_mut().enumerate() {
+                if out.len() >= target {
+                    return;
+                }
+                if *slot == BlockState::Free {
+                    *slot = BlockState::Requested { by: peer };
+                    out.push(self.geometry.block(piece, index as u32));
+                }
+            }
+        }
+    }
+
+    /// A missing piece the peer has: random at first, then rarest first (ties broken by
+    /// starting the scan at a random place).
+    pub(super) fn choose_new_piece(&mut self, has: &Bitfield) -> Option<u32> {
+        let count = self.pieces.len();
+        if count == 0 {
+            return None;
+        }
+        let start = self.rng.below(count);
+        let random_phase = self.verified.count() < RANDOM_FIRST_PIECES;
+        let mut best: Option<(u16, u32)> = None;
+        for step in 0..count {
+            let piece = ((start + step) % count) as u32;
+            if self.pieces[piece as usize] != PieceState::Missing || !has.has(piece) {
+                continue;
+            }
+            if random_phase {
+                return Some(piece);
+            }
+            let rarity = self.availability[piece as usize];
+            if best.is_none_or(|(fewest, _)| rarity < fewest) {
+                best = Some((rarity, piece));
+            }
+        }
+        best.map(|(_, piece)| piece)
+    }
+
+    pub(super) fn activate(&mut self, piece: u32) {
+        let blocks = self.geometry.blocks_in_piece(piece) as usize;
+        self.pieces[piece as usize] = PieceState::Active;
+        self.partials.insert(
+            piece,
+            Partial {
+                blocks: vec![BlockState::Free; blocks],
+                written: 0,
+                contributors: Vec::new(),
+                exclusive: self.failed[piece as usize],
+                owner: None,
+            },
+        );
+    }
+
+    /// Endgame: no piece is left to start.
+    pub(super) fn in_endgame(&self) -> bool {
+        !self.pieces.contains(&PieceState::Missing)
+    }
+
+    /// Endgame picks: blocks requested from other peers, which this peer has not asked for.
+    pub(super) fn pick_endgame(
+        &mut self,
+        has: &Bitfield,
+        in_flight: &[BlockRef],
+        target: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let geometry = self.geometry;
+        let mut pieces: Vec<u32> = self.partials.keys().copied().collect();
+        pieces.sort_unstable();
+        for piece in pieces.into_iter().filter(|&piece| has.has(piece)) {
+            let Some(partial) = self.partials.get(&piece) else {
+                continue;
+            };
+            if partial.exclusive {
+                continue;
+            }
+            for (index, slot) in partial.blocks.iter().enumerate() {
+                if out.len() >= target {
+                    return;
+                }
+                let block = geometry.block(piece, index as u32);
+                if matches!(slot, BlockState::Requested { .. })
+                    && !in_flight.contains(&block)
+                    && !out.contains(&block)
+                {
+                    out.push(block);
+                }
+            }
+        }
+    }
+}
