@@ -138,6 +138,9 @@ pub struct PieceManager {
     /// Length of the verified log, readable without the lock: peer threads check it after
     /// every message and take the lock only when there are new `have`s to send.
     verified_len: AtomicUsize,
+    /// How many verified pieces were ever forgotten (their file was truncated under us).
+    /// While it is 0, "verified" never changes back and callers can skip re-checking.
+    forgotten: AtomicUsize,
 }
 
 impl PieceManager {
@@ -161,6 +164,7 @@ impl PieceManager {
         }
         PieceManager {
             verified_len: AtomicUsize::new(state.verified_log.len()),
+            forgotten: AtomicUsize::new(0),
             state: Mutex::new(state),
         }
     }
@@ -190,6 +194,13 @@ impl PieceManager {
     }
 
     /// True when piece `piece` is verified.
+    /// True if piece `piece`, verified at some point, may still be: no verified piece was
+    /// ever forgotten, or this one is verified now. Lock-free in the common case, so the
+    /// upload path can ask it for every block it sends.
+    pub fn still_has_piece(&self, piece: u32) -> bool {
+        self.forgotten.load(Ordering::Relaxed) == 0 || self.has_piece(piece)
+    }
+
     pub fn has_piece(&self, piece: u32) -> bool {
         self.state.lock().verified.has(piece)
     }
@@ -408,6 +419,7 @@ impl PieceManager {
         let mut state = self.state.lock();
         let was_verified = match state.pieces.get(piece as usize) {
             Some(PieceState::Verified) => {
+                self.forgotten.fetch_add(1, Ordering::Relaxed);
                 state.pieces[piece as usize] = PieceState::Missing;
                 state.verified.clear(piece);
                 state.verified_bytes -= state.geometry.piece_size(piece) as u64;

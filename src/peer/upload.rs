@@ -97,7 +97,7 @@ impl Connection {
                 break; // over the upload limit: the block waits for a later turn
             }
             self.requests.pop_front();
-            if !self.swarm.pieces.has_piece(block.piece) {
+            if !self.swarm.pieces.still_has_piece(block.piece) {
                 // Verified when the peer asked, lost since: its file was truncated under
                 // us and is being repaired. Never send bytes we cannot vouch for.
                 continue;

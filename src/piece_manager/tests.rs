@@ -247,9 +247,15 @@ fn a_forgotten_piece_is_fetched_again() {
     pm.pick_blocks(A, &all(g), &[], 100, &mut out);
     deliver(&pm, A, &out, true);
     assert!(pm.is_complete());
+    assert!(pm.still_has_piece(1));
 
     assert!(pm.forget_piece(1), "piece 1 was verified");
     assert!(!pm.has_piece(1) && !pm.is_complete());
+    assert!(
+        !pm.still_has_piece(1),
+        "the upload path must see it is gone"
+    );
+    assert!(pm.still_has_piece(0));
     assert_eq!(pm.progress().verified_bytes, g.total_length - 32768);
     assert!(!pm.verified().has(1), "the resume file stops listing it");
     assert!(!pm.forget_piece(1), "forgetting twice changes nothing");
