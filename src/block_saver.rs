@@ -30,8 +30,9 @@ mod repair;
 /// How many blocks may wait for the saver (16 KiB each: 8 MiB at most).
 pub const QUEUE_BLOCKS: usize = 512;
 
-/// What peer threads ask of the block saver. The saver ends, after flushing the map, when
-/// every sender is gone (all peer threads have ended).
+/// What peer threads ask of the block saver. The saver ends when every sender is gone (all
+/// peer threads have ended) and the queue is empty. It does not flush: that is the resume
+/// recorder's decision (see `resume::recorder`).
 #[derive(Debug)]
 pub enum Command {
     /// Write a block the piece manager accepted.
@@ -48,7 +49,7 @@ pub enum Event {
         piece: u32,
         contributors: Vec<PeerKey>,
     },
-    /// Writing or flushing failed; the download cannot go on.
+    /// Writing failed; the download cannot go on.
     DiskError(StorageError),
 }
 
@@ -83,16 +84,13 @@ impl Saver {
             let saved = match inbox.recv_timeout(repair::POLL) {
                 Ok(Command::Save { block, data }) => self.save_or_repair(block, &data, &events),
                 Err(RecvTimeoutError::Timeout) => self.repair_truncated(),
-                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
             };
             if let Err(error) = saved {
                 log::error!("disk error: {error}");
                 let _ = events.send(Event::DiskError(error));
                 return;
             }
-        }
-        if let Err(error) = self.storage.flush() {
-            let _ = events.send(Event::DiskError(error));
         }
     }
 

@@ -201,6 +201,11 @@ impl PieceManager {
         self.forgotten.load(Ordering::Relaxed) == 0 || self.has_piece(piece)
     }
 
+    /// How many verified pieces were ever forgotten (see [`PieceManager::forget_piece`]).
+    pub fn forgotten_count(&self) -> usize {
+        self.forgotten.load(Ordering::Relaxed)
+    }
+
     pub fn has_piece(&self, piece: u32) -> bool {
         self.state.lock().verified.has(piece)
     }

@@ -10,14 +10,20 @@
 //! bitfield, as in the wire protocol) and `files`: one dictionary per file entry of the
 //! torrent, in metainfo order, holding `length`, `mtime` and `mtime-ns` of the file as it
 //! was when the record was made (empty for pad files, symlinks and missing files).
+//! Optional: `unchecked` (pieces still being hashed at the record), `unsynced` (verified
+//! pieces whose bytes were in the page cache but not yet flushed to disk) and `boot-id`
+//! (the kernel boot the record was made in, see [`boot`]).
 //!
 //! Trust rule ([`plan`]): a recorded piece is trusted only if every file it touches still
-//! has the recorded length and mtime, and that length is the file's torrent length. Pieces touching a changed file are hashed again, and
-//! a resume file that is missing, unreadable, garbage, for another torrent or of another
-//! piece count is ignored: everything is hashed. The file is written atomically (temp file,
+//! has the recorded length and mtime, and that length is the file's torrent length; an
+//! `unsynced` piece also needs the same boot id as now (no power cut or kernel crash can
+//! have lost its bytes since). Other pieces are hashed again, and a resume file that is
+//! missing, unreadable, garbage, for another torrent or of another piece count is ignored:
+//! everything is hashed. The file is written atomically (temp file,
 //! fsync, rename, fsync of the folder) by [`save`]; when it is written is decided by
 //! [`recorder`].
 
+pub mod boot;
 pub mod recorder;
 
 use crate::bencode::{self, OwnedValue, Value};
@@ -54,6 +60,11 @@ pub struct Resume {
     /// the next start even if their files look unchanged (optional in the file, key
     /// `unchecked`; absent means none).
     pub unchecked: Bitfield,
+    /// Verified pieces not yet flushed to disk when the record was taken: trusted at the
+    /// next start only in the same boot (key `unsynced`; absent means none).
+    pub unsynced: Bitfield,
+    /// The kernel boot the record was made in (key `boot-id`; absent means unknown).
+    pub boot_id: Option<String>,
     /// One per file entry of the torrent; `None` for pad files, symlinks, missing files.
     pub files: Vec<Option<FileStamp>>,
 }
@@ -172,6 +183,7 @@ pub fn plan(
     geometry: &Geometry,
     files: &[FileEntry],
     now: &[Option<FileStamp>],
+    boot_id: Option<&str>,
 ) -> Plan {
     let count = geometry.piece_count;
     let everything = || {
@@ -211,11 +223,33 @@ pub fn plan(
     for piece in resume.unchecked.pieces() {
         check.set(piece);
     }
+    // Pieces that were only in the page cache at the last record: a power cut or kernel
+    // crash since (a new boot, or a boot we cannot tell) may have lost their bytes.
+    let same_boot = boot_id.is_some() && resume.boot_id.as_deref() == boot_id;
+    let mut restarted = 0;
+    if !same_boot {
+        for piece in resume.unsynced.pieces() {
+            if resume.verified.has(piece) && !check.has(piece) {
+                check.set(piece);
+                restarted += 1;
+            }
+        }
+    }
     let mut trusted = Bitfield::new(count);
     for piece in resume.verified.pieces().filter(|&p| !check.has(p)) {
         trusted.set(piece);
     }
-    let note = (changed > 0).then(|| format!("{changed} file(s) changed since the resume file"));
+    let mut notes = Vec::new();
+    if changed > 0 {
+        notes.push(format!("{changed} file(s) changed since the resume file"));
+    }
+    if restarted > 0 {
+        notes.push(format!(
+            "{restarted} piece(s) not yet flushed to disk when recorded, and the machine \
+             restarted since"
+        ));
+    }
+    let note = (!notes.is_empty()).then(|| notes.join("; "));
     Plan {
         trusted,
         check,
@@ -304,6 +338,19 @@ pub fn decode(bytes: &[u8]) -> Result<Resume, String> {
             .map_err(|e| format!("bad 'unchecked' bitfield: {e}"))?,
         Some(None) => return Err("'unchecked' is not a bitfield".into()),
     };
+    let unsynced = match value.get("unsynced").map(Value::as_bytes) {
+        None => Bitfield::new(len),
+        Some(Some(bits)) => Bitfield::from_bytes(bits.to_vec(), len)
+            .map_err(|e| format!("bad 'unsynced' bitfield: {e}"))?,
+        Some(None) => return Err("'unsynced' is not a bitfield".into()),
+    };
+    let boot_id = match value.get("boot-id").map(Value::as_bytes) {
+        None => None,
+        Some(Some(bytes)) => Some(
+            String::from_utf8(bytes.to_vec()).map_err(|_| "'boot-id' is not text".to_string())?,
+        ),
+        Some(None) => return Err("'boot-id' is not a string".into()),
+    };
     let files = value
         .get("files")
         .and_then(Value::as_list)
@@ -323,6 +370,8 @@ pub fn decode(bytes: &[u8]) -> Result<Resume, String> {
         info_hash,
         verified,
         unchecked,
+        unsynced,
+        boot_id,
         files,
     })
 }
@@ -341,7 +390,7 @@ pub fn encode(resume: &Resume) -> Vec<u8> {
             ]),
         })
         .collect();
-    OwnedValue::dict([
+    let mut entries = vec![
         ("version", OwnedValue::Int(VERSION)),
         ("info-hash", OwnedValue::bytes(resume.info_hash.to_vec())),
         ("pieces", OwnedValue::Int(resume.verified.len() as i64)),
@@ -353,9 +402,16 @@ pub fn encode(resume: &Resume) -> Vec<u8> {
             "unchecked",
             OwnedValue::bytes(resume.unchecked.as_bytes().to_vec()),
         ),
+        (
+            "unsynced",
+            OwnedValue::bytes(resume.unsynced.as_bytes().to_vec()),
+        ),
         ("files", OwnedValue::List(files)),
-    ])
-    .to_bytes()
+    ];
+    if let Some(id) = &resume.boot_id {
+        entries.push(("boot-id", OwnedValue::bytes(id.as_bytes().to_vec())));
+    }
+    OwnedValue::dict(entries).to_bytes()
 }
 
 /// Writes `resume` to `path` atomically: a temp file beside it, fsync, rename over the old

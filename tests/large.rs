@@ -333,6 +333,8 @@ fn a_sparse_torrent_past_4_gib_downloads_in_bounded_memory() {
     let record = Resume {
         info_hash: meta.info_hash,
         unchecked: Bitfield::new(claimed.len()),
+        unsynced: Bitfield::new(claimed.len()),
+        boot_id: None,
         verified: claimed,
         files: resume::stamps(&out, &meta.files),
     };

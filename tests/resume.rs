@@ -542,3 +542,54 @@ fn a_file_truncated_while_running_is_reported_then_rechecked() {
         checked_line(&stderr)
     );
 }
+
+/// The last record of a run does not wait for the disk: it lists the pieces still only in
+/// the page cache as `unsynced`, with this boot's id (the same boot trusts them: see the
+/// Ctrl-C tests). After a restart (here: the boot id in the file changed, as a power cut
+/// would leave it) exactly those pieces are hashed, and nothing is fetched again. A run
+/// that finds everything complete flushes before its record, which then vouches for every
+/// piece in any boot.
+#[test]
+fn unflushed_pieces_are_hashed_after_a_restart() {
+    let s = setup(16 * MIB, 0);
+    let stderr = s.run_to_end();
+    assert_same_tree(&s.data, &s.file());
+    let record = resume::load(&s.resume_path()).unwrap();
+    assert_eq!(record.verified.count(), 64);
+    let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(record.boot_id.as_deref(), Some(boot.trim()), "{stderr}");
+    let unsynced = record.unsynced.count();
+    assert!(
+        unsynced > 0,
+        "a 16 MiB download ends well within the 30 s flush interval, so its last \
+         record cannot have flushed everything"
+    );
+
+    let restart = |s: &Setup| {
+        let record = resume::load(&s.resume_path()).unwrap();
+        let other_boot = Resume {
+            boot_id: Some("00000000-0000-0000-0000-000000000000".into()),
+            ..record
+        };
+        resume::save(&s.resume_path(), &other_boot).unwrap();
+    };
+    restart(&s);
+    let after_restart = s.run_to_end();
+    let check = checked_line(&after_restart);
+    assert!(
+        check.contains(&format!(
+            "64 of 64 pieces valid (100.0%); {} from the resume file, {unsynced} hashed",
+            64 - unsynced
+        )) && check.contains("not yet flushed to disk when recorded"),
+        "{check}"
+    );
+    assert!(verified_in(&after_restart).is_empty(), "nothing is fetched");
+    assert_eq!(resume::load(&s.resume_path()).unwrap().unsynced.count(), 0);
+
+    restart(&s);
+    let check = checked_line(&s.run_to_end());
+    assert!(
+        check.contains("64 from the resume file, 0 hashed"),
+        "{check}"
+    );
+}

@@ -6,8 +6,11 @@
 //! announcer, and loops: it draws progress, listens to the saver and the
 //! announcer, and watches for completion, a fatal error, a swarm with no peers, the seeding
 //! limits, or Ctrl-C. Shutdown is one ordered sequence ([`Threads::shutdown`]): the
-//! listener stops, then the peers, then the saver flushes the map, then the recorder writes
-//! its last record, then the announcer tells the tracker `stopped`. Every thread is joined.
+//! listener stops, then the peers, then the saver writes what is queued, then the recorder
+//! writes its last record, then the announcer tells the tracker `stopped`. Every thread is
+//! joined. Nothing waits for the data to reach the disk at exit: the kernel writes the page
+//! cache back on its own, and the resume file says which pieces it still held (see
+//! `resume::recorder`).
 
 mod watch;
 
@@ -23,7 +26,10 @@ use crate::piece_manager::PieceManager;
 use crate::progress::{self, Display, Snapshot};
 use crate::random::Rng;
 use crate::rate_limit::RateLimit;
-use crate::resume::{self, recorder::Recorder};
+use crate::resume::{
+    self,
+    recorder::{Flush, Recorder},
+};
 use crate::stats::Counters;
 use crate::storage::{Storage, StorageError};
 use crate::trace::{TraceError, Tracer};
@@ -156,13 +162,15 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     let recorder = resume::path_for(&options.dir, &meta.info_hash, &meta.files)
         .map_err(|e| log::warn!("{e}"))
         .ok()
-        .map(|path| Recorder {
-            path,
-            dir: options.dir.clone(),
-            info_hash: meta.info_hash,
-            files: Arc::new(meta.files.clone()),
-            storage: storage.clone(),
-            pieces: pieces.clone(),
+        .map(|path| {
+            Recorder::new(
+                path,
+                options.dir.clone(),
+                meta.info_hash,
+                Arc::new(meta.files.clone()),
+                storage.clone(),
+                pieces.clone(),
+            )
         });
     let complete_at_start = pieces.is_complete();
     let left = geometry.total_length - pieces.progress().verified_bytes;
@@ -177,7 +185,8 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         fetched: !complete_at_start,
     };
     if complete_at_start && !options.seed {
-        if let Some(Err(error)) = recorder.as_ref().map(Recorder::record) {
+        // The only record of this run: flush, so it vouches for every piece in any boot.
+        if let Some(Err(error)) = recorder.as_ref().map(|r| r.record(Flush::Now)) {
             log::warn!("resume file not updated: {error}");
         }
         return Ok(summary(&counters));
@@ -343,9 +352,9 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         }
     };
     display.finish();
-    let flushed = threads.shutdown(saver_inbox);
+    let written = threads.shutdown(saver_inbox);
     outcome?;
-    flushed.map_err(DownloadError::Storage)?;
+    written.map_err(DownloadError::Storage)?;
     tracer.flush().map_err(DownloadError::Trace)?;
     Ok(summary(&counters))
 }
@@ -372,7 +381,15 @@ fn check_existing(
     }
     let loaded = resume::path_for(&options.dir, &meta.info_hash, &meta.files)
         .and_then(|path| resume::load(&path));
-    let plan = resume::plan(loaded, &meta.info_hash, &geometry, &meta.files, stamps);
+    let boot_id = resume::boot::id();
+    let plan = resume::plan(
+        loaded,
+        &meta.info_hash,
+        &geometry,
+        &meta.files,
+        stamps,
+        boot_id.as_deref(),
+    );
     // Progress of the hash check: redrawn in place on a terminal, a line every 5 s otherwise.
     let mut last_line = Instant::now();
     let show = |done: u32, total: u32| match options.progress {
@@ -436,29 +453,29 @@ struct Threads {
 }
 
 impl Threads {
-    /// Stops everything in order and joins every thread. Returns the result of the final
-    /// flush of the map.
+    /// Stops everything in order and joins every thread. Returns the disk error the saver
+    /// reported, if any.
     fn shutdown(self, saver_events: Receiver<Event>) -> Result<(), StorageError> {
         self.listener.stop();
         let _ = self.manager.1.send(peer_manager::Command::Stop);
         let _ = self.manager.0.join();
         // Every peer thread has ended and with them every sender to the saver: the saver
-        // writes what is still queued, flushes the map and ends.
+        // writes what is still queued and ends.
         let _ = self.saver.join();
-        // Everything is written and flushed: the recorder's last record covers it all.
+        // Everything is in the map: the recorder's last record covers it all.
         if let Some((handle, stop)) = self.recorder {
             let _ = stop.send(());
             let _ = handle.join();
         }
-        let mut flushed = Ok(());
+        let mut written = Ok(());
         for event in saver_events.try_iter() {
             if let Event::DiskError(error) = event {
-                flushed = Err(error);
+                written = Err(error);
             }
         }
         let _ = self.announcer.1.send(announcer::Command::Stop);
         let _ = self.announcer.0.join();
-        flushed
+        written
     }
 }
 

@@ -18,6 +18,9 @@ fn stamp(length: u64, mtime: i64) -> Option<FileStamp> {
     })
 }
 
+/// The boot the sample was recorded in.
+const BOOT: &str = "11111111-2222-3333-4444-555555555555";
+
 fn sample() -> Resume {
     let mut verified = Bitfield::new(10);
     [0, 1, 2, 8, 9].iter().for_each(|&p| {
@@ -27,6 +30,8 @@ fn sample() -> Resume {
         info_hash: [0xab; 20],
         verified,
         unchecked: Bitfield::new(10),
+        unsynced: Bitfield::new(10),
+        boot_id: Some(BOOT.to_string()),
         files: vec![stamp(40, 100), None, stamp(60, 200)],
     }
 }
@@ -70,6 +75,7 @@ fn unchanged_files_trust_the_record_and_hash_nothing() {
         &geometry,
         &files(),
         &resume.files,
+        Some(BOOT),
     );
     assert_eq!(plan.trusted, resume.verified);
     assert_eq!(plan.check.count(), 0);
@@ -91,6 +97,7 @@ fn pieces_being_hashed_at_the_record_are_hashed_at_start() {
         &geometry,
         &files(),
         &resume.files,
+        Some(BOOT),
     );
     assert_eq!(plan.trusted, resume.verified);
     assert_eq!(plan.check.pieces().collect::<Vec<_>>(), [5]);
@@ -102,16 +109,94 @@ fn pieces_being_hashed_at_the_record_are_hashed_at_start() {
     assert_eq!(decode(&without).unwrap().unchecked.count(), 0);
 }
 
+/// Pieces recorded before their bytes were flushed are trusted in the boot that recorded
+/// them (the page cache still holds them, or the kernel wrote them back), and hashed after
+/// a restart or when either boot id is unknown (a power cut may have lost them).
+#[test]
+fn unflushed_pieces_are_trusted_only_in_the_same_boot() {
+    let mut resume = sample();
+    resume.unsynced.set(8);
+    resume.unsynced.set(9);
+    assert_eq!(decode(&encode(&resume)).unwrap(), resume);
+    let geometry = Geometry::new(100, 10);
+    let now = resume.files.clone();
+    let same = plan(
+        Ok(resume.clone()),
+        &[0xab; 20],
+        &geometry,
+        &files(),
+        &now,
+        Some(BOOT),
+    );
+    assert_eq!(same.trusted, resume.verified);
+    assert_eq!(same.check.count(), 0);
+    assert!(same.note.is_none());
+
+    let other_boot = "99999999-2222-3333-4444-555555555555";
+    let unknown_then = Resume {
+        boot_id: None,
+        ..resume.clone()
+    };
+    for (loaded, boot_now) in [
+        (resume.clone(), Some(other_boot)),
+        (resume.clone(), None),
+        (unknown_then, Some(BOOT)),
+    ] {
+        let plan = plan(Ok(loaded), &[0xab; 20], &geometry, &files(), &now, boot_now);
+        assert_eq!(plan.trusted.pieces().collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(plan.check.pieces().collect::<Vec<_>>(), [8, 9]);
+        let note = plan.note.unwrap_or_default();
+        assert!(
+            note.contains("2 piece(s) not yet flushed to disk when recorded"),
+            "{note}"
+        );
+    }
+}
+
+/// Resume files written before `unsynced` and `boot-id` existed read as "all flushed".
+#[test]
+fn a_record_without_boot_id_or_unsynced_keys_is_all_flushed() {
+    let old = Resume {
+        boot_id: None,
+        ..sample()
+    };
+    let bytes = encode(&old);
+    let key = b"8:unsynced2:\0\0";
+    let at = bytes.windows(key.len()).position(|w| w == key).unwrap();
+    let without = [&bytes[..at], &bytes[at + key.len()..]].concat();
+    let read = decode(&without).unwrap();
+    assert_eq!(read.unsynced.count(), 0);
+    assert_eq!(read.boot_id, None);
+    let geometry = Geometry::new(100, 10);
+    let plan = plan(Ok(read), &[0xab; 20], &geometry, &files(), &old.files, None);
+    assert_eq!(plan.trusted, old.verified);
+    assert_eq!(plan.check.count(), 0);
+}
+
 #[test]
 fn a_changed_file_has_its_pieces_hashed_again() {
     let resume = sample();
     let geometry = Geometry::new(100, 10);
     let now = vec![stamp(40, 101), None, stamp(60, 200)];
-    let plan = plan(Ok(resume), &[0xab; 20], &geometry, &files(), &now);
+    let plan = plan(
+        Ok(resume),
+        &[0xab; 20],
+        &geometry,
+        &files(),
+        &now,
+        Some(BOOT),
+    );
     assert_eq!(plan.trusted.pieces().collect::<Vec<_>>(), [8, 9]);
     assert_eq!(plan.check.pieces().collect::<Vec<_>>(), [0, 1, 2, 3]);
     let now = vec![stamp(40, 100), None, stamp(59, 200)];
-    let plan = super::plan(Ok(sample()), &[0xab; 20], &geometry, &files(), &now);
+    let plan = super::plan(
+        Ok(sample()),
+        &[0xab; 20],
+        &geometry,
+        &files(),
+        &now,
+        Some(BOOT),
+    );
     assert_eq!(plan.trusted.pieces().collect::<Vec<_>>(), [0, 1, 2]);
     assert_eq!(plan.check.pieces().collect::<Vec<_>>(), [4, 5, 6, 7, 8, 9]);
 }
@@ -126,7 +211,14 @@ fn a_file_recorded_short_or_missing_is_hashed_again() {
         ..sample()
     };
     let now = short.files.clone();
-    let plan = plan(Ok(short), &[0xab; 20], &geometry, &files(), &now);
+    let plan = plan(
+        Ok(short),
+        &[0xab; 20],
+        &geometry,
+        &files(),
+        &now,
+        Some(BOOT),
+    );
     assert_eq!(plan.trusted.count(), 0, "nothing recorded is trusted");
     assert_eq!(plan.check.count(), 10);
 }
@@ -143,7 +235,7 @@ fn another_torrent_or_no_file_means_a_full_check() {
             ..sample()
         }),
     ] {
-        let plan = plan(loaded, &[0xcd; 20], &geometry, &files(), &now);
+        let plan = plan(loaded, &[0xcd; 20], &geometry, &files(), &now, Some(BOOT));
         assert_eq!(plan.trusted.count(), 0);
         assert_eq!(plan.check.count(), 10);
         assert!(plan.note.is_some());
