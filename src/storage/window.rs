@@ -134,6 +134,15 @@ pub fn map(
         action: "memory-map",
         source,
     })?;
+    if writable {
+        // Pieces arrive in no particular order, so the kernel sees random writes and, by
+        // default, faults the map in one 4 KiB page at a time (a quarter of a million
+        // faults per GiB). Asking for huge pages lets it fill the page cache, and map, a
+        // large folio (up to 2 MiB) per fault where the file system supports them, about
+        // 300 times fewer faults. Only advice: without transparent huge pages it fails,
+        // and nothing changes.
+        let _ = map.advise(memmap2::Advice::HugePage);
+    }
     let registration = Registration::new(map.as_ptr(), map.len());
     if registration.is_none() {
         log::warn!(
