@@ -25,7 +25,8 @@
 //! The output files are created empty, sized with `set_len` and mapped whole, as a client
 //! does (smalltorrent also reserves their blocks with `posix_fallocate`); so the page
 //! faults of a fresh map are part of the floor. `--flush` adds an msync of every map at the
-//! end, which smalltorrent does before it exits and aria2c and libtorrent do not.
+//! end, which no client measured does before it exits (smalltorrent flushes every 30 s and
+//! records what it has not flushed yet: see `resume::recorder`).
 //!
 //! Prints one line, e.g. `floor: 1073741824 bytes, 4096 pieces of 262144 bytes,
 //! 1 connection(s): 0.912 s, 1177.3 MB/s`, the time counted from the first connection
