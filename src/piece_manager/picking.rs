@@ -65,6 +65,13 @@ impl State {
                 return Some(piece);
             }
             let rarity = self.availability[piece as usize];
+            // This peer has the piece, so no piece it has is rarer than one only it has:
+            // stop there. With one seeder every piece is such, and the scan, which would
+            // otherwise visit every piece for every piece started (quadratic in the piece
+            // count), ends at the first missing one.
+            if rarity <= 1 {
+                return Some(piece);
+            }
             if best.is_none_or(|(fewest, _)| rarity < fewest) {
                 best = Some((rarity, piece));
             }

@@ -98,6 +98,26 @@ fn rarest_piece_is_picked_after_the_random_start() {
     assert_eq!(out[0].piece, 7);
 }
 
+/// A piece only one peer has is as rare as a piece can be: it wins over any scan order.
+#[test]
+fn a_piece_only_one_peer_has_is_picked_first() {
+    let g = Geometry::new(10 * 16384, 16384);
+    let mut have = Bitfield::new(10);
+    for p in 0..4 {
+        have.set(p);
+    }
+    let pm = PieceManager::new(g, &have);
+    let mut common = all(g);
+    common.clear(7);
+    for _ in 0..3 {
+        pm.add_peer_pieces(&common);
+    }
+    pm.add_peer_pieces(&all(g));
+    let mut out = Vec::new();
+    pm.pick_blocks(A, &all(g), &[], 1, &mut out);
+    assert_eq!(out[0].piece, 7);
+}
+
 #[test]
 fn returned_blocks_are_offered_again() {
     let g = geometry();
