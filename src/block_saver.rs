@@ -1,30 +1,36 @@
-//! The block-saver thread: puts received blocks into the memory map and checks pieces.
+//! The block-saver thread: puts received blocks into the memory map.
 //!
 //! * Runs on: its own thread, `block-saver`.
 //! * Owns: nothing but the write side of [`Storage`] (the piece manager decides which
-//!   blocks it may write).
+//!   blocks it may write), and the [`hasher`] thread, which it starts and joins.
 //! * Reads: [`Command`]s from a bounded channel fed by every peer thread. The bound is the
 //!   back-pressure: when the disk is slower than the network, peer threads wait on `send`
 //!   instead of piling blocks up in memory.
-//! * Writes: [`Event`]s to the main thread (a piece verified or failed, a disk error).
+//! * Writes: piece indices to the hasher, when a piece's last block is written; [`Event`]s
+//!   to the main thread (a disk error; the hasher sends the pieces verified or failed).
 //!
-//! When the last block of a piece is written, the piece is hashed here, straight from the
-//! map, and the verdict goes to the piece manager. A block is one channel message and one
-//! copy (network buffer → map); the `Vec` that carried it is dropped after the copy.
+//! A block is one channel message and one copy (network buffer → map); the `Vec` that
+//! carried it is dropped after the copy. The piece is hashed on the hasher's thread,
+//! straight from the map, while the saver goes on copying the next blocks.
 //!
 //! A file that another program truncates under us is repaired here too, by the one thread
-//! that writes: see `repair`.
+//! that writes, once the hasher is idle: see `repair`.
+//!
+//! Shutdown: when every peer thread has ended, the saver writes what is queued, then the
+//! hasher hashes what is queued and ends. So every piece whose last block arrived is
+//! hashed and reported before the saver's thread ends. Flushing the map to disk is the
+//! resume recorder's business, not the saver's.
 
 use crate::geometry::{BlockRef, Geometry};
 use crate::piece_manager::{PeerKey, PieceManager, Written};
 use crate::stats::Counters;
 use crate::storage::{Storage, StorageError};
-use crate::trace::{PieceEvent, Tracer};
+use crate::trace::Tracer;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
-use sha1::{Digest, Sha1};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+pub mod hasher;
 mod repair;
 
 /// How many blocks may wait for the saver (16 KiB each: 8 MiB at most).
@@ -39,7 +45,7 @@ pub enum Command {
     Save { block: BlockRef, data: Vec<u8> },
 }
 
-/// What the block saver reports to the main thread.
+/// What the block saver and its hasher report to the main thread.
 #[derive(Debug)]
 pub enum Event {
     /// Piece `piece` is on disk and its SHA-1 matched.
@@ -53,97 +59,90 @@ pub enum Event {
     DiskError(StorageError),
 }
 
-/// Everything the saver thread needs.
+/// Everything the saver thread and its hasher need.
 pub struct Saver {
     pub storage: Arc<Storage>,
     pub pieces: Arc<PieceManager>,
     pub geometry: Geometry,
+    /// Each piece's SHA-1, for the hasher and for rechecking a repaired file.
     pub hashes: Arc<Vec<[u8; 20]>>,
+    /// `left` shrinks as pieces verify and grows back when a repair forgets one.
     pub counters: Arc<Counters>,
-    /// Records each piece completed or failed (`--trace`).
+    /// Records each piece completed or failed (`--trace`), on the hasher's thread.
     pub tracer: Tracer,
 }
 
-/// Starts the block-saver thread.
+/// Starts the block-saver thread and its hasher thread.
+///
+/// If the saver's thread cannot start, the hasher's sender goes with it, so the hasher
+/// ends by itself.
 pub fn spawn(
     saver: Saver,
     events: Sender<Event>,
 ) -> std::io::Result<(JoinHandle<()>, Sender<Command>)> {
+    let hasher = hasher::spawn(
+        hasher::Hasher {
+            storage: saver.storage.clone(),
+            pieces: saver.pieces.clone(),
+            geometry: saver.geometry,
+            hashes: saver.hashes.clone(),
+            counters: saver.counters.clone(),
+            tracer: saver.tracer.clone(),
+        },
+        events.clone(),
+    )?;
     let (commands, inbox) = bounded(QUEUE_BLOCKS);
     let handle = std::thread::Builder::new()
         .name("block-saver".into())
-        .spawn(move || saver.run(inbox, events))?;
+        .spawn(move || saver.run(inbox, hasher, events))?;
     Ok((handle, commands))
 }
 
 impl Saver {
-    fn run(self, inbox: Receiver<Command>, events: Sender<Event>) {
+    fn run(self, inbox: Receiver<Command>, hasher: hasher::Handle, events: Sender<Event>) {
+        let saved = self.save_all(inbox, &hasher);
+        // The peers are gone (or the disk failed): the hasher checks what it has and ends,
+        // so every verdict is given before this thread ends. No flush: that is the resume
+        // recorder's decision (see `resume::recorder`).
+        hasher.finish();
+        if let Err(error) = saved {
+            log::error!("disk error: {error}");
+            let _ = events.send(Event::DiskError(error));
+        }
+    }
+
+    /// Saves blocks until every sender is gone, or until a disk error.
+    fn save_all(
+        &self,
+        inbox: Receiver<Command>,
+        hasher: &hasher::Handle,
+    ) -> Result<(), StorageError> {
         loop {
             // Without blocks to save, wake now and then to repair files that another
             // thread found truncated (see `repair`).
-            let saved = match inbox.recv_timeout(repair::POLL) {
-                Ok(Command::Save { block, data }) => self.save_or_repair(block, &data, &events),
-                Err(RecvTimeoutError::Timeout) => self.repair_truncated(),
-                Err(RecvTimeoutError::Disconnected) => return,
-            };
-            if let Err(error) = saved {
-                log::error!("disk error: {error}");
-                let _ = events.send(Event::DiskError(error));
-                return;
+            match inbox.recv_timeout(repair::POLL) {
+                Ok(Command::Save { block, data }) => self.save_or_repair(block, &data, hasher)?,
+                Err(RecvTimeoutError::Timeout) => self.repair_truncated(hasher)?,
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
         }
     }
 
+    /// Writes one block; if it completed its piece, hands the piece to the hasher.
     fn save(
         &self,
         block: BlockRef,
         data: &[u8],
-        events: &Sender<Event>,
+        hasher: &hasher::Handle,
     ) -> Result<(), StorageError> {
         let offset = self.geometry.piece_offset(block.piece) + block.offset as u64;
         self.storage.write(offset, data)?;
-        if self.pieces.block_written(block) == Written::PieceIncomplete {
-            return Ok(());
+        if self.pieces.block_written(block) == Written::PieceComplete {
+            hasher.check(block.piece);
         }
-        let piece = block.piece;
-        let ok = piece_matches(&self.storage, &self.geometry, &self.hashes, piece)?;
-        let contributors = self.pieces.piece_checked(piece, ok);
-        let traced = if ok {
-            PieceEvent::Completed
-        } else {
-            PieceEvent::HashFailed
-        };
-        self.tracer.piece(None, traced, piece);
-        let event = if ok {
-            self.counters
-                .sub_left(self.geometry.piece_size(piece) as u64);
-            log::debug!("piece {piece} verified");
-            Event::PieceVerified { piece }
-        } else {
-            log::warn!("piece {piece} failed its hash check; fetching it again");
-            Event::PieceFailed {
-                piece,
-                contributors,
-            }
-        };
-        let _ = events.send(event);
         Ok(())
     }
 }
 
-/// True if piece `piece` as stored hashes to its SHA-1 from the metainfo.
-pub fn piece_matches(
-    storage: &Storage,
-    geometry: &Geometry,
-    hashes: &[[u8; 20]],
-    piece: u32,
-) -> Result<bool, StorageError> {
-    let mut hasher = Sha1::new();
-    storage.read_with(
-        geometry.piece_offset(piece),
-        geometry.piece_size(piece) as u64,
-        |bytes| hasher.update(bytes),
-    )?;
-    let digest: [u8; 20] = hasher.finalize().into();
-    Ok(hashes.get(piece as usize) == Some(&digest))
-}
+#[cfg(test)]
+mod tests;

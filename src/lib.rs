@@ -4,7 +4,8 @@
 //!
 //! * pure layers (no threads, no sockets): [`bencode`], [`metainfo`], [`geometry`],
 //!   [`wire`], [`mse`] (the encryption handshake), [`tracker`] reply parsing;
-//! * one module per thread: [`announcer`], [`peer_manager`], [`peer`], [`block_saver`];
+//! * one module per thread: [`announcer`], [`peer_manager`], [`peer`], [`block_saver`]
+//!   (and its [`block_saver::hasher`]);
 //! * shared state with a single owner: [`piece_manager`] (block states), [`storage`]
 //!   (the memory-mapped files);
 //! * the main thread: [`cli`], [`download`] (and its [`observer`]), [`progress`], [`info`];

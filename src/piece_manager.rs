@@ -1,10 +1,10 @@
 //! The piece manager: the single owner of every piece's and every block's state.
 //!
 //! It is not a thread: it is a struct behind one lock, shared by the peer threads (which ask
-//! "what should I fetch next?" and report blocks that arrived) and the block-saver thread
-//! (which reports blocks written to disk and pieces hashed). Every method does a little
-//! bookkeeping and returns; nothing here touches a socket or the disk, so the lock is never
-//! held across I/O.
+//! "what should I fetch next?" and report blocks that arrived), the block-saver thread
+//! (which reports blocks written to disk) and the hasher thread (which reports pieces
+//! hashed). Every method does a little bookkeeping and returns; nothing here touches a
+//! socket or the disk, so the lock is never held across I/O.
 //!
 //! # States
 //!
@@ -13,7 +13,7 @@
 //! * `Missing`: nobody is fetching it.
 //! * `Active`: some of its blocks are requested or received; its per-block states live in
 //!   a [`Partial`].
-//! * `Hashing`: every block is on disk and the block saver is checking its SHA-1.
+//! * `Hashing`: every block is on disk; the piece waits for the hasher or is being hashed.
 //! * `Verified`: the hash matched. A verified piece never changes again, unless its file
 //!   is truncated under us ([`PieceManager::forget_piece`]).
 //!
@@ -385,7 +385,7 @@ impl PieceManager {
         Written::PieceComplete
     }
 
-    /// The block saver checked a piece's SHA-1. On success the piece is verified; on failure
+    /// The hasher checked a piece's SHA-1. On success the piece is verified; on failure
     /// it starts over and the peers that contributed to it are returned, to be blamed.
     pub fn piece_checked(&self, piece: u32, ok: bool) -> Vec<PeerKey> {
         let mut state = self.state.lock();

@@ -3,7 +3,7 @@
 //! hashing every n-th piece straight from the map.
 
 use crate::bitfield::Bitfield;
-use crate::block_saver::piece_matches;
+use crate::block_saver::hasher::piece_matches;
 use crate::geometry::Geometry;
 use crate::storage::{Storage, StorageError};
 use std::sync::atomic::{AtomicU32, Ordering};

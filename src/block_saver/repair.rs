@@ -3,7 +3,12 @@
 //! Storage notes such a file when an access finds it short (a SIGBUS absorbed in a window,
 //! a map or a flush that sees the length fall short) and returns
 //! `StorageError::Truncated` to whoever made the access. The block saver repairs it, since
-//! it is the only thread that writes, so no block lands in the file while it is repaired:
+//! it is the only thread that writes, so no block lands in the file while it is repaired.
+//! First it drains the hasher: every piece queued there gets its verdict before the repair
+//! starts, and none is queued while it runs (only the saver queues pieces). So the repair
+//! never forgets a piece that a verdict given a moment later would mark verified again.
+//! (A piece whose hashing hit the truncation got no verdict and is still `Hashing`.)
+//! Then, with the hasher idle, the repair hashes on the saver's own thread:
 //!
 //! 1. Forget what the file lost, *before* it looks whole again: every verified piece that
 //!    reaches into the lost bytes goes back to missing (the bytes-left counter grows
@@ -21,7 +26,8 @@
 //! the restored zeros. That check belongs to the upload side.) A flush that finds a
 //! written file short fails too, so the recorder records nothing until the repair.
 
-use super::{Saver, piece_matches};
+use super::Saver;
+use super::hasher::{Handle, piece_matches};
 use crate::geometry::BlockRef;
 use crate::storage::StorageError;
 use std::sync::atomic::Ordering;
@@ -38,24 +44,33 @@ impl Saver {
         &self,
         block: BlockRef,
         data: &[u8],
-        events: &crossbeam_channel::Sender<super::Event>,
+        hasher: &Handle,
     ) -> Result<(), StorageError> {
-        self.repair_truncated()?;
-        match self.save(block, data, events) {
+        self.repair_truncated(hasher)?;
+        match self.save(block, data, hasher) {
             Err(StorageError::Truncated { .. }) => {
-                self.repair_truncated()?;
-                self.save(block, data, events)
+                self.repair_truncated(hasher)?;
+                self.save(block, data, hasher)
             }
             saved => saved,
         }
     }
 
-    /// Repairs every file found truncated so far (by any thread).
-    pub(super) fn repair_truncated(&self) -> Result<(), StorageError> {
-        while let Some(file) = self.storage.next_truncated() {
+    /// Repairs every file found truncated so far (by any thread), once the hasher is idle.
+    pub(super) fn repair_truncated(&self, hasher: &Handle) -> Result<(), StorageError> {
+        let Some(mut file) = self.storage.next_truncated() else {
+            return Ok(());
+        };
+        hasher.drain();
+        // Draining may have noted more files (the hasher hit a truncation too): they
+        // are repaired in the same turn.
+        loop {
             self.repair(file)?;
+            match self.storage.next_truncated() {
+                Some(next) => file = next,
+                None => return Ok(()),
+            }
         }
-        Ok(())
     }
 
     /// The three steps of the module doc, for file `file`.

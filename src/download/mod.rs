@@ -460,7 +460,8 @@ impl Threads {
         let _ = self.manager.1.send(peer_manager::Command::Stop);
         let _ = self.manager.0.join();
         // Every peer thread has ended and with them every sender to the saver: the saver
-        // writes what is still queued and ends.
+        // writes what is still queued, waits for its hasher to give every complete piece
+        // its verdict, and ends.
         let _ = self.saver.join();
         // Everything is in the map: the recorder's last record covers it all.
         if let Some((handle, stop)) = self.recorder {

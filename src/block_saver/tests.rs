@@ -1,0 +1,253 @@
+//! The block saver and its hasher, driven the way peer threads drive them.
+
+use super::*;
+use crate::bitfield::Bitfield;
+use crate::metainfo::{FileEntry, FileKind};
+use crate::piece_manager::Delivery;
+use sha1::{Digest, Sha1};
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const PEER: PeerKey = 7;
+
+/// 4 pieces of 32 KiB (2 blocks each), the last one 100 bytes (1 block), in one file.
+fn geometry() -> Geometry {
+    Geometry::new(3 * 32768 + 100, 32768)
+}
+
+/// The torrent's bytes: a different value in every piece.
+fn payload(g: Geometry) -> Vec<u8> {
+    (0..g.total_length)
+        .map(|i| (i / 1000 % 251) as u8)
+        .collect()
+}
+
+/// A saver over one file in `dir`, its piece manager, and the channels to and from it.
+struct Rig {
+    geometry: Geometry,
+    storage: Arc<Storage>,
+    pieces: Arc<PieceManager>,
+    counters: Arc<Counters>,
+    hashes: Arc<Vec<[u8; 20]>>,
+    saver: Option<(JoinHandle<()>, Sender<Command>)>,
+    events: Receiver<Event>,
+}
+
+impl Rig {
+    fn start(dir: &std::path::Path, data: &[u8]) -> Rig {
+        let geometry = geometry();
+        let files = [FileEntry {
+            path: PathBuf::from("t"),
+            length: geometry.total_length,
+            offset: 0,
+            kind: FileKind::Regular,
+        }];
+        let storage = Arc::new(Storage::open(dir, &files).unwrap());
+        let pieces = Arc::new(PieceManager::new(
+            geometry,
+            &Bitfield::new(geometry.piece_count),
+        ));
+        let counters = Arc::new(Counters::new(geometry.total_length));
+        let hashes: Arc<Vec<[u8; 20]>> = (0..geometry.piece_count)
+            .map(|piece| {
+                let start = geometry.piece_offset(piece) as usize;
+                let end = start + geometry.piece_size(piece) as usize;
+                Sha1::digest(&data[start..end]).into()
+            })
+            .collect::<Vec<_>>()
+            .into();
+        let (events, inbox) = crossbeam_channel::unbounded();
+        let saver = spawn(
+            Saver {
+                storage: storage.clone(),
+                pieces: pieces.clone(),
+                geometry,
+                hashes: hashes.clone(),
+                counters: counters.clone(),
+                tracer: Tracer::disabled(),
+            },
+            events,
+        )
+        .unwrap();
+        Rig {
+            geometry,
+            storage,
+            pieces,
+            counters,
+            hashes,
+            saver: Some(saver),
+            events: inbox,
+        }
+    }
+
+    /// Receives every block of `piece` from `PEER` and sends it to the saver, taking
+    /// its bytes from `data`.
+    fn deliver(&self, piece: u32, data: &[u8]) {
+        let Some((_, saver)) = &self.saver else {
+            panic!("the saver was stopped");
+        };
+        for (block, data) in self.receive(piece, data) {
+            saver.send(Command::Save { block, data }).unwrap();
+        }
+    }
+
+    /// Picks and receives every block of `piece` from `PEER`; returns them with their
+    /// bytes from `data`.
+    fn receive(&self, piece: u32, data: &[u8]) -> Vec<(BlockRef, Vec<u8>)> {
+        let mut has = Bitfield::new(self.geometry.piece_count);
+        has.set(piece);
+        let mut blocks = Vec::new();
+        self.pieces.pick_blocks(PEER, &has, &[], 100, &mut blocks);
+        assert_eq!(blocks.len() as u32, self.geometry.blocks_in_piece(piece));
+        blocks
+            .into_iter()
+            .map(|block| {
+                assert_eq!(self.pieces.block_received(PEER, block), Delivery::Accepted);
+                let start = (self.geometry.piece_offset(piece) + block.offset as u64) as usize;
+                (block, data[start..start + block.length as usize].to_vec())
+            })
+            .collect()
+    }
+
+    /// The next event, waiting at most 10 s.
+    fn next_event(&self) -> Event {
+        self.events.recv_timeout(Duration::from_secs(10)).unwrap()
+    }
+
+    /// Ends the saver the way a download does (its last sender goes) and returns every
+    /// event it sent.
+    fn stop(&mut self) -> Vec<Event> {
+        let (handle, saver) = self.saver.take().unwrap();
+        drop(saver);
+        handle.join().unwrap();
+        self.events.try_iter().collect()
+    }
+}
+
+#[test]
+fn every_piece_completed_before_shutdown_gets_its_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = payload(geometry());
+    let mut rig = Rig::start(dir.path(), &data);
+    let mut corrupt = data.clone();
+    corrupt[32768 + 5] ^= 1; // one bit of piece 1
+    for piece in 0..4 {
+        rig.deliver(piece, if piece == 1 { &corrupt } else { &data });
+    }
+    let events = rig.stop();
+
+    let mut verified: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PieceVerified { piece } => Some(*piece),
+            _ => None,
+        })
+        .collect();
+    verified.sort();
+    assert_eq!(verified, [0, 2, 3], "{events:?}");
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::PieceFailed { piece: 1, contributors } if contributors == &[PEER]
+        )),
+        "{events:?}"
+    );
+    assert_eq!(events.len(), 4, "one verdict per piece: {events:?}");
+    let (have, hashing) = rig.pieces.verified_and_hashing();
+    assert_eq!(have.count(), 3);
+    assert_eq!(hashing.count(), 0, "nothing is left hashing after shutdown");
+    assert_eq!(rig.counters.left(), 32768, "only piece 1 is left");
+    assert_eq!(
+        fs::read(dir.path().join("t")).unwrap()[..32768],
+        data[..32768]
+    );
+}
+
+#[test]
+fn a_truncated_file_is_repaired_once_the_hasher_is_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = payload(geometry());
+    let mut rig = Rig::start(dir.path(), &data);
+    for piece in 0..3 {
+        rig.deliver(piece, &data);
+        assert!(matches!(rig.next_event(), Event::PieceVerified { piece: p } if p == piece));
+    }
+    // Another program cuts the file inside piece 1: pieces 1 and 2 lose bytes.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("t"))
+        .unwrap()
+        .set_len(32768 + 10)
+        .unwrap();
+    // Writing piece 3 finds the file short; the saver repairs it and writes the block
+    // again, and the hasher verifies piece 3.
+    rig.deliver(3, &data);
+    assert!(
+        matches!(rig.next_event(), Event::PieceVerified { piece: 3 }),
+        "the block that hit the truncation is written again"
+    );
+    let events = rig.stop();
+    assert!(events.is_empty(), "{events:?}");
+
+    let have = rig.pieces.verified();
+    assert_eq!(
+        (0..4).map(|p| have.has(p)).collect::<Vec<_>>(),
+        [true, false, false, true],
+        "pieces 1 and 2 are forgotten, to be fetched again"
+    );
+    assert_eq!(rig.counters.left(), 2 * 32768);
+    assert_eq!(
+        fs::metadata(dir.path().join("t")).unwrap().len(),
+        geometry().total_length,
+        "the file has its length back"
+    );
+    let mut piece0 = vec![0; 32768];
+    rig.storage.read(0, &mut piece0).unwrap();
+    assert_eq!(piece0, data[..32768]);
+    #[cfg(debug_assertions)]
+    rig.pieces.check_invariants();
+}
+
+#[test]
+fn a_drain_returns_once_every_queued_piece_has_its_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = payload(geometry());
+    let rig = Rig::start(dir.path(), &data);
+    // A hasher of our own, fed by hand the way the saver feeds it.
+    let (events, verdicts) = crossbeam_channel::unbounded();
+    let hasher = hasher::spawn(
+        hasher::Hasher {
+            storage: rig.storage.clone(),
+            pieces: rig.pieces.clone(),
+            geometry: rig.geometry,
+            hashes: rig.hashes.clone(),
+            counters: rig.counters.clone(),
+            tracer: Tracer::disabled(),
+        },
+        events,
+    )
+    .unwrap();
+    for piece in 0..4 {
+        for (block, bytes) in rig.receive(piece, &data) {
+            let offset = rig.geometry.piece_offset(piece) + block.offset as u64;
+            rig.storage.write(offset, &bytes).unwrap();
+            if rig.pieces.block_written(block) == Written::PieceComplete {
+                let (_, hashing) = rig.pieces.verified_and_hashing();
+                assert!(
+                    hashing.has(piece),
+                    "a piece waiting for the hasher is hashing"
+                );
+                hasher.check(piece);
+            }
+        }
+    }
+    hasher.drain();
+    let verified = verdicts
+        .try_iter()
+        .filter(|e| matches!(e, Event::PieceVerified { .. }))
+        .count();
+    assert_eq!(verified, 4, "every verdict is in before the drain returns");
+    assert!(rig.pieces.is_complete());
+    hasher.finish();
+}
