@@ -1,8 +1,9 @@
 //! The state of one established connection (after the handshake) and its loop.
 //!
 //! One loop: wait (in `poll`) until the peer sent something, or has room for what we
-//! queued, or a tick passed; read and handle every message that came; do housekeeping;
-//! queue requests and blocks; write as much as the socket takes. The socket is
+//! queued (bytes in `out`, or requested blocks not copied there yet), or a tick passed;
+//! read and handle every message that came; do housekeeping; queue requests and blocks;
+//! write as much as the socket takes. The socket is
 //! non-blocking, so reads and writes are *resumable*: a frame cut short waits in the frame
 //! reader, bytes that did not fit wait in `out`. The thread never sits in `write` while the
 //! peer waits for it to read, so two peers uploading to each other cannot deadlock with
@@ -88,6 +89,9 @@ pub(super) struct Connection {
     pub(super) requests: VecDeque<BlockRef>,
     /// Requests we ignored (pieces we do not have): a peer that keeps asking is dropped.
     pub(super) bad_requests: u32,
+    /// The upload limit held back the next requested block on the last turn: it waits for
+    /// the next tick, not for room in the socket.
+    pub(super) upload_throttled: bool,
     /// Cursor into the piece manager's list of verified pieces (for `have`s).
     pub(super) have_cursor: usize,
 
@@ -147,6 +151,7 @@ impl Connection {
             peer_interested: false,
             requests: VecDeque::new(),
             bad_requests: 0,
+            upload_throttled: false,
             have_cursor,
             last_received: now,
             last_sent: now,
@@ -207,8 +212,12 @@ impl Connection {
                 let tick = self.swarm.timeouts.tick;
                 tick.saturating_sub(self.last_housekeeping.elapsed())
             };
+            // Wake for room in the socket while bytes wait in `out`, and also while requested
+            // blocks wait to be copied into it: a peer that sends its requests in bursts
+            // (Transmission, once a second) must not wait a tick per batch of blocks.
+            let want_write = self.unsent() > 0 || self.has_blocks_to_queue();
             let waker = self.status.waker.as_ref();
-            let ready = poll::wait(&self.stream, self.unsent() > 0, waker, wait)?;
+            let ready = poll::wait(&self.stream, want_write, waker, wait)?;
             if ready.readable || buffered {
                 self.read_messages()?;
             }

@@ -1,5 +1,5 @@
 //! Waiting on one socket: poll(2) for "the peer sent something" and, while we have bytes
-//! to send, "the peer has room for more".
+//! or requested blocks to send, "the peer has room for more".
 //!
 //! After the handshake a connection's socket is non-blocking. The peer thread sleeps here
 //! and nowhere else: one system call wakes it as soon as either direction can move, so a

@@ -76,13 +76,40 @@ fn connect_raw(
     status: Arc<PeerStatus>,
     remote: impl FnOnce(TcpStream) + Send + 'static,
 ) -> Setup {
+    connect_local(Local::default(), seeding, status, remote)
+}
+
+/// Our side's torrent and timeouts, for the few tests that need others than the defaults
+/// ([`geometry`], [`short_timeouts`]).
+#[derive(Clone, Copy)]
+struct Local {
+    geometry: Geometry,
+    timeouts: Timeouts,
+}
+
+impl Default for Local {
+    fn default() -> Local {
+        Local {
+            geometry: geometry(),
+            timeouts: short_timeouts(),
+        }
+    }
+}
+
+/// Like [`connect_raw`], with our side set up as `local` says.
+fn connect_local(
+    local: Local,
+    seeding: bool,
+    status: Arc<PeerStatus>,
+    remote: impl FnOnce(TcpStream) + Send + 'static,
+) -> Setup {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         let (socket, _) = listener.accept().unwrap();
         remote(socket);
     });
-    let g = geometry();
+    let g = local.geometry;
     let mut have = Bitfield::new(g.piece_count);
     if seeding {
         (0..g.piece_count).for_each(|p| {
@@ -111,7 +138,7 @@ fn connect_raw(
         pieces: pieces.clone(),
         saver,
         counters: Arc::new(Counters::new(g.total_length)),
-        timeouts: short_timeouts(),
+        timeouts: local.timeouts,
         pipeline: 4,
         storage,
         bind: None,
@@ -514,6 +541,61 @@ fn a_cancelled_request_is_not_served_and_a_choke_drops_the_queue() {
         "only the request that was not cancelled"
     );
     assert!(matches!(choked.last(), Some(Message::Choke)), "{choked:?}");
+}
+
+/// Regression (issue 8): Transmission sends its requests in bursts, about one a second,
+/// and nothing in between. We copied one batch of blocks (256 KiB) into the send buffer,
+/// wrote it, and then slept until the peer sent something or the tick came, although more
+/// requests were queued: 16 blocks per tick, 2.6 MB/s. Here the tick is a minute, so every
+/// block of the burst arrives only if the thread keeps serving while the socket has room.
+#[test]
+fn a_burst_of_requests_is_served_without_waiting_for_a_tick() {
+    let local = Local {
+        // 1 MiB: four times the blocks we copy into the send buffer per turn.
+        geometry: Geometry::new(1 << 20, 1 << 18),
+        timeouts: Timeouts {
+            tick: Duration::from_secs(60),
+            ..short_timeouts()
+        },
+    };
+    let blocks: Vec<BlockRef> = (0..4)
+        .flat_map(|piece| {
+            (0..16).map(move |i| BlockRef {
+                piece,
+                offset: i * 16384,
+                length: 16384,
+            })
+        })
+        .collect();
+    let burst = blocks.clone();
+    let (got_tx, got) = unbounded();
+    let _setup = connect_local(local, true, unchoked(), move |mut socket| {
+        Handshake::read_from(&mut socket).unwrap();
+        let ours = Handshake::new(INFO_HASH, THEIR_ID);
+        socket.write_all(&ours.to_bytes()).unwrap();
+        send(&mut socket, Message::Interested);
+        read_until(&mut socket, |m| matches!(m, Message::Unchoke));
+        // The whole burst in one write, then only reading, as Transmission does.
+        let mut bytes = Vec::new();
+        for block in &burst {
+            Message::Request(*block).encode(&mut bytes);
+        }
+        socket.write_all(&bytes).unwrap();
+        let mut served = Vec::new();
+        read_until(&mut socket, |m| {
+            if let Message::Piece { piece, offset, .. } = m {
+                served.push((*piece, *offset));
+            }
+            served.len() == 64
+        });
+        let _ = got_tx.send(served);
+    });
+    let served = got.recv_timeout(Duration::from_secs(15)).unwrap();
+    let asked: Vec<(u32, u32)> = blocks.iter().map(|b| (b.piece, b.offset)).collect();
+    assert_eq!(
+        served, asked,
+        "every block of the burst, in order, within one tick"
+    );
 }
 
 /// Regression (issue 6): the handshake timeout applied to each read, so a peer sending its

@@ -84,9 +84,16 @@ impl Connection {
         }
     }
 
+    /// True if requested blocks wait for room in the send buffer (not for the upload
+    /// limit): the loop then wakes as soon as the socket takes more, not at its tick.
+    pub(super) fn has_blocks_to_queue(&self) -> bool {
+        !self.requests.is_empty() && !self.upload_throttled
+    }
+
     /// Copies requested blocks from the map into the send buffer, up to [`UPLOAD_BATCH`]
     /// unsent bytes: a peer that does not read cannot make us buffer more.
     pub(super) fn queue_blocks(&mut self) -> Result<(), PeerError> {
+        self.upload_throttled = false;
         while self.unsent() < UPLOAD_BATCH {
             let Some(&block) = self.requests.front() else {
                 break;
@@ -94,7 +101,9 @@ impl Connection {
             if let Some(limit) = &self.swarm.upload_limit
                 && !limit.try_take(u64::from(block.length))
             {
-                break; // over the upload limit: the block waits for a later turn
+                // Over the upload limit: the block waits for a later turn.
+                self.upload_throttled = true;
+                break;
             }
             self.requests.pop_front();
             if !self.swarm.pieces.still_has_piece(block.piece) {
