@@ -149,7 +149,14 @@ impl PeerManager {
                     Err(_) => addresses = never(),
                 },
                 recv(incoming) -> accepted => match accepted {
-                    Ok((stream, addr)) => self.accept(stream, addr),
+                    Ok((stream, addr)) => {
+                        // `select!` picks among ready channels at random: reap the peers
+                        // that already ended first, so their slots count as free.
+                        for exit in exited.try_iter() {
+                            self.reap(exit);
+                        }
+                        self.accept(stream, addr);
+                    }
                     Err(_) => incoming = never(),
                 },
                 recv(inbox) -> command => match command {

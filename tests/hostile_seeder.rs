@@ -10,8 +10,9 @@
 
 mod support;
 
+use std::collections::HashSet;
 use std::fs;
-use std::net::{SocketAddrV4, TcpStream};
+use std::net::{SocketAddr, SocketAddrV4, TcpStream};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -80,7 +81,13 @@ impl Seeded {
 
     /// A hostile connection from `127.0.0.n`, handshakes done.
     fn connect(&self, n: u8) -> TcpStream {
-        connect(ip(n), self.addr, self.info_hash).unwrap()
+        connect(ip(n), self.addr, self.info_hash).unwrap_or_else(|e| {
+            panic!(
+                "no handshake from the seeder for {}: {e}\n{}",
+                ip(n),
+                self.seeder.report()
+            )
+        })
     }
 
     /// Asserts the seeder logged a line with `text` about a peer from `127.0.0.n`.
@@ -195,21 +202,43 @@ fn many_connections_from_one_address_hit_the_limit() {
 
 /// 300 connections that close at once (half of them mid-handshake) leave no thread
 /// behind, and the seeder still answers the next peer.
+///
+/// The seeder takes the connections in well after they closed (accept, then the peer
+/// manager's queue), so the thread count is only read once its log shows it has taken in
+/// every one: refused at the limit, or given a thread. Read sooner, it may be back to
+/// `before` between two bursts, with more threads still to start and all 50 slots taken
+/// when the next peer comes.
 #[test]
 fn connect_and_close_loops_leave_nothing_behind() {
     use std::io::Write;
     let seeded = Seeded::start(&[]);
     let before = threads(seeded.pid());
+    let mut closed = Vec::new();
     for n in 0..300u32 {
-        let stream = dial(ip(74), seeded.addr, seeded.info_hash, n);
-        if let Ok(mut stream) = stream {
-            if n % 2 == 0 {
-                let _ = stream.shutdown(std::net::Shutdown::Both);
-            } else {
-                let _ = stream.write_all(&[19, b'B', b'i']);
-            }
+        let Ok(mut stream) = dial(ip(74), seeded.addr, seeded.info_hash, n) else {
+            continue;
+        };
+        closed.extend(stream.local_addr());
+        if n % 2 == 0 {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        } else {
+            let _ = stream.write_all(&[19, b'B', b'i']);
         }
     }
+    let all_taken_in = || {
+        let taken = taken_in(&seeded.seeder.stderr());
+        closed.iter().all(|addr| taken.contains(addr))
+    };
+    let deadline = Instant::now() + secs(10);
+    while !all_taken_in() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        all_taken_in(),
+        "the seeder did not take in all {} connections within 10 s\n{}",
+        closed.len(),
+        seeded.seeder.report()
+    );
     let after = settle_threads(seeded.pid(), before);
     eprintln!("connect-and-close x300: {before} threads before, {after} after");
     assert!(after <= before, "{after} threads after, {before} before");
@@ -277,6 +306,24 @@ fn four_gib_announcements(extra: &[&str], served: usize) {
         "{threads_after} threads left"
     );
     seeded.assert_logged(76, "peer sent a 4294967295-byte message (limit 131081)");
+}
+
+/// The peer addresses the seeder's log says it took in: refused (`refused ADDR: ...`) or
+/// given a thread (`peer ADDR: thread started`).
+fn taken_in(log: &str) -> HashSet<SocketAddr> {
+    log.lines()
+        .filter_map(|line| {
+            let rest = match line.find("refused ") {
+                Some(at) => &line[at + "refused ".len()..],
+                None => {
+                    let at = line.find("peer ")?;
+                    let rest = &line[at + "peer ".len()..];
+                    rest.ends_with(": thread started").then_some(rest)?
+                }
+            };
+            rest.split(": ").next()?.parse().ok()
+        })
+        .collect()
 }
 
 /// Threads of process `pid`.

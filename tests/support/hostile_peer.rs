@@ -96,6 +96,15 @@ impl TorrentFacts {
     }
 }
 
+/// One `piece` message the hostile peer sent, as its header and length said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentBlock {
+    pub piece: u32,
+    pub offset: u32,
+    /// Bytes of block data in the message.
+    pub length: u32,
+}
+
 /// A listening peer playing one [`Behaviour`]; closes everything when dropped.
 pub struct HostilePeer {
     addr: SocketAddrV4,
@@ -111,6 +120,8 @@ struct Shared {
     accepted: AtomicU64,
     /// Blocks sent in answer to requests (for [`Behaviour::BadData`], all corrupt).
     blocks_sent: AtomicU64,
+    /// The first block sent in answer to a request: what the client saw first.
+    first_block: Mutex<Option<SentBlock>>,
     /// A clone of every accepted socket, to shut them all down on drop.
     sockets: Mutex<Vec<TcpStream>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -161,6 +172,12 @@ impl HostilePeer {
     /// Blocks sent in answer to requests.
     pub fn blocks_sent(&self) -> u64 {
         self.shared.blocks_sent.load(Ordering::Relaxed)
+    }
+
+    /// The first block sent in answer to a request, if any: the first `piece` message the
+    /// client read from us, so the one a client that drops us at once names.
+    pub fn first_block_sent(&self) -> Option<SentBlock> {
+        *self.shared.first_block.lock().unwrap()
     }
 }
 
@@ -313,9 +330,16 @@ fn answer_requests(
             Behaviour::OutOfRangeOffset => at = offset + facts.piece_len as u32,
             _ => data.iter_mut().for_each(|b| *b = !*b),
         }
+        let sent = SentBlock {
+            piece,
+            offset: at,
+            length: data.len() as u32,
+        };
         let mut payload = piece.to_be_bytes().to_vec();
         payload.extend_from_slice(&at.to_be_bytes());
         payload.extend_from_slice(&data);
+        // Recorded before the write, so the client cannot have read it unrecorded.
+        shared.first_block.lock().unwrap().get_or_insert(sent);
         s.write_all(&frame(7, &payload))?;
         shared.blocks_sent.fetch_add(1, Ordering::Relaxed);
     }
