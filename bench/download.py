@@ -1,7 +1,8 @@
 """Download section: every client fetches the torrent from one libtorrent seeder.
 
 The clients take turns (A B C A B C ...), each into a fresh folder that is compared byte
-for byte with the payload and then removed, so all see the same machine. The floor
+for byte with the payload and then removed, and each after a `sync`, so all see the same
+machine (no write-back of an earlier run's data during theirs). The floor
 (examples/pipeline_floor.rs, one and two connections) takes its turn with them.
 """
 
@@ -64,6 +65,10 @@ def measure(ctx, processes, name, torrent, payload, label, dial):
     dest = os.path.join(ctx.work, f"out-{slug}-{label}")
     log = os.path.join(ctx.work, f"{slug}-{label}.log")
     os.makedirs(dest)
+    # The previous run's data (or the payload just generated) may still be dirty in the
+    # page cache; its write-back would run during this run and be charged to whichever
+    # client comes next. Write it all back first, so every client starts alike.
+    os.sync()
     client = clients.leecher(ctx, name, torrent, payload, dest, log, dial)
     try:
         # Slower than 1 MB/s after two minutes counts as failed.
