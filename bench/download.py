@@ -15,12 +15,13 @@ import report
 import workspace
 
 
-def run(ctx, processes, torrent, payload, rounds):
-    """Returns (markdown lines, the failed runs)."""
+def run(ctx, processes, torrent, payload, rounds, names=None):
+    """Returns (markdown lines, the failed runs). `names`: the clients (and floors) to
+    time, in turn order; by default all of clients.download_clients()."""
     size = workspace.tree_size(payload)
     seeder = clients.LibtorrentSeeder(processes, ctx, torrent, os.path.dirname(payload),
                                       "127.0.0.2", os.path.join(ctx.work, "download-seeder.log"))
-    names = clients.download_clients()
+    names = names or clients.download_clients()
     try:
         results, failed = take_turns(ctx, processes, names, torrent, payload, rounds, seeder.dial)
     finally:
@@ -44,7 +45,8 @@ def take_turns(ctx, processes, names, torrent, payload, rounds, dial):
                 continue
             results.setdefault(name, []).append(run_)
             print(f"  round {round_} {name}: {describe(run_, size)}, CPU {run_.cpu:.2f} s, "
-                  f"peak RssAnon {run_.peak_anon_kib / 1024:.1f} MiB", flush=True)
+                  f"peak RssAnon {run_.peak_anon_kib / 1024:.1f} MiB, {run_.minor_faults} minor faults",
+                  flush=True)
     return results, failed
 
 

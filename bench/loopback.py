@@ -4,7 +4,7 @@ work of a download, all on this machine through opentracker. Entry point: bench/
 
   bench/loopback.sh [--size MiB] [--files N] [--piece-log2 N] [--rounds N]
                     [--swarm-size MiB] [--leechers N] [--peers N] [--hold SECS]
-                    [--sections LIST] [--short] [--out FILE]
+                    [--sections LIST] [--clients LIST] [--short] [--out FILE]
 
 Sections, in this order (--sections download,upload,swarm,peers picks some):
   download  smalltorrent, aria2c, transmission-cli, libtorrent (lt_leech.py) and rqbit (if
@@ -25,7 +25,9 @@ upload section although it idles about 20 s before its first block: it is the on
 that once could not download from us at all (it queues more than 512 requests).
 Exit status 1 if any run failed: its row says FAILED, and the last lines of its log
 (and its seeder's) are printed as it fails.
---out FILE appends the report (markdown) to FILE.
+--out FILE appends the report (markdown) to FILE. --clients LIST times only those
+download clients and floors (names as in the table, e.g. smalltorrent,libtorrent), in
+that turn order.
 
 Rates are payload bytes / 1e6 / wall seconds, from process start to done. Transmission
 declares interest only on its 10 s rechoke timer, so its rate after its first block (from
@@ -72,6 +74,7 @@ def parse_args():
     ap.add_argument("--peers", type=int, default=200, help="connections to one seeder")
     ap.add_argument("--hold", type=float, default=10, help="seconds the peers stay connected")
     ap.add_argument("--sections", default=",".join(SECTIONS))
+    ap.add_argument("--clients", help="download section: only these clients, in this order")
     ap.add_argument("--short", action="store_true", help="quick run for CI")
     ap.add_argument("--out", help="append the report to this file")
     args = ap.parse_args()
@@ -82,6 +85,11 @@ def parse_args():
     unknown = set(args.sections) - set(SECTIONS)
     if unknown or not 1 <= args.leechers <= 30:
         ap.error(f"unknown sections {sorted(unknown)}" if unknown else "--leechers: 1 to 30")
+    if args.clients is not None:
+        args.clients = args.clients.split(",")
+        unknown = set(args.clients) - set(clients.download_clients())
+        if unknown:
+            ap.error(f"unknown clients {sorted(unknown)}; known: {', '.join(clients.download_clients())}")
     return args
 
 
@@ -140,7 +148,7 @@ def benchmark(args, root, work, processes):
         print(f"download: {args.size} MiB as {layout}, {piece}, {args.rounds} round(s)", flush=True)
         section(f"Download: {args.size} MiB as {layout}, {piece}, from one libtorrent seeder, "
                 f"median of {args.rounds} round(s)",
-                lambda: download.run(ctx, processes, torrent, payload, args.rounds))
+                lambda: download.run(ctx, processes, torrent, payload, args.rounds, args.clients))
     if "upload" in args.sections:
         print("upload:", flush=True)
         section(f"Upload: each client downloads the same {args.size} MiB from one seeder, "

@@ -81,6 +81,7 @@ class Run:
     max_rss_kib: int  # peak resident memory (VmHWM): private memory and mapped file pages
     peak_anon_kib: int  # peak private memory (RssAnon), sampled every 20 ms
     waited: float  # seconds before its first data, for clients that say (else 0)
+    minor_faults: int = 0  # page faults served without I/O (all its threads)
 
     def mbps(self, payload):
         return payload / 1e6 / self.wall if self.wall > 0 else 0.0
@@ -115,6 +116,15 @@ def cpu_seconds(pid):
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     except (OSError, IndexError):
         return 0.0
+
+
+def minor_faults(pid):
+    """Minor page faults of every thread of `pid` so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[7])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 class Failed(Exception):
@@ -155,9 +165,11 @@ def _sample_until_done(proc, client, started, timeout, stall):
             if proc.returncode != 0:
                 raise Failed(f"exit status {proc.returncode}")
             cpu, hwm = usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+            faults = usage.ru_minflt
             break
         if client.done is not None and client.done():
             cpu, hwm = cpu_seconds(proc.pid), status.get("VmHWM", 0)
+            faults = minor_faults(proc.pid)
             break
         if now - started > timeout:
             raise Failed(f"not done after {timeout} s")
@@ -167,7 +179,7 @@ def _sample_until_done(proc, client, started, timeout, stall):
             client.tick()
         time.sleep(SAMPLE_INTERVAL)
     waited = first_data_at - started if first_data_at is not None else 0.0
-    return Run(now - started, cpu, hwm, peak_anon, waited)
+    return Run(now - started, cpu, hwm, peak_anon, waited, faults)
 
 
 def wait_until(predicate, timeout, what):
