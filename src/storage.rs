@@ -31,7 +31,8 @@
 //! Linux the dirty pages of a shared map belong to the file's page cache, and stay dirty
 //! there after `munmap`, so `fdatasync` writes them whether or not they are still mapped
 //! (`msync(MS_SYNC)` does the same, for one mapping). Eviction therefore costs no I/O; the
-//! resume recorder flushes every 2 s and records only pieces verified before its flush.
+//! resume recorder flushes every 30 s and marks pieces verified since its last flush as
+//! not yet on disk (see `resume::recorder`).
 //!
 //! Truncation while running (`sigbus`): another program may cut a file short under a live
 //! window. The access that finds the missing page raises SIGBUS; the handler maps a zero
@@ -52,6 +53,7 @@
 //! is a clear error at start, never a SIGBUS when a write through the map finds no block.
 
 mod error;
+mod huge_pages;
 mod prepare;
 pub mod sigbus;
 mod space;

@@ -14,6 +14,7 @@
 //! thread that is in the middle of a copy.
 
 use super::error::StorageError;
+use super::huge_pages;
 use super::sigbus::Registration;
 use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::Mutex;
@@ -134,13 +135,13 @@ pub fn map(
         action: "memory-map",
         source,
     })?;
-    if writable {
+    if writable && huge_pages::worth_asking() {
         // Pieces arrive in no particular order, so the kernel sees random writes and, by
         // default, faults the map in one 4 KiB page at a time (a quarter of a million
         // faults per GiB). Asking for huge pages lets it fill the page cache, and map, a
         // large folio (up to 2 MiB) per fault where the file system supports them, about
-        // 300 times fewer faults. Only advice: without transparent huge pages it fails,
-        // and nothing changes.
+        // 300 times fewer faults (`huge_pages` says when that does not pay). Only advice:
+        // without transparent huge pages it fails, and nothing changes.
         let _ = map.advise(memmap2::Advice::HugePage);
     }
     let registration = Registration::new(map.as_ptr(), map.len());
