@@ -142,13 +142,13 @@ def transmission(ctx, torrent, dest, log, ip, dial):
 
 
 class LibtorrentSeeder:
-    """bench/lt_seeder.py seeding `data_dir`; `dial` makes it connect to a peer."""
+    """tests/support/lt_seed.py seeding `data_dir`; `dial` makes it connect to a peer."""
 
     def __init__(self, processes, ctx, torrent, data_dir, ip, log):
         self.processes, self.log = processes, log
-        script = os.path.join(ctx.root, "bench", "lt_seeder.py")
-        self.proc = processes.start([ctx.python, script, torrent, data_dir, "--ip", ip], log,
-                                    stdin=subprocess.PIPE)
+        script = os.path.join(ctx.root, "tests", "support", "lt_seed.py")
+        self.proc = processes.start([ctx.python, script, torrent, data_dir, "--ip", ip,
+                                     "--dial-from-stdin"], log, stdin=subprocess.PIPE)
         procs.wait_until(lambda: procs.log_has(log, "SEEDING") or self.proc.poll() is not None,
                          300, "the libtorrent seeder to check its data and announce")
         if self.proc.poll() is not None:

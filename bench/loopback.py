@@ -40,7 +40,8 @@ floor is still built).
 
 Files: procs.py (processes, /proc sampling), workspace.py (build, payloads, torrents,
 opentracker), clients.py (each client's command line, the seeders), download.py,
-upload.py, swarm.py, crowd.py (one per section), report.py (tables), lt_seeder.py.
+upload.py, swarm.py, crowd.py (one per section), report.py (tables); the libtorrent
+seeder and leecher are the tests' (tests/support/lt_seed.py, lt_leech.py).
 """
 
 import argparse

@@ -9,10 +9,15 @@ test can tell whether this seeder was actually used.
 
 With --encryption LEVEL it speaks only Message Stream Encryption, both ways, allowing
 LEVEL (both, plaintext, rc4) after the handshake; --encryption off refuses MSE.
+
+With --dial-from-stdin (for bench/loopback.sh) each line `connect IP:PORT` read on stdin
+makes it dial that peer, and stdin closing stops it: Transmission never dials a loopback
+peer itself, so the benchmark has the seeder dial it.
 """
 
 import argparse
 import os
+import select
 import signal
 import sys
 
@@ -31,6 +36,8 @@ def main():
     ap.add_argument("--encryption", choices=["both", "plaintext", "rc4", "off"],
                     help="require MSE both ways, allowing this level after the handshake; "
                     "off: refuse MSE, plain handshakes only")
+    ap.add_argument("--dial-from-stdin", action="store_true",
+                    help="dial IP:PORT for each line `connect IP:PORT` on stdin; stop at its end")
     args = ap.parse_args()
 
     settings = {
@@ -95,8 +102,26 @@ def main():
             # announce, a plain re-announce would wait 15 minutes (opentracker's min interval).
             handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
             reannounced = True
-        ses.wait_for_alert(100)
+        if not args.dial_from_stdin:
+            ses.wait_for_alert(100)
+        elif not dial_requested_peers(handle):
+            break  # stdin closed: whoever started us is gone
     print(f"uploaded={handle.status().total_payload_upload}", flush=True)
+
+
+def dial_requested_peers(handle):
+    """Waits up to 50 ms for a line on stdin and dials the peer it names, if any.
+    Returns False once stdin is closed."""
+    readable, _, _ = select.select([sys.stdin], [], [], 0.05)
+    if not readable:
+        return True
+    line = sys.stdin.readline()
+    if not line:
+        return False
+    if line.startswith("connect "):
+        host, port = line.split()[1].rsplit(":", 1)
+        handle.connect_peer((host, int(port)))
+    return True
 
 
 if __name__ == "__main__":
