@@ -124,6 +124,29 @@ fn get_unchoked(stream: &mut TcpStream) {
     );
 }
 
+/// A peer that declares interest while an unchoke slot is free is unchoked at once, not
+/// at the peer manager's next tick (500 ms): the peer thread must mark the peer interested
+/// before it wakes the manager, or the manager, run at once by the wake-up, sees nothing
+/// to do. (It once woke it first: most newcomers then waited for the tick.) Ten newcomers
+/// in a row, each of which must be unchoked within half a tick; it takes about 1 ms.
+#[test]
+fn an_interested_newcomer_is_unchoked_before_the_next_tick() {
+    let seeded = Seeded::start(&[]);
+    for n in 0..10 {
+        // Each from an address and peer id of its own, so none is taken for the last one
+        // back again before the seeder has seen that one close.
+        let mut stream = dial(ip(100 + n), seeded.addr, seeded.info_hash, u32::from(n)).unwrap();
+        read_handshake(&stream, secs(10)).unwrap();
+        let asked = Instant::now();
+        get_unchoked(&mut stream);
+        let waited = asked.elapsed();
+        assert!(
+            waited < Duration::from_millis(250),
+            "newcomer {n} was unchoked after {waited:?}"
+        );
+    }
+}
+
 #[test]
 fn a_request_flood_gets_the_peer_dropped() {
     use std::io::Write;

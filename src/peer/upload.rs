@@ -22,15 +22,18 @@ const UPLOAD_BATCH: usize = 256 * 1024;
 
 impl Connection {
     pub(super) fn set_peer_interested(&mut self, interested: bool) {
-        if self.peer_interested != interested {
-            self.trace_flag(Flag::PeerInterested, interested);
-            if interested {
-                self.status.wake_manager();
-            }
-        }
+        let changed = self.peer_interested != interested;
         self.peer_interested = interested;
         self.status.interested.store(interested, Ordering::Relaxed);
         self.waiting_since = Instant::now();
+        if changed {
+            self.trace_flag(Flag::PeerInterested, interested);
+            if interested {
+                // Only after the store: the wake-up often runs the manager at once, and it
+                // must find us interested, or the free slot waits for its next tick.
+                self.status.wake_manager();
+            }
+        }
     }
 
     /// A `request`: check it, then queue it if the peer is unchoked.
