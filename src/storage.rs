@@ -53,7 +53,7 @@
 //! is a clear error at start, never a SIGBUS when a write through the map finds no block.
 
 mod error;
-mod huge_pages;
+pub mod huge_pages;
 mod prepare;
 pub mod sigbus;
 mod space;
