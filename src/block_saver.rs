@@ -1,8 +1,10 @@
 //! The block-saver thread: puts received blocks into the memory map.
 //!
 //! * Runs on: its own thread, `block-saver`.
-//! * Owns: nothing but the write side of [`Storage`] (the piece manager decides which
-//!   blocks it may write), and the [`hasher`] thread, which it starts and joins.
+//! * Owns: the [`hasher`] thread, which it starts and joins. The rest it shares with the
+//!   hasher, each thread holding its own clone of one [`Shared`]: the write side of
+//!   [`Storage`] (the piece manager decides which blocks it may write), the piece
+//!   manager, the counters.
 //! * Reads: [`Command`]s from a bounded channel fed by every peer thread. The bound is the
 //!   back-pressure: when the disk is slower than the network, peer threads wait on `send`
 //!   instead of piling blocks up in memory.
@@ -59,10 +61,15 @@ pub enum Event {
     DiskError(StorageError),
 }
 
-/// Everything the saver thread and its hasher need.
-pub struct Saver {
+/// What the saver thread and its hasher both work on. Each thread gets its own clone,
+/// which is cheap: `Arc`s, a `Copy` geometry and a tracer handle.
+#[derive(Clone)]
+pub struct Shared {
+    /// The map: the saver writes blocks into it, the hasher reads pieces from it.
     pub storage: Arc<Storage>,
+    /// Told of each block written (by the saver) and each verdict (by the hasher).
     pub pieces: Arc<PieceManager>,
+    /// Where each piece and block lies in the byte stream.
     pub geometry: Geometry,
     /// Each piece's SHA-1, for the hasher and for rechecking a repaired file.
     pub hashes: Arc<Vec<[u8; 20]>>,
@@ -72,39 +79,36 @@ pub struct Saver {
     pub tracer: Tracer,
 }
 
+/// The saver thread: the shared parts, and its end of the hasher.
+struct Saver {
+    shared: Shared,
+    hasher: hasher::Handle,
+}
+
 /// Starts the block-saver thread and its hasher thread.
 ///
 /// If the saver's thread cannot start, the hasher's sender goes with it, so the hasher
 /// ends by itself.
 pub fn spawn(
-    saver: Saver,
+    shared: Shared,
     events: Sender<Event>,
 ) -> std::io::Result<(JoinHandle<()>, Sender<Command>)> {
-    let hasher = hasher::spawn(
-        hasher::Hasher {
-            storage: saver.storage.clone(),
-            pieces: saver.pieces.clone(),
-            geometry: saver.geometry,
-            hashes: saver.hashes.clone(),
-            counters: saver.counters.clone(),
-            tracer: saver.tracer.clone(),
-        },
-        events.clone(),
-    )?;
+    let hasher = hasher::spawn(shared.clone(), events.clone())?;
+    let saver = Saver { shared, hasher };
     let (commands, inbox) = bounded(QUEUE_BLOCKS);
     let handle = std::thread::Builder::new()
         .name("block-saver".into())
-        .spawn(move || saver.run(inbox, hasher, events))?;
+        .spawn(move || saver.run(inbox, events))?;
     Ok((handle, commands))
 }
 
 impl Saver {
-    fn run(self, inbox: Receiver<Command>, hasher: hasher::Handle, events: Sender<Event>) {
-        let saved = self.save_all(inbox, &hasher);
+    fn run(self, inbox: Receiver<Command>, events: Sender<Event>) {
+        let saved = self.save_all(inbox);
         // The peers are gone (or the disk failed): the hasher checks what it has and ends,
         // so every verdict is given before this thread ends. No flush: that is the resume
         // recorder's decision (see `resume::recorder`).
-        hasher.finish();
+        self.hasher.finish();
         if let Err(error) = saved {
             log::error!("disk error: {error}");
             let _ = events.send(Event::DiskError(error));
@@ -112,33 +116,24 @@ impl Saver {
     }
 
     /// Saves blocks until every sender is gone, or until a disk error.
-    fn save_all(
-        &self,
-        inbox: Receiver<Command>,
-        hasher: &hasher::Handle,
-    ) -> Result<(), StorageError> {
+    fn save_all(&self, inbox: Receiver<Command>) -> Result<(), StorageError> {
         loop {
             // Without blocks to save, wake now and then to repair files that another
             // thread found truncated (see `repair`).
             match inbox.recv_timeout(repair::POLL) {
-                Ok(Command::Save { block, data }) => self.save_or_repair(block, &data, hasher)?,
-                Err(RecvTimeoutError::Timeout) => self.repair_truncated(hasher)?,
+                Ok(Command::Save { block, data }) => self.save_or_repair(block, &data)?,
+                Err(RecvTimeoutError::Timeout) => self.repair_truncated()?,
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
         }
     }
 
     /// Writes one block; if it completed its piece, hands the piece to the hasher.
-    fn save(
-        &self,
-        block: BlockRef,
-        data: &[u8],
-        hasher: &hasher::Handle,
-    ) -> Result<(), StorageError> {
-        let offset = self.geometry.piece_offset(block.piece) + block.offset as u64;
-        self.storage.write(offset, data)?;
-        if self.pieces.block_written(block) == Written::PieceComplete {
-            hasher.check(block.piece);
+    fn save(&self, block: BlockRef, data: &[u8]) -> Result<(), StorageError> {
+        let offset = self.shared.geometry.piece_offset(block.piece) + block.offset as u64;
+        self.shared.storage.write(offset, data)?;
+        if self.shared.pieces.block_written(block) == Written::PieceComplete {
+            self.hasher.check(block.piece);
         }
         Ok(())
     }

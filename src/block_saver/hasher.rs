@@ -1,8 +1,9 @@
 //! The hasher thread: checks each piece the block saver completed against its SHA-1.
 //!
 //! * Runs on: its own thread, `hasher`, started with the block saver and joined by it.
-//! * Owns: nothing. It reads [`Storage`] (pieces whose every block is written, which no
-//!   thread writes any more) and gives its verdicts to the piece manager.
+//! * Owns: nothing. It works on its clone of the saver's [`Shared`] parts: it reads
+//!   storage (pieces whose every block is written, which no thread writes any more) and
+//!   gives its verdicts to the piece manager.
 //! * Reads: [`Command`]s from a bounded channel whose only sender is the block saver.
 //! * Writes: [`Event`]s to the main thread (a piece verified or failed, a disk error).
 //!
@@ -19,15 +20,12 @@
 //! verdict: storage has noted the file, and the saver's repair forgets the piece, which is
 //! then fetched again.
 
-use super::Event;
+use super::{Event, Shared};
 use crate::geometry::Geometry;
-use crate::piece_manager::PieceManager;
-use crate::stats::Counters;
 use crate::storage::{Storage, StorageError};
-use crate::trace::{PieceEvent, Tracer};
+use crate::trace::PieceEvent;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use sha1::{Digest, Sha1};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// How many complete pieces may wait for the hasher. The queue holds piece indices, not
@@ -45,30 +43,18 @@ pub enum Command {
     Drain { done: Sender<()> },
 }
 
-/// Everything the hasher thread needs.
-pub struct Hasher {
-    pub storage: Arc<Storage>,
-    pub pieces: Arc<PieceManager>,
-    pub geometry: Geometry,
-    pub hashes: Arc<Vec<[u8; 20]>>,
-    /// `left` shrinks when a piece is verified.
-    pub counters: Arc<Counters>,
-    /// Records each piece completed or failed (`--trace`).
-    pub tracer: Tracer,
-}
-
 /// The block saver's end of the hasher: where to send pieces, and the thread to join.
 pub struct Handle {
     commands: Sender<Command>,
     thread: JoinHandle<()>,
 }
 
-/// Starts the hasher thread.
-pub fn spawn(hasher: Hasher, events: Sender<Event>) -> std::io::Result<Handle> {
+/// Starts the hasher thread, on its own clone of the saver's shared parts.
+pub fn spawn(shared: Shared, events: Sender<Event>) -> std::io::Result<Handle> {
     let (commands, inbox) = bounded(QUEUE_PIECES);
     let thread = std::thread::Builder::new()
         .name("hasher".into())
-        .spawn(move || hasher.run(inbox, events))?;
+        .spawn(move || run(&shared, inbox, events))?;
     Ok(Handle { commands, thread })
 }
 
@@ -98,57 +84,57 @@ impl Handle {
     }
 }
 
-impl Hasher {
-    fn run(self, inbox: Receiver<Command>, events: Sender<Event>) {
-        // After a disk error the download is ending: pieces are no longer hashed, but
-        // the queue is still emptied and drains answered, so the saver never waits on us.
-        let mut failed = false;
-        for command in inbox {
-            match command {
-                Command::Check { piece } if !failed => {
-                    if let Err(error) = self.check(piece, &events) {
-                        log::error!("disk error: {error}");
-                        let _ = events.send(Event::DiskError(error));
-                        failed = true;
-                    }
+/// The hasher thread's loop: one command at a time, until the saver drops its sender.
+fn run(shared: &Shared, inbox: Receiver<Command>, events: Sender<Event>) {
+    // After a disk error the download is ending: pieces are no longer hashed, but the
+    // queue is still emptied and drains answered, so the saver never waits on us.
+    let mut failed = false;
+    for command in inbox {
+        match command {
+            Command::Check { piece } if !failed => {
+                if let Err(error) = check(shared, piece, &events) {
+                    log::error!("disk error: {error}");
+                    let _ = events.send(Event::DiskError(error));
+                    failed = true;
                 }
-                Command::Check { .. } => {}
-                Command::Drain { done } => {
-                    let _ = done.send(());
-                }
+            }
+            Command::Check { .. } => {}
+            Command::Drain { done } => {
+                let _ = done.send(());
             }
         }
     }
+}
 
-    /// Hashes `piece` from the map, gives the verdict to the piece manager and reports it.
-    fn check(&self, piece: u32, events: &Sender<Event>) -> Result<(), StorageError> {
-        let ok = match piece_matches(&self.storage, &self.geometry, &self.hashes, piece) {
-            Ok(ok) => ok,
-            Err(StorageError::Truncated { path, .. }) => {
-                let path = path.display();
-                log::debug!("piece {piece}: {path} was truncated; the saver repairs it");
-                return Ok(());
-            }
-            Err(error) => return Err(error),
-        };
-        let contributors = self.pieces.piece_checked(piece, ok);
-        let event = if ok {
-            self.tracer.piece(None, PieceEvent::Completed, piece);
-            self.counters
-                .sub_left(self.geometry.piece_size(piece) as u64);
-            log::debug!("piece {piece} verified");
-            Event::PieceVerified { piece }
-        } else {
-            self.tracer.piece(None, PieceEvent::HashFailed, piece);
-            log::warn!("piece {piece} failed its hash check; fetching it again");
-            Event::PieceFailed {
-                piece,
-                contributors,
-            }
-        };
-        let _ = events.send(event);
-        Ok(())
-    }
+/// Hashes `piece` from the map, gives the verdict to the piece manager and reports it.
+fn check(shared: &Shared, piece: u32, events: &Sender<Event>) -> Result<(), StorageError> {
+    let ok = match piece_matches(&shared.storage, &shared.geometry, &shared.hashes, piece) {
+        Ok(ok) => ok,
+        Err(StorageError::Truncated { path, .. }) => {
+            let path = path.display();
+            log::debug!("piece {piece}: {path} was truncated; the saver repairs it");
+            return Ok(());
+        }
+        Err(error) => return Err(error),
+    };
+    let contributors = shared.pieces.piece_checked(piece, ok);
+    let event = if ok {
+        shared.tracer.piece(None, PieceEvent::Completed, piece);
+        shared
+            .counters
+            .sub_left(shared.geometry.piece_size(piece) as u64);
+        log::debug!("piece {piece} verified");
+        Event::PieceVerified { piece }
+    } else {
+        shared.tracer.piece(None, PieceEvent::HashFailed, piece);
+        log::warn!("piece {piece} failed its hash check; fetching it again");
+        Event::PieceFailed {
+            piece,
+            contributors,
+        }
+    };
+    let _ = events.send(event);
+    Ok(())
 }
 
 /// True if piece `piece` as stored hashes to its SHA-1 from the metainfo.

@@ -27,7 +27,7 @@
 //! written file short fails too, so the recorder records nothing until the repair.
 
 use super::Saver;
-use super::hasher::{Handle, piece_matches};
+use super::hasher::piece_matches;
 use crate::geometry::BlockRef;
 use crate::storage::StorageError;
 use std::sync::atomic::Ordering;
@@ -40,33 +40,28 @@ pub const POLL: Duration = Duration::from_millis(500);
 impl Saver {
     /// Saves a block like `save`; if a file turns out truncated, repairs it and writes
     /// the block again (its data is still here, and its piece still expects it).
-    pub(super) fn save_or_repair(
-        &self,
-        block: BlockRef,
-        data: &[u8],
-        hasher: &Handle,
-    ) -> Result<(), StorageError> {
-        self.repair_truncated(hasher)?;
-        match self.save(block, data, hasher) {
+    pub(super) fn save_or_repair(&self, block: BlockRef, data: &[u8]) -> Result<(), StorageError> {
+        self.repair_truncated()?;
+        match self.save(block, data) {
             Err(StorageError::Truncated { .. }) => {
-                self.repair_truncated(hasher)?;
-                self.save(block, data, hasher)
+                self.repair_truncated()?;
+                self.save(block, data)
             }
             saved => saved,
         }
     }
 
     /// Repairs every file found truncated so far (by any thread), once the hasher is idle.
-    pub(super) fn repair_truncated(&self, hasher: &Handle) -> Result<(), StorageError> {
-        let Some(mut file) = self.storage.next_truncated() else {
+    pub(super) fn repair_truncated(&self) -> Result<(), StorageError> {
+        let Some(mut file) = self.shared.storage.next_truncated() else {
             return Ok(());
         };
-        hasher.drain();
+        self.hasher.drain();
         // Draining may have noted more files (the hasher hit a truncation too): they
         // are repaired in the same turn.
         loop {
             self.repair(file)?;
-            match self.storage.next_truncated() {
+            match self.shared.storage.next_truncated() {
                 Some(next) => file = next,
                 None => return Ok(()),
             }
@@ -75,33 +70,35 @@ impl Saver {
 
     /// The three steps of the module doc, for file `file`.
     fn repair(&self, file: usize) -> Result<(), StorageError> {
-        let truncation = self.storage.truncation(file)?;
+        let shared = &self.shared;
+        let truncation = shared.storage.truncation(file)?;
         let path = truncation.path.display();
         log::warn!("{path} was truncated while in use; rechecking it");
         let span = truncation.span.clone();
-        let pieces = self
+        let pieces = shared
             .geometry
             .pieces_touching(span.start, span.end - span.start);
         let mut forgotten = 0;
         for piece in pieces.clone() {
-            let start = self.geometry.piece_offset(piece);
-            let end = start + self.geometry.piece_size(piece) as u64;
+            let start = shared.geometry.piece_offset(piece);
+            let end = start + shared.geometry.piece_size(piece) as u64;
             let lost_bytes = start < truncation.lost.end && truncation.lost.start < end;
-            if lost_bytes || !self.pieces.has_piece(piece) {
+            if lost_bytes || !shared.pieces.has_piece(piece) {
                 forgotten += u32::from(self.forget(piece));
             }
         }
-        self.storage.restore(file)?;
+        shared.storage.restore(file)?;
         for piece in pieces.clone() {
-            if !self.pieces.has_piece(piece) {
+            if !shared.pieces.has_piece(piece) {
                 continue;
             }
-            let intact = match piece_matches(&self.storage, &self.geometry, &self.hashes, piece) {
-                Ok(matches) => matches,
-                // Cut short again, or another file of the piece was: its turn comes next.
-                Err(StorageError::Truncated { .. }) => false,
-                Err(error) => return Err(error),
-            };
+            let intact =
+                match piece_matches(&shared.storage, &shared.geometry, &shared.hashes, piece) {
+                    Ok(matches) => matches,
+                    // Cut short again, or another file of the piece was: its turn comes next.
+                    Err(StorageError::Truncated { .. }) => false,
+                    Err(error) => return Err(error),
+                };
             if !intact {
                 forgotten += u32::from(self.forget(piece));
             }
@@ -115,10 +112,11 @@ impl Saver {
 
     /// Forgets `piece` in the piece manager; true if it had been verified.
     fn forget(&self, piece: u32) -> bool {
-        let was_verified = self.pieces.forget_piece(piece);
+        let shared = &self.shared;
+        let was_verified = shared.pieces.forget_piece(piece);
         if was_verified {
-            let size = self.geometry.piece_size(piece) as u64;
-            self.counters.left.fetch_add(size, Ordering::Relaxed);
+            let size = shared.geometry.piece_size(piece) as u64;
+            shared.counters.left.fetch_add(size, Ordering::Relaxed);
         }
         was_verified
     }

@@ -23,13 +23,10 @@ fn payload(g: Geometry) -> Vec<u8> {
         .collect()
 }
 
-/// A saver over one file in `dir`, its piece manager, and the channels to and from it.
+/// A saver over one file in `dir`, the parts it shares with its hasher, and the
+/// channels to and from it.
 struct Rig {
-    geometry: Geometry,
-    storage: Arc<Storage>,
-    pieces: Arc<PieceManager>,
-    counters: Arc<Counters>,
-    hashes: Arc<Vec<[u8; 20]>>,
+    shared: Shared,
     saver: Option<(JoinHandle<()>, Sender<Command>)>,
     events: Receiver<Event>,
 }
@@ -58,24 +55,17 @@ impl Rig {
             .collect::<Vec<_>>()
             .into();
         let (events, inbox) = crossbeam_channel::unbounded();
-        let saver = spawn(
-            Saver {
-                storage: storage.clone(),
-                pieces: pieces.clone(),
-                geometry,
-                hashes: hashes.clone(),
-                counters: counters.clone(),
-                tracer: Tracer::disabled(),
-            },
-            events,
-        )
-        .unwrap();
-        Rig {
-            geometry,
+        let shared = Shared {
             storage,
             pieces,
-            counters,
+            geometry,
             hashes,
+            counters,
+            tracer: Tracer::disabled(),
+        };
+        let saver = spawn(shared.clone(), events).unwrap();
+        Rig {
+            shared,
             saver: Some(saver),
             events: inbox,
         }
@@ -95,16 +85,19 @@ impl Rig {
     /// Picks and receives every block of `piece` from `PEER`; returns them with their
     /// bytes from `data`.
     fn receive(&self, piece: u32, data: &[u8]) -> Vec<(BlockRef, Vec<u8>)> {
-        let mut has = Bitfield::new(self.geometry.piece_count);
+        let Shared {
+            pieces, geometry, ..
+        } = &self.shared;
+        let mut has = Bitfield::new(geometry.piece_count);
         has.set(piece);
         let mut blocks = Vec::new();
-        self.pieces.pick_blocks(PEER, &has, &[], 100, &mut blocks);
-        assert_eq!(blocks.len() as u32, self.geometry.blocks_in_piece(piece));
+        pieces.pick_blocks(PEER, &has, &[], 100, &mut blocks);
+        assert_eq!(blocks.len() as u32, geometry.blocks_in_piece(piece));
         blocks
             .into_iter()
             .map(|block| {
-                assert_eq!(self.pieces.block_received(PEER, block), Delivery::Accepted);
-                let start = (self.geometry.piece_offset(piece) + block.offset as u64) as usize;
+                assert_eq!(pieces.block_received(PEER, block), Delivery::Accepted);
+                let start = (geometry.piece_offset(piece) + block.offset as u64) as usize;
                 (block, data[start..start + block.length as usize].to_vec())
             })
             .collect()
@@ -154,10 +147,10 @@ fn every_piece_completed_before_shutdown_gets_its_verdict() {
         "{events:?}"
     );
     assert_eq!(events.len(), 4, "one verdict per piece: {events:?}");
-    let (have, hashing) = rig.pieces.verified_and_hashing();
+    let (have, hashing) = rig.shared.pieces.verified_and_hashing();
     assert_eq!(have.count(), 3);
     assert_eq!(hashing.count(), 0, "nothing is left hashing after shutdown");
-    assert_eq!(rig.counters.left(), 32768, "only piece 1 is left");
+    assert_eq!(rig.shared.counters.left(), 32768, "only piece 1 is left");
     assert_eq!(
         fs::read(dir.path().join("t")).unwrap()[..32768],
         data[..32768]
@@ -190,23 +183,23 @@ fn a_truncated_file_is_repaired_once_the_hasher_is_idle() {
     let events = rig.stop();
     assert!(events.is_empty(), "{events:?}");
 
-    let have = rig.pieces.verified();
+    let have = rig.shared.pieces.verified();
     assert_eq!(
         (0..4).map(|p| have.has(p)).collect::<Vec<_>>(),
         [true, false, false, true],
         "pieces 1 and 2 are forgotten, to be fetched again"
     );
-    assert_eq!(rig.counters.left(), 2 * 32768);
+    assert_eq!(rig.shared.counters.left(), 2 * 32768);
     assert_eq!(
         fs::metadata(dir.path().join("t")).unwrap().len(),
         geometry().total_length,
         "the file has its length back"
     );
     let mut piece0 = vec![0; 32768];
-    rig.storage.read(0, &mut piece0).unwrap();
+    rig.shared.storage.read(0, &mut piece0).unwrap();
     assert_eq!(piece0, data[..32768]);
     #[cfg(debug_assertions)]
-    rig.pieces.check_invariants();
+    rig.shared.pieces.check_invariants();
 }
 
 #[test]
@@ -216,24 +209,13 @@ fn a_drain_returns_once_every_queued_piece_has_its_verdict() {
     let rig = Rig::start(dir.path(), &data);
     // A hasher of our own, fed by hand the way the saver feeds it.
     let (events, verdicts) = crossbeam_channel::unbounded();
-    let hasher = hasher::spawn(
-        hasher::Hasher {
-            storage: rig.storage.clone(),
-            pieces: rig.pieces.clone(),
-            geometry: rig.geometry,
-            hashes: rig.hashes.clone(),
-            counters: rig.counters.clone(),
-            tracer: Tracer::disabled(),
-        },
-        events,
-    )
-    .unwrap();
+    let hasher = hasher::spawn(rig.shared.clone(), events).unwrap();
     for piece in 0..4 {
         for (block, bytes) in rig.receive(piece, &data) {
-            let offset = rig.geometry.piece_offset(piece) + block.offset as u64;
-            rig.storage.write(offset, &bytes).unwrap();
-            if rig.pieces.block_written(block) == Written::PieceComplete {
-                let (_, hashing) = rig.pieces.verified_and_hashing();
+            let offset = rig.shared.geometry.piece_offset(piece) + block.offset as u64;
+            rig.shared.storage.write(offset, &bytes).unwrap();
+            if rig.shared.pieces.block_written(block) == Written::PieceComplete {
+                let (_, hashing) = rig.shared.pieces.verified_and_hashing();
                 assert!(
                     hashing.has(piece),
                     "a piece waiting for the hasher is hashing"
@@ -248,6 +230,6 @@ fn a_drain_returns_once_every_queued_piece_has_its_verdict() {
         .filter(|e| matches!(e, Event::PieceVerified { .. }))
         .count();
     assert_eq!(verified, 4, "every verdict is in before the drain returns");
-    assert!(rig.pieces.is_complete());
+    assert!(rig.shared.pieces.is_complete());
     hasher.finish();
 }

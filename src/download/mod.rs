@@ -16,7 +16,7 @@ mod watch;
 
 use crate::announcer::{self, AnnouncerConfig};
 use crate::bitfield::Bitfield;
-use crate::block_saver::{self, Event, Saver};
+use crate::block_saver::{self, Event};
 use crate::listener::{self, Listener};
 use crate::metainfo::{Metainfo, MetainfoError};
 use crate::observer::Observer;
@@ -201,7 +201,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
 
     let (saver_events, saver_inbox) = unbounded();
     let (saver_handle, saver) = block_saver::spawn(
-        Saver {
+        block_saver::Shared {
             storage: storage.clone(),
             pieces: pieces.clone(),
             geometry,
