@@ -14,6 +14,7 @@
 //! just before their first write; everything in between sees plaintext.
 
 use super::handshake::Established;
+use super::registry::Registration;
 use super::{PeerError, PeerStatus, Swarm, poll};
 use crate::bitfield::Bitfield;
 use crate::geometry::BlockRef;
@@ -63,6 +64,9 @@ pub(super) struct Connection {
     encrypted: usize,
     /// The peer speaks BEP 10: it gets our extension handshake (with `reqq`).
     extensions: bool,
+    /// Holds the peer's id in the swarm's registry while the connection lives, so no
+    /// second connection to the same peer is made.
+    _registration: Registration,
 
     // Download side: what the peer has and what we asked it for.
     /// What the peer has, from its `bitfield` and `have`s.
@@ -105,6 +109,7 @@ impl Connection {
         key: PeerKey,
         addr: SocketAddr,
         established: Established,
+        registration: Registration,
         swarm: Arc<Swarm>,
         status: Arc<PeerStatus>,
     ) -> Result<Connection, PeerError> {
@@ -113,6 +118,7 @@ impl Connection {
             stream,
             ciphers,
             extensions,
+            peer_id: _,
         } = established;
         let (encrypt, decrypt) = match ciphers {
             Some(ciphers) => (Some(ciphers.send), Some(ciphers.receive)),
@@ -140,6 +146,7 @@ impl Connection {
             encrypt,
             encrypted: 0,
             extensions,
+            _registration: registration,
             peer_has: Bitfield::new(piece_count),
             peer_choking: true,
             am_interested: false,
