@@ -46,6 +46,10 @@ fn max_message_len(swarm: &Swarm) -> u32 {
 }
 
 pub(super) struct Connection {
+    /// Holds the peer's id in the swarm's registry while the connection lives, so no
+    /// second connection to the same peer is made. The first field, so it is dropped
+    /// first: the id is free before the peer sees the socket close.
+    _registration: Registration,
     pub(super) key: PeerKey,
     pub(super) addr: SocketAddr,
     pub(super) swarm: Arc<Swarm>,
@@ -64,9 +68,6 @@ pub(super) struct Connection {
     encrypted: usize,
     /// The peer speaks BEP 10: it gets our extension handshake (with `reqq`).
     extensions: bool,
-    /// Holds the peer's id in the swarm's registry while the connection lives, so no
-    /// second connection to the same peer is made.
-    _registration: Registration,
 
     // Download side: what the peer has and what we asked it for.
     /// What the peer has, from its `bitfield` and `have`s.
@@ -134,6 +135,7 @@ impl Connection {
             .pieces
             .verified_since(&mut have_cursor, &mut Vec::new());
         Ok(Connection {
+            _registration: registration,
             key,
             addr,
             swarm,
@@ -146,7 +148,6 @@ impl Connection {
             encrypt,
             encrypted: 0,
             extensions,
-            _registration: registration,
             peer_has: Bitfield::new(piece_count),
             peer_choking: true,
             am_interested: false,
