@@ -12,6 +12,12 @@
 //! reaps peers that ended and replaces them, retries dropped addresses with a growing
 //! delay, runs the choker every [`CHOKE_ROUND`], and bans an address whose data failed the
 //! hash check twice as the only contributor to a piece.
+//!
+//! It knows connections by address, not by peer id: the id arrives in the handshake, on
+//! the peer's thread. A second connection to a peer already connected is therefore refused
+//! by that thread itself, through the swarm's registry of peer ids (`peer/registry.rs`,
+//! which says why it is shared state and not a message to this thread); the thread ends
+//! with [`PeerError::AlreadyConnected`], which does not count against the address.
 
 use crate::choker::{self, Candidate, Choker};
 use crate::peer::{self, Exited, PeerError, PeerStatus, Swarm};
@@ -303,7 +309,8 @@ impl PeerManager {
             let _ = running.handle.join();
         }
         let addr = exit.addr;
-        if useful {
+        // A duplicate is no fault of the address: its handshake was right.
+        if useful || matches!(exit.error, PeerError::AlreadyConnected) {
             self.attempts.insert(addr, 0);
         }
         let attempts = self.attempts.get(&addr).copied().unwrap_or(0);
@@ -313,6 +320,7 @@ impl PeerManager {
             | PeerError::Encryption(_)
             | PeerError::WrongInfoHash
             | PeerError::OwnPeerId
+            | PeerError::AlreadyConnected
             | PeerError::BothComplete
             | PeerError::Stopped => false,
             _ => dialled && attempts < MAX_ATTEMPTS && !self.banned.contains(&addr.ip()),

@@ -3,6 +3,8 @@
 //! with [`support::hostile_client`].
 //!
 //! * request floods, requests for pieces it lacks, requests over 128 KiB: dropped;
+//! * a second connection with the same peer id: closed after the handshake, the first
+//!   one served on;
 //! * more connections than `--max-peers`, and connect-and-close loops: the limit holds and
 //!   no thread is left behind;
 //! * 200 connections at once announcing 4 GiB messages: RSS grows by less than 50 MB,
@@ -34,7 +36,7 @@ struct Seeded {
     info_hash: [u8; 20],
     /// Fields drop in order: the seeder and tracker go before the files.
     _tracker: Opentracker,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Seeded {
@@ -75,7 +77,7 @@ impl Seeded {
             seeder,
             info_hash: info_hash(&torrent),
             _tracker: tracker,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -109,6 +111,11 @@ impl Seeded {
 
     fn pid(&self) -> u32 {
         self.seeder.pid()
+    }
+
+    /// The bytes the seeder serves.
+    fn payload(&self) -> Vec<u8> {
+        fs::read(self.dir.path().join("data").join("payload.bin")).unwrap()
     }
 }
 
@@ -192,6 +199,76 @@ fn a_request_over_128_kib_gets_the_peer_dropped() {
     stream.write_all(&request(0, 0, 128 * 1024 + 1)).unwrap();
     assert!(closed_within(&mut stream, secs(5)), "still connected");
     seeded.assert_logged(72, "request of 131073 bytes (we serve 1 to 131072)");
+}
+
+/// One connection per peer: a peer that connects again with the same peer id is closed
+/// right after the handshake, without a message; its first connection still gets the
+/// right block; once that one is closed, the id may connect again.
+#[test]
+fn a_second_connection_with_the_same_peer_id_is_closed() {
+    use std::io::Write;
+    const PEER_ID: u32 = 77;
+    let seeded = Seeded::start(&[]);
+    let connect = || {
+        let stream = dial(ip(77), seeded.addr, seeded.info_hash, PEER_ID).unwrap();
+        read_handshake(&stream, secs(10)).expect("the seeder answers the handshake");
+        stream
+    };
+    let mut first = connect();
+    // The seeder sends its bitfield only once it has registered the peer id.
+    assert!(wait_for_message(&mut first, 5, secs(10)), "no bitfield");
+
+    let mut second = connect();
+    assert_eq!(closed_silently(&mut second, secs(5)), Ok(()));
+    seeded.assert_logged(77, "already connected to this peer (same peer id)");
+
+    get_unchoked(&mut first);
+    first.write_all(&request(5, 16384, 16384)).unwrap();
+    let block = read_block(&mut first, secs(10));
+    let start = 5 * PIECE as usize + 16384;
+    assert!(
+        block == seeded.payload()[start..start + 16384],
+        "wrong bytes"
+    );
+
+    // The seeder frees the id before it closes its end, so the next connection is not a
+    // duplicate once we see the close.
+    first.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(closed_within(&mut first, secs(5)), "still connected");
+    let mut third = connect();
+    assert!(wait_for_message(&mut third, 5, secs(10)), "no bitfield");
+}
+
+/// Waits up to `timeout` for the other side to close (or reset) the connection; an error
+/// says what came instead.
+fn closed_silently(stream: &mut TcpStream, timeout: Duration) -> Result<(), String> {
+    use std::io::{ErrorKind, Read};
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    match stream.read(&mut [0u8; 1024]) {
+        Ok(0) => Ok(()),
+        Ok(n) => Err(format!("{n} bytes instead of a close")),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            Err("still connected".into())
+        }
+        Err(_) => Ok(()), // reset
+    }
+}
+
+/// Reads messages until a `piece`; returns its block.
+fn read_block(stream: &mut TcpStream, timeout: Duration) -> Vec<u8> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    loop {
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).expect("a message");
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        stream
+            .read_exact(&mut body)
+            .expect("the rest of the message");
+        if body.first() == Some(&7) {
+            return body.split_off(9);
+        }
+    }
 }
 
 /// `--max-peers 5` and 20 connections from one address: 5 handshakes answered, 15

@@ -20,7 +20,7 @@ use crate::block_saver::{self, Event};
 use crate::listener::{self, Listener};
 use crate::metainfo::{Metainfo, MetainfoError};
 use crate::observer::Observer;
-use crate::peer::{Encryption, Swarm, Timeouts};
+use crate::peer::{Encryption, Registry, Swarm, Timeouts};
 use crate::peer_manager::{self, Inputs};
 use crate::piece_manager::PieceManager;
 use crate::progress::{self, Display, Snapshot};
@@ -223,9 +223,10 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     if options.progress != progress::Mode::Quiet {
         eprintln!("listening on {}", listener.addr());
     }
+    let peer_id = peer_id();
     let swarm = Arc::new(Swarm {
         info_hash: meta.info_hash,
-        peer_id: peer_id(),
+        peer_id,
         geometry,
         pieces: pieces.clone(),
         storage: storage.clone(),
@@ -240,6 +241,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         upload_limit: options
             .upload_limit
             .map(|rate| Arc::new(RateLimit::new(rate))),
+        registry: Arc::new(Registry::new(peer_id)),
     });
     let (addresses, address_inbox) = unbounded();
     let (reports, report_inbox) = unbounded();

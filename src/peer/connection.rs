@@ -14,6 +14,7 @@
 //! just before their first write; everything in between sees plaintext.
 
 use super::handshake::Established;
+use super::registry::Registration;
 use super::{PeerError, PeerStatus, Swarm, poll};
 use crate::bitfield::Bitfield;
 use crate::geometry::BlockRef;
@@ -45,6 +46,10 @@ fn max_message_len(swarm: &Swarm) -> u32 {
 }
 
 pub(super) struct Connection {
+    /// Holds the peer's id in the swarm's registry while the connection lives, so no
+    /// second connection to the same peer is made. The first field, so it is dropped
+    /// first: the id is free before the peer sees the socket close.
+    _registration: Registration,
     pub(super) key: PeerKey,
     pub(super) addr: SocketAddr,
     pub(super) swarm: Arc<Swarm>,
@@ -105,6 +110,7 @@ impl Connection {
         key: PeerKey,
         addr: SocketAddr,
         established: Established,
+        registration: Registration,
         swarm: Arc<Swarm>,
         status: Arc<PeerStatus>,
     ) -> Result<Connection, PeerError> {
@@ -113,6 +119,7 @@ impl Connection {
             stream,
             ciphers,
             extensions,
+            peer_id: _,
         } = established;
         let (encrypt, decrypt) = match ciphers {
             Some(ciphers) => (Some(ciphers.send), Some(ciphers.receive)),
@@ -128,6 +135,7 @@ impl Connection {
             .pieces
             .verified_since(&mut have_cursor, &mut Vec::new());
         Ok(Connection {
+            _registration: registration,
             key,
             addr,
             swarm,

@@ -49,6 +49,8 @@ pub(super) struct Established {
     pub ciphers: Option<Ciphers>,
     /// The peer set the BEP 10 bit: it understands our extension handshake.
     pub extensions: bool,
+    /// The peer id from the peer's handshake.
+    pub peer_id: [u8; 20],
 }
 
 /// Connects to `addr` (from `bind`'s address, if given) and exchanges handshakes; as the
@@ -98,6 +100,7 @@ fn greet(stream: TcpStream, terms: &Terms, encrypt: bool) -> Result<Established,
         stream,
         ciphers,
         extensions: theirs.supports_extensions(),
+        peer_id: theirs.peer_id,
     })
 }
 
@@ -130,6 +133,7 @@ pub(super) fn answer(stream: TcpStream, terms: &Terms) -> Result<Established, Pe
         stream,
         ciphers,
         extensions: theirs.supports_extensions(),
+        peer_id: theirs.peer_id,
     })
 }
 

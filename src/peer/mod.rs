@@ -11,7 +11,9 @@
 //! * Calls: the piece manager (what to fetch, what arrived), storage (blocks to upload).
 //!
 //! First the handshakes (`handshake.rs`): the BitTorrent handshake, after a Message Stream
-//! Encryption handshake when the peer opens with one. The download side (`download.rs`):
+//! Encryption handshake when the peer opens with one. Then the peer's id goes into the
+//! swarm's registry (`registry.rs`): a peer already connected is not connected twice. The
+//! download side (`download.rs`):
 //! bitfield → interested → wait for unchoke → keep a pipeline of requests full while
 //! `piece`s arrive. The upload side (`upload.rs`): our bitfield and `have`s, unchoke when
 //! the choker says so, serve requests straight from the map. Every waiting state has a
@@ -21,6 +23,7 @@ mod connection;
 mod download;
 mod handshake;
 mod poll;
+mod registry;
 mod upload;
 
 use crate::block_saver;
@@ -36,6 +39,8 @@ use crate::wire::WireError;
 use connection::Connection;
 use crossbeam_channel::Sender;
 use handshake::Terms;
+use registry::Opened;
+pub use registry::Registry;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -119,6 +124,8 @@ pub struct Swarm {
     pub observer: Option<Arc<Observer>>,
     /// Shared upload limit over all peers, if any (the demo's seeder).
     pub upload_limit: Option<Arc<RateLimit>>,
+    /// The peer ids of the established connections: one connection per peer.
+    pub registry: Arc<Registry>,
 }
 
 /// What the peer manager and one peer thread share: the manager's orders (stop, unchoke)
@@ -202,6 +209,9 @@ pub enum PeerError {
     Encryption(MseError),
     /// We dialled ourselves.
     OwnPeerId,
+    /// The peer is connected to us already, on another connection of this torrent (it
+    /// dialled us while we dialled it, or it connected twice).
+    AlreadyConnected,
     /// The peer broke the protocol in a way that makes it untrustworthy.
     Misbehaved(String),
     /// A state lasted longer than its timeout.
@@ -224,6 +234,9 @@ impl fmt::Display for PeerError {
             PeerError::WrongInfoHash => write!(f, "peer is not sharing this torrent"),
             PeerError::Encryption(e) => write!(f, "encryption handshake failed: {e}"),
             PeerError::OwnPeerId => write!(f, "connected to ourselves"),
+            PeerError::AlreadyConnected => {
+                write!(f, "already connected to this peer (same peer id)")
+            }
             PeerError::Misbehaved(what) => write!(f, "protocol violation: {what}"),
             PeerError::Timeout(state) => write!(f, "timed out {state}"),
             PeerError::BothComplete => write!(f, "both sides have every piece"),
@@ -266,7 +279,11 @@ pub fn spawn_outgoing(
 ) -> io::Result<JoinHandle<()>> {
     spawn_thread(key, addr, exits, move || {
         let established = handshake::dial(addr, swarm.bind, &Terms::of(&swarm, &status))?;
-        Connection::new(key, addr, established, swarm, status)
+        let registration =
+            swarm
+                .registry
+                .register(established.peer_id, key, addr, Opened::ByUs, &status)?;
+        Connection::new(key, addr, established, registration, swarm, status)
     })
 }
 
@@ -281,7 +298,11 @@ pub fn spawn_incoming(
 ) -> io::Result<JoinHandle<()>> {
     spawn_thread(key, addr, exits, move || {
         let established = handshake::answer(stream, &Terms::of(&swarm, &status))?;
-        Connection::new(key, addr, established, swarm, status)
+        let registration =
+            swarm
+                .registry
+                .register(established.peer_id, key, addr, Opened::ByPeer, &status)?;
+        Connection::new(key, addr, established, registration, swarm, status)
     })
 }
 

@@ -16,6 +16,7 @@ use std::time::Instant;
 mod upload;
 
 const INFO_HASH: [u8; 20] = [7; 20];
+const OUR_ID: [u8; 20] = *b"-ST0100-testtesttest";
 const THEIR_ID: [u8; 20] = *b"-XX0001-abcdefghijkl";
 
 /// 4 pieces of 32 KiB: 8 blocks.
@@ -135,7 +136,7 @@ fn connect_local(
     }
     let swarm = Arc::new(Swarm {
         info_hash: INFO_HASH,
-        peer_id: *b"-ST0100-testtesttest",
+        peer_id: OUR_ID,
         geometry: g,
         pieces: pieces.clone(),
         saver,
@@ -148,6 +149,7 @@ fn connect_local(
         tracer: crate::trace::Tracer::disabled(),
         observer: None,
         upload_limit: None,
+        registry: Arc::new(Registry::new(OUR_ID)),
     });
     spawn_outgoing(1, addr, swarm, status, exits_tx).unwrap();
     Setup {
