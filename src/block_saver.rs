@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub mod hasher;
-mod repair;
+pub mod repair;
 
 /// How many blocks may wait for the saver (16 KiB each: 8 MiB at most).
 pub const QUEUE_BLOCKS: usize = 512;
