@@ -14,7 +14,8 @@
 //! straight from the map, while the saver goes on copying the next blocks.
 //!
 //! A file that another program truncates under us is repaired here too, by the one thread
-//! that writes, once the hasher is idle: see `repair`.
+//! that writes, once the hasher is idle: see `repair` (whose steps the check of the data on
+//! disk, `verify`, also uses before this thread starts).
 //!
 //! Shutdown: when every peer thread has ended, the saver writes what is queued, then the
 //! hasher hashes what is queued and ends. So every piece whose last block arrived is
