@@ -16,7 +16,8 @@
 //! straight from the map, while the saver goes on copying the next blocks.
 //!
 //! A file that another program truncates under us is repaired here too, by the one thread
-//! that writes, once the hasher is idle: see `repair`.
+//! that writes, once the hasher is idle: see `repair` (whose steps the check of the data on
+//! disk, `verify`, also uses before this thread starts).
 //!
 //! Shutdown: when every peer thread has ended, the saver writes what is queued, then the
 //! hasher hashes what is queued and ends. So every piece whose last block arrived is
@@ -33,7 +34,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub mod hasher;
-mod repair;
+pub mod repair;
 
 /// How many blocks may wait for the saver (16 KiB each: 8 MiB at most).
 pub const QUEUE_BLOCKS: usize = 512;

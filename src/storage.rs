@@ -37,9 +37,10 @@
 //! Truncation while running (`sigbus`): another program may cut a file short under a live
 //! window. The access that finds the missing page raises SIGBUS; the handler maps a zero
 //! page there and poisons the window, the copy completes harmlessly, and the access returns
-//! [`StorageError::Truncated`]. The file is noted; its repairer (the block saver) gets it
-//! from [`Storage::next_truncated`], forgets what it lost, [`Storage::restore`]s its length
-//! and space, and rechecks it. A flush also reports a dirty file it finds too short.
+//! [`StorageError::Truncated`]. The file is noted; its repairer (the check of the data on
+//! disk at start, then the block saver) gets it from [`Storage::next_truncated`], forgets
+//! what it lost, [`Storage::restore`]s its length and space, and rechecks it. A flush also
+//! reports a dirty file it finds too short.
 //!
 //! Path policy: every path comes already sanitised from the metainfo (relative, no `..`).
 //! Storage still refuses to follow a symlink anywhere below the download folder, so a link

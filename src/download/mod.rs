@@ -363,7 +363,8 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
 
 /// Finds the pieces already on disk: trusts the resume file where it matches the files
 /// (`stamps`, taken before storage opened them) and hashes everything else that may hold
-/// data.
+/// data. A file another program truncates meanwhile is repaired, and its lost pieces are
+/// missing (see `verify`).
 fn check_existing(
     storage: &Storage,
     meta: &Metainfo,
@@ -402,13 +403,17 @@ fn check_existing(
         }
         _ => {}
     };
-    let mut have = verify::check_listed(storage, &geometry, &meta.pieces, Some(&plan.check), show)
-        .map_err(DownloadError::Storage)?;
+    let have = verify::check_listed(
+        storage,
+        &geometry,
+        &meta.pieces,
+        &plan.check,
+        &plan.trusted,
+        show,
+    )
+    .map_err(DownloadError::Storage)?;
     if options.progress == progress::Mode::Terminal {
         eprint!("\r\x1b[K");
-    }
-    for piece in plan.trusted.pieces() {
-        have.set(piece);
     }
     let line = format!(
         "checked data: {} of {} pieces valid ({:.1}%); {} from the resume file, {} hashed{}",
