@@ -12,7 +12,7 @@
 //!
 //! * `Missing`: nobody is fetching it.
 //! * `Active`: some of its blocks are requested or received; its per-block states live in
-//!   a [`Partial`].
+//!   a `Partial`.
 //! * `Hashing`: every block is on disk; the piece waits for the hasher or is being hashed.
 //! * `Verified`: the hash matched. A verified piece never changes again, unless its file
 //!   is truncated under us ([`PieceManager::forget_piece`]).

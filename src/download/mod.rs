@@ -5,7 +5,7 @@
 //! starts the block saver, the resume recorder, the listener, the peer manager and the
 //! announcer, and loops: it draws progress, listens to the saver and the
 //! announcer, and watches for completion, a fatal error, a swarm with no peers, the seeding
-//! limits, or Ctrl-C. Shutdown is one ordered sequence ([`Threads::shutdown`]): the
+//! limits, or Ctrl-C. Shutdown is one ordered sequence (`Threads::shutdown`): the
 //! listener stops, then the peers, then the saver writes what is queued, then the recorder
 //! writes its last record, then the announcer tells the tracker `stopped`. Every thread is
 //! joined. Nothing waits for the data to reach the disk at exit: the kernel writes the page
