@@ -36,19 +36,6 @@ const RSS_ANON_BOUND: u64 = 32 * MIB;
 /// thread that may be copying from an evicted one (four is generous on loopback).
 const MAPPED_BOUND: u64 = (16 + 4) * 64 * MIB;
 
-/// Pseudo-random bytes (xorshift64) for `seed`.
-fn noise(len: u64, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 /// `root/files/NN/NNNN.bin`: 10,000 files of 1,000 to 3,999 bytes (25 MB), 100 per folder.
 fn make_small_files(root: &Path) {
     for i in 0..SMALL_FILES {

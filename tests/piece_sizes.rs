@@ -147,7 +147,7 @@ impl Swarm {
         let trace = self.trace("download");
         let stderr = self.run_to_end(&trace);
         let all = 0..self.pieces();
-        let verified = verified_in(&stderr);
+        let verified = verified_pieces(&stderr);
         assert_eq!(verified.len(), all.len(), "each piece verified once");
         assert_eq!(
             verified.iter().copied().collect::<BTreeSet<_>>(),
@@ -170,20 +170,6 @@ impl Swarm {
         );
         assert_same_tree(&self.published.payload, &self.downloaded());
     }
-}
-
-/// Every "piece N verified" line of a run, in order (a piece verified twice shows twice).
-fn verified_in(stderr: &str) -> Vec<u32> {
-    stderr
-        .lines()
-        .filter_map(|l| {
-            l.split("piece ")
-                .nth(1)?
-                .strip_suffix(" verified")?
-                .parse()
-                .ok()
-        })
-        .collect()
 }
 
 /// The "checked data: ..." line of a run.
@@ -231,11 +217,11 @@ fn resume_16_mib_pieces_after_ctrl_c_and_kill_9() {
 
     let mut first = s.start(&s.trace("first"));
     first.wait_until(secs(60), "a verified piece", |c| {
-        !verified_in(&c.stderr()).is_empty()
+        !verified_pieces(&c.stderr()).is_empty()
     });
     let status = first.stop_with("INT", secs(30)).unwrap();
     assert_eq!(status.code(), Some(130), "{}", first.report());
-    let mut ever: BTreeSet<u32> = verified_in(&first.stderr()).into_iter().collect();
+    let mut ever: BTreeSet<u32> = verified_pieces(&first.stderr()).into_iter().collect();
     assert_eq!(
         s.recorded(),
         ever,
@@ -247,7 +233,7 @@ fn resume_16_mib_pieces_after_ctrl_c_and_kill_9() {
     let trace = s.trace("second");
     let mut second = s.start(&trace);
     second.wait_until(secs(60), "one more verified piece", |c| {
-        !verified_in(&c.stderr()).is_empty()
+        !verified_pieces(&c.stderr()).is_empty()
     });
     second.kill();
     let stderr = second.stderr();
@@ -264,7 +250,7 @@ fn resume_16_mib_pieces_after_ctrl_c_and_kill_9() {
         .copied()
         .collect();
     assert!(again.is_empty(), "after Ctrl-C, requested again: {again:?}");
-    let now: BTreeSet<u32> = verified_in(&stderr).into_iter().collect();
+    let now: BTreeSet<u32> = verified_pieces(&stderr).into_iter().collect();
     assert!(
         now.is_disjoint(&ever),
         "verified twice: {now:?} after {ever:?}"
@@ -352,7 +338,7 @@ fn a_flipped_byte_in_a_piece_across_files_fetches_that_piece_alone() {
         requests, wanted,
         "each block of piece {piece} once, nothing else"
     );
-    assert_eq!(verified_in(&stderr), [piece]);
+    assert_eq!(verified_pieces(&stderr), [piece]);
     assert_same_tree(&s.published.payload, &s.downloaded());
 }
 

@@ -123,16 +123,7 @@ impl Setup {
 
 /// Pieces the run logged as verified ("piece N verified").
 fn verified_in(stderr: &str) -> BTreeSet<u32> {
-    stderr
-        .lines()
-        .filter_map(|l| {
-            l.split("piece ")
-                .nth(1)?
-                .strip_suffix(" verified")?
-                .parse()
-                .ok()
-        })
-        .collect()
+    verified_pieces(stderr).into_iter().collect()
 }
 
 /// How long each resume record of a run took, in ms ("... recorded in X ms").

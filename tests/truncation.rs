@@ -93,19 +93,6 @@ fn make_payload(path: &Path) {
     file.write_all_at(&noise(EDGE, 2), SIZE - EDGE).unwrap();
 }
 
-/// Pseudo-random bytes (xorshift64) for `seed`.
-fn noise(len: u64, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 impl Setup {
     fn file(&self) -> PathBuf {
         self.out.join("payload.bin")
@@ -201,16 +188,7 @@ fn all_threads_stopped(pid: u32) -> bool {
 
 /// Pieces the run logged as verified ("piece N verified").
 fn verified_in(stderr: &str) -> BTreeSet<u32> {
-    stderr
-        .lines()
-        .filter_map(|l| {
-            l.split("piece ")
-                .nth(1)?
-                .strip_suffix(" verified")?
-                .parse()
-                .ok()
-        })
-        .collect()
+    verified_pieces(stderr).into_iter().collect()
 }
 
 /// Asserts the files hold the same bytes, comparing 1 MiB at a time (1 GiB each).

@@ -41,7 +41,7 @@ pub use leechers::{
 };
 pub use net::{free_port, listening_ports, udp_ports};
 pub use payload::{
-    assert_same_tree, copy_tree, make_file, make_tree, tree_differences,
+    assert_same_tree, copy_tree, make_file, make_tree, noise, tree_differences,
     wait_until_mtime_can_change,
 };
 pub use process::{
@@ -49,7 +49,7 @@ pub use process::{
 };
 pub use published::Published;
 pub use seeders::{LtOptions, PYTHON, Seeder, aria2_download};
-pub use smalltorrent::{SmalltorrentPeer, Stopped};
+pub use smalltorrent::{SmalltorrentPeer, Stopped, verified_pieces};
 pub use torrent::{info_hash, make_torrent, mktorrent, mktorrent_tiers};
 pub use trace_file::{Request, blocks_of, pieces_of, requests_sent};
 pub use tracker::{Opentracker, SmalltorrentTracker, TrackerProcess};

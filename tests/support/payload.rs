@@ -29,6 +29,20 @@ pub fn make_file(dir: &Path, name: &str, size: u64, seed: u64) -> PathBuf {
     path
 }
 
+/// `len` pseudo-random bytes (xorshift64, one byte per step) for `seed`, to write where a
+/// test wants data of its own (into a sparse file, say).
+pub fn noise(len: u64, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 /// Builds `dir/tree`, a multi-file payload meant for 32 KiB pieces (mktorrent's smallest): nested folders, sizes
 /// that straddle piece boundaries, a file smaller than a block, and empty files first, in the
 /// middle and last (in the sorted order mktorrent uses). Returns `dir/tree`.

@@ -192,6 +192,21 @@ impl SmalltorrentPeer {
     }
 }
 
+/// Every "piece N verified" line of a run's log, in order (a piece verified twice shows
+/// twice).
+pub fn verified_pieces(stderr: &str) -> Vec<u32> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            l.split("piece ")
+                .nth(1)?
+                .strip_suffix(" verified")?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
 /// The address in the first `listening on IP:PORT` line of `stderr`.
 pub fn listening_addr(stderr: &str) -> Option<SocketAddrV4> {
     stderr.lines().find_map(|line| {
