@@ -408,7 +408,7 @@ impl PieceManager {
     }
 
     /// Panics if the tables contradict each other (debug builds and tests only).
-    #[cfg(debug_assertions)]
+    #[cfg(any(test, debug_assertions))]
     pub fn check_invariants(&self) {
         self.state.lock().check_invariants();
     }
@@ -460,7 +460,7 @@ impl State {
         }
     }
 
-    #[cfg(debug_assertions)]
+    #[cfg(any(test, debug_assertions))]
     fn check_invariants(&self) {
         let mut verified_bytes = 0;
         for (piece, state) in self.pieces.iter().enumerate() {

@@ -1,5 +1,5 @@
-//! The real-world corpus (libtorrent's test torrents and bencode cases, in
-//! `../shared/torrents`, or `$SMALLTORRENT_CORPUS`) against the parser.
+//! The real-world corpus (libtorrent's test torrents and bencode cases, in the repository's
+//! `data/torrents/`, or `$SMALLTORRENT_CORPUS`) against the parser.
 //!
 //! Every row of `EXPECTATIONS.tsv` has an entry in [`TORRENTS`]: refused files must fail
 //! with an error naming the reason, loaded ones must load (v2-only ones may be refused
@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 fn corpus_dir() -> PathBuf {
     let dir = std::env::var_os("SMALLTORRENT_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/torrents").into());
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/data/torrents").into());
     assert!(
         dir.join("EXPECTATIONS.tsv").is_file(),
         "corpus not found at {} (set SMALLTORRENT_CORPUS)",

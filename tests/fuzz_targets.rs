@@ -15,21 +15,20 @@ use std::path::PathBuf;
 
 const ROUNDS: usize = 100_000;
 
-/// The `.torrent` files of the shared corpus (`$SMALLTORRENT_CORPUS` or
-/// `../shared/torrents`) up to 16 KiB; none if it is absent (`tests/corpus.rs` insists on
-/// it), so this test also runs in a bare checkout.
+/// The `.torrent` files of the corpus (`$SMALLTORRENT_CORPUS` or the repository's
+/// `data/torrents/`) up to 16 KiB.
 fn corpus_torrents() -> Vec<Vec<u8>> {
     let dir = std::env::var_os("SMALLTORRENT_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/torrents").into());
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/data/torrents").into());
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("corpus not found at {}: {e}", dir.display()));
     let mut files: Vec<PathBuf> = entries
         .filter_map(|entry| Some(entry.ok()?.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "torrent"))
         .collect();
     files.sort();
+    assert!(!files.is_empty(), "no .torrent in {}", dir.display());
     files
         .iter()
         .filter_map(|path| std::fs::read(path).ok())

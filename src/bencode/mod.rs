@@ -30,7 +30,7 @@
 //!   value and how many bytes it used, for callers (the metainfo parser) that tolerate
 //!   trailing garbage after a torrent's top-level dictionary, as libtorrent does.
 //!
-//! The encoder ([`encode`], [`OwnedValue`]) writes canonical bencode.
+//! The encoder ([`encode()`], [`OwnedValue`]) writes canonical bencode.
 
 mod encode;
 

@@ -132,7 +132,7 @@ impl TrackerError {
     }
 }
 
-/// "tracker <url>", or just "tracker" when the URL is not known.
+/// "tracker `<url>`", or just "tracker" when the URL is not known.
 struct Named<'a>(&'a str);
 
 impl fmt::Display for Named<'_> {
