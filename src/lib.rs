@@ -1,45 +1,43 @@
 //! smalltorrent: a small, synchronous BitTorrent client.
 //!
-//! The modules mirror the thread diagram in `ARCHITECTURE.md`:
+//! The modules mirror the thread diagram in `ARCHITECTURE.md`, whose "Read first" section
+//! lists the files of the download path in reading order.
 //!
-//! * pure layers (no threads, no sockets): [`bencode`], [`metainfo`], [`geometry`],
-//!   [`wire`], [`mse`] (the encryption handshake), [`tracker`] reply parsing;
-//! * one module per thread: [`announcer`], [`peer_manager`], [`peer`], [`block_saver`]
-//!   (and its [`block_saver::hasher`]);
-//! * shared state with a single owner: [`piece_manager`] (block states), [`storage`]
-//!   (the memory-mapped files);
-//! * the main thread: [`cli`], [`download`] (and its [`observer`]), [`progress`], [`info`];
-//! * study tools: [`trace`] (`--trace`, `trace-summary`), [`demo`] (a local swarm);
-//! * making torrents: [`create`].
-//! * the tracker server (`smalltorrent tracker`): [`tracker_server`].
+//! * **The core, the download path**: how a block travels from a peer's socket to the
+//!   disk, and how a piece is verified.
+//! * **Around the core**: what a real client needs besides (trackers, the listener, the
+//!   choker, resume, progress, encryption), each behind one small interface.
+//! * **Extras** ([`extras`]): the demo, the trace, `create`, `info`, the tracker server.
+//!   Each joins the core through one narrow interface; nothing in the core names them.
+//! * **The command line** ([`cli`]): turns arguments into one of the above.
 
-pub mod announcer;
+// ─── The core: the download path ───────────────────────────────────────────────────────
 pub mod bencode;
 pub mod bitfield;
 pub mod block_saver;
-pub mod choker;
-pub mod cli;
-pub mod create;
-pub mod demo;
 pub mod download;
 pub mod geometry;
-pub mod info;
-pub mod listener;
 pub mod metainfo;
-pub mod mse;
-pub mod net;
-pub mod observer;
 pub mod peer;
 pub mod peer_manager;
 pub mod piece_manager;
+pub mod storage;
+pub mod wire;
+
+// ─── Around the core ───────────────────────────────────────────────────────────────────
+pub mod announcer;
+pub mod choker;
+pub mod listener;
+pub mod mse;
+pub mod net;
 pub mod progress;
 pub mod random;
 pub mod rate_limit;
 pub mod resume;
 pub mod stats;
-pub mod storage;
-pub mod trace;
 pub mod tracker;
-pub mod tracker_server;
 pub mod verify;
-pub mod wire;
+
+// ─── Extras, and the command line ──────────────────────────────────────────────────────
+pub mod cli;
+pub mod extras;

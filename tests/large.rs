@@ -74,7 +74,7 @@ fn data_regions() -> [std::ops::Range<u64>; 3] {
 /// would read 4 GiB of holes, about a minute on a busy 2-core machine.) The libtorrent
 /// seeder checks every piece it serves against these hashes.
 fn sparse_torrent(source: &Path, announce: &str, dir: &Path) -> PathBuf {
-    use ::smalltorrent::create::{self, Extras};
+    use ::smalltorrent::extras::create::{self, Extras};
     use sha1::{Digest, Sha1};
     let layout = create::scan(source, true).unwrap();
     let files: Vec<FileEntry> = layout

@@ -1,9 +1,9 @@
 //! `smalltorrent create PATH [OPTIONS]`: make a .torrent for a file or folder (main
 //! thread: arguments, the hashing progress line, writing the file). The work itself is in
-//! [`crate::create`].
+//! [`crate::extras::create`].
 
 use super::text;
-use crate::create::{self, CreateError, Extras, Layout};
+use crate::extras::create::{self, CreateError, Extras, Layout};
 use crate::metainfo::Metainfo;
 use crate::progress::{self, PLAIN_INTERVAL, format_bytes, format_rate};
 use lexopt::prelude::*;

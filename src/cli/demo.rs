@@ -1,11 +1,11 @@
 //! `smalltorrent demo`: a whole swarm on this machine (main thread): parse the options,
-//! install Ctrl-C, run [`crate::demo::run`], print its report.
+//! install Ctrl-C, run [`crate::extras::demo::run`], print its report.
 //!
 //! Exits 0 when every leecher has verified the whole payload, 1 if the swarm failed,
 //! 2 on a bad command line, 130 after Ctrl-C.
 
 use super::{EXIT_INTERRUPTED, number, text};
-use crate::demo::{self, Config, DemoError};
+use crate::extras::demo::{self, Config, DemoError};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::time::Duration;

@@ -69,9 +69,9 @@ pub fn run(args: Vec<OsString>) -> Result<i32, String> {
     match Metainfo::from_file(&request.torrent) {
         Ok(meta) => {
             let text = if request.json {
-                crate::info::render_json(&meta)
+                crate::extras::info::render_json(&meta)
             } else {
-                crate::info::render_text(&meta)
+                crate::extras::info::render_text(&meta)
             };
             print!("{text}");
             Ok(if request.scrape { scrape_all(&meta) } else { 0 })

@@ -5,7 +5,7 @@
 //! has no messages for the peer; 2 on a bad command line.
 
 use super::text;
-use crate::trace::summary::{self, Line};
+use crate::extras::trace::summary::{self, Line};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::path::PathBuf;

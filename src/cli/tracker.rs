@@ -6,8 +6,8 @@
 //! [`SWEEP`] and logging a summary at info level every [`SUMMARY`].
 
 use super::{number, text};
-use crate::tracker_server::store::Limits;
-use crate::tracker_server::{Config, Server};
+use crate::extras::tracker_server::store::Limits;
+use crate::extras::tracker_server::{Config, Server};
 use lexopt::prelude::*;
 use std::collections::HashSet;
 use std::ffi::OsString;

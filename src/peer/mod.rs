@@ -27,14 +27,14 @@ mod registry;
 mod upload;
 
 use crate::block_saver;
+use crate::extras::demo::observer::Observer;
+use crate::extras::trace::Tracer;
 use crate::geometry::Geometry;
 use crate::mse::MseError;
-use crate::observer::Observer;
 use crate::piece_manager::{PeerKey, PieceManager};
 use crate::rate_limit::RateLimit;
 use crate::stats::Counters;
 use crate::storage::Storage;
-use crate::trace::Tracer;
 use crate::wire::WireError;
 use connection::Connection;
 use crossbeam_channel::Sender;

@@ -3,8 +3,8 @@
 
 use super::PeerError;
 use super::connection::Connection;
+use crate::extras::trace::{Direction, Flag};
 use crate::geometry::BlockRef;
-use crate::trace::{Direction, Flag};
 use crate::wire::{Message, piece_header};
 use std::sync::atomic::Ordering;
 use std::time::Instant;

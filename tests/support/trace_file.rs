@@ -1,4 +1,4 @@
-//! Reading back a `--trace FILE` transcript (one JSON object per line, see `src/trace.rs`)
+//! Reading back a `--trace FILE` transcript (one JSON object per line, see `src/extras/trace/mod.rs`)
 //! to count what a run fetched: the `request` messages smalltorrent sent.
 //!
 //! ```text

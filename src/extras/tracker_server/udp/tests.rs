@@ -1,9 +1,9 @@
 //! The UDP front end's answers, without a socket.
 
 use super::*;
+use crate::extras::tracker_server::store::{Limits, Store};
 use crate::tracker::Event;
 use crate::tracker::udp::{Announce as UdpAnnounce, PROTOCOL_ID};
-use crate::tracker_server::store::{Limits, Store};
 use parking_lot::Mutex;
 use std::sync::atomic::AtomicBool;
 

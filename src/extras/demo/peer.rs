@@ -4,7 +4,7 @@
 use super::view::{self, PeerLine, Row};
 use super::{DemoError, TICK};
 use crate::download::{self, DownloadError, Summary};
-use crate::observer::{Exchanged, Observer};
+use crate::extras::demo::observer::{Exchanged, Observer};
 use crate::peer::Encryption;
 use crate::progress;
 use crossbeam_channel::{Sender, bounded};

@@ -2,7 +2,7 @@
 //! for it made with the `create` code.
 
 use super::DemoError;
-use crate::create::{self, Extras};
+use crate::extras::create::{self, Extras};
 use crate::random::Rng;
 use std::fs;
 use std::io::{BufWriter, Write};

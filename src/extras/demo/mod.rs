@@ -6,7 +6,7 @@
 //!   own (`demo seeder`, `demo leecher N`), bound to its own loopback address (127.0.0.2,
 //!   127.0.0.3, ...) and talking to the others over real sockets.
 //! * Owns: the work folder (see `setup.rs`), each peer's interrupt channel and
-//!   [`crate::observer::Observer`], and the tracker.
+//!   [`crate::extras::demo::observer::Observer`], and the tracker.
 //!
 //! One process rather than child processes: every peer's pieces and counters can be read
 //! directly through its observer, with nothing to parse. `download::run` keeps no
@@ -17,14 +17,15 @@
 //! ends when every leecher has verified every piece: it interrupts every peer, joins every
 //! thread, stops the tracker, prints the tables and removes its files (unless `--keep`).
 
+pub mod observer;
 mod peer;
 mod setup;
 mod view;
 
-use crate::create::CreateError;
 use crate::download::DownloadError;
+use crate::extras::create::CreateError;
+use crate::extras::tracker_server::{self, store::Limits};
 use crate::progress;
-use crate::tracker_server::{self, store::Limits};
 use crossbeam_channel::Receiver;
 use peer::{Peer, check_running, ip, peer, report, sample, start};
 use std::collections::BTreeMap;
