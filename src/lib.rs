@@ -35,6 +35,7 @@ pub mod random;
 pub mod rate_limit;
 pub mod resume;
 pub mod stats;
+pub mod threads;
 pub mod tracker;
 pub mod verify;
 

@@ -104,7 +104,7 @@ impl Listener {
         }
         let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
+            crate::threads::join(handle);
         }
     }
 }

@@ -306,7 +306,7 @@ impl PeerManager {
         let mut useful = false;
         if let Some(running) = self.running.remove(&exit.key) {
             useful = running.status.downloaded.load(Ordering::Relaxed) > 0;
-            let _ = running.handle.join();
+            crate::threads::join(running.handle);
         }
         let addr = exit.addr;
         // A duplicate is no fault of the address: its handshake was right.
@@ -411,7 +411,7 @@ impl PeerManager {
             running.status.wake_peer();
         }
         for (_, running) in self.running.drain() {
-            let _ = running.handle.join();
+            crate::threads::join(running.handle);
         }
         while exited.try_recv().is_ok() {}
     }

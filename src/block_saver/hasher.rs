@@ -78,9 +78,7 @@ impl Handle {
     /// Lets the hasher finish what is queued, and waits for its thread to end.
     pub fn finish(self) {
         drop(self.commands);
-        if self.thread.join().is_err() {
-            log::error!("the hasher thread panicked");
-        }
+        crate::threads::join(self.thread);
     }
 }
 

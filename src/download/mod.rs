@@ -465,15 +465,15 @@ impl Threads {
     fn shutdown(self, saver_events: Receiver<Event>) -> Result<(), StorageError> {
         self.listener.stop();
         let _ = self.manager.1.send(peer_manager::Command::Stop);
-        let _ = self.manager.0.join();
+        crate::threads::join(self.manager.0);
         // Every peer thread has ended and with them every sender to the saver: the saver
         // writes what is still queued, waits for its hasher to give every complete piece
         // its verdict, and ends.
-        let _ = self.saver.join();
+        crate::threads::join(self.saver);
         // Everything is in the map: the recorder's last record covers it all.
         if let Some((handle, stop)) = self.recorder {
             let _ = stop.send(());
-            let _ = handle.join();
+            crate::threads::join(handle);
         }
         let mut written = Ok(());
         for event in saver_events.try_iter() {
@@ -482,7 +482,7 @@ impl Threads {
             }
         }
         let _ = self.announcer.1.send(announcer::Command::Stop);
-        let _ = self.announcer.0.join();
+        crate::threads::join(self.announcer.0);
         written
     }
 }

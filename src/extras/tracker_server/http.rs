@@ -60,7 +60,9 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         }
         let (finished, running): (Vec<_>, Vec<_>) =
             connections.into_iter().partition(|c| c.is_finished());
-        finished.into_iter().for_each(|c| drop(c.join()));
+        finished.into_iter().for_each(|c| {
+            crate::threads::join(c);
+        });
         connections = running;
         let (stream, from) = match accepted {
             Ok(accepted) => accepted,
@@ -90,7 +92,9 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         }
     }
     // Each ends within IO_TIMEOUT.
-    connections.into_iter().for_each(|c| drop(c.join()));
+    connections.into_iter().for_each(|c| {
+        crate::threads::join(c);
+    });
 }
 
 /// Serves one request on `stream`.

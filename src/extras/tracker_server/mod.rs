@@ -148,10 +148,10 @@ impl Server {
         self.shared.stop.store(true, Ordering::Relaxed);
         if let Some((addr, acceptor)) = self.http {
             http::wake(addr);
-            let _ = acceptor.join();
+            crate::threads::join(acceptor);
         }
         if let Some((_, thread)) = self.udp {
-            let _ = thread.join();
+            crate::threads::join(thread);
         }
     }
 }
