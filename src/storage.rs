@@ -109,6 +109,11 @@ pub struct Storage {
     cache: Cache,
     /// Files found truncated, in the order found, each once, waiting for their repair.
     truncated: Mutex<Vec<usize>>,
+    /// True while `truncated` is not empty (set and cleared under its lock), so that the
+    /// saver's look for files to repair, before every block, is one atomic load and takes
+    /// the lock only in the rare case. A file noted while the saver looks is seen at its
+    /// next look.
+    any_truncated: AtomicBool,
     /// Flushes run one at a time: a flush that found a file dirty must not let a second,
     /// concurrent one return before the first has synced it.
     flushing: Mutex<()>,
@@ -192,6 +197,7 @@ impl Storage {
             window_size: limits.size.max(1).div_ceil(page) * page,
             cache: Cache::new(limits.count),
             truncated: Mutex::new(Vec::new()),
+            any_truncated: AtomicBool::new(false),
             flushing: Mutex::new(()),
         }
     }
@@ -272,10 +278,17 @@ impl Storage {
         Ok(())
     }
 
-    /// A file found truncated since the last call (each file once), to be repaired.
+    /// A file found truncated since the last call (each file once), to be repaired. Cheap
+    /// when there is none: one atomic load, no lock (the saver asks before every block).
     pub fn next_truncated(&self) -> Option<usize> {
+        if !self.any_truncated.load(Ordering::Acquire) {
+            return None;
+        }
         let mut truncated = self.truncated.lock();
-        (!truncated.is_empty()).then(|| truncated.remove(0))
+        let next = (!truncated.is_empty()).then(|| truncated.remove(0));
+        self.any_truncated
+            .store(!truncated.is_empty(), Ordering::Release);
+        next
     }
 
     /// Where file `file` lies in the stream and which of its bytes are gone now.
@@ -301,7 +314,10 @@ impl Storage {
             prepare::restore(&slot.path, id, slot.length)?;
         }
         self.cache.remove_file(file);
-        self.truncated.lock().retain(|&f| f != file);
+        let mut truncated = self.truncated.lock();
+        truncated.retain(|&f| f != file);
+        self.any_truncated
+            .store(!truncated.is_empty(), Ordering::Release);
         Ok(())
     }
 
@@ -422,6 +438,7 @@ impl Storage {
         if !truncated.contains(&file) {
             truncated.push(file);
         }
+        self.any_truncated.store(true, Ordering::Release);
         StorageError::Truncated {
             path: self.slots[file].path.clone(),
             file,

@@ -126,7 +126,9 @@ impl Verified for Managed<'_> {
 
 impl Saver {
     /// Saves a block like `save`; if a file turns out truncated, repairs it and writes
-    /// the block again (its data is still here, and its piece still expects it).
+    /// the block again (its data is still here, and its piece still expects it). The look
+    /// for files another thread found truncated, before the write, costs one atomic load
+    /// while there is none (`Storage::next_truncated`).
     pub(super) fn save_or_repair(&self, block: BlockRef, data: &[u8]) -> Result<(), StorageError> {
         self.repair_truncated()?;
         match self.save(block, data) {

@@ -339,6 +339,70 @@ fn a_file_truncated_under_a_live_window_is_an_error_not_a_crash() {
     storage.flush().unwrap();
 }
 
+/// The saver asks for files to repair before every block; the answer comes from a flag,
+/// which must follow the list of noted files exactly: set by every note, cleared only
+/// when the last noted file is handed out or restored.
+#[test]
+fn files_noted_for_repair_are_handed_out_in_order_until_none_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = windowed_layout();
+    let storage = Storage::open_with(dir.path(), &files, tiny()).unwrap();
+    assert_eq!(storage.next_truncated(), None, "nothing noted yet");
+    let cut = |name: &str| {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(name))
+            .unwrap()
+            .set_len(1)
+            .unwrap();
+    };
+    cut("w/c");
+    cut("w/a");
+    let c = &files[3];
+    let err = storage.write(c.offset + 4000, &[1; 10]).unwrap_err();
+    assert!(
+        matches!(err, StorageError::Truncated { file: 3, .. }),
+        "{err}"
+    );
+    let err = storage.write(2000, &[1; 10]).unwrap_err();
+    assert!(
+        matches!(err, StorageError::Truncated { file: 0, .. }),
+        "{err}"
+    );
+    assert_eq!(storage.next_truncated(), Some(3), "in the order found");
+    assert_eq!(storage.next_truncated(), Some(0));
+    assert_eq!(storage.next_truncated(), None);
+    storage.restore(3).unwrap();
+    storage.restore(0).unwrap();
+
+    // Two noted, one restored before anyone asked: only the other is handed out.
+    cut("w/a");
+    cut("w/c");
+    assert!(storage.write(2000, &[1; 10]).is_err());
+    assert!(storage.write(c.offset + 4000, &[1; 10]).is_err());
+    storage.restore(0).unwrap();
+    assert_eq!(
+        storage.next_truncated(),
+        Some(3),
+        "the other is still noted"
+    );
+    storage.restore(3).unwrap();
+    cut("w/a");
+    assert!(storage.write(2000, &[1; 10]).is_err());
+    storage.restore(0).unwrap();
+    assert_eq!(
+        storage.next_truncated(),
+        None,
+        "restored files are not handed out"
+    );
+
+    // And a file cut again after all that is noted again.
+    cut("w/c");
+    assert!(storage.write(c.offset + 4000, &[1; 10]).is_err());
+    assert_eq!(storage.next_truncated(), Some(3));
+    assert_eq!(storage.next_truncated(), None);
+}
+
 #[test]
 fn a_file_replaced_while_in_use_is_never_written() {
     let dir = tempfile::tempdir().unwrap();
