@@ -1,43 +1,38 @@
-//! The state of one established connection (after the handshake) and its loop.
+//! One established connection (after the handshake): its state and its loop.
 //!
 //! One loop: wait (in `poll`) until the peer sent something, or has room for what we
-//! queued (bytes in `out`, or requested blocks not copied there yet), or a tick passed;
-//! read and handle every message that came; do housekeeping; queue requests and blocks;
-//! write as much as the socket takes. The socket is
-//! non-blocking, so reads and writes are *resumable*: a frame cut short waits in the frame
-//! reader, bytes that did not fit wait in `out`. The thread never sits in `write` while the
-//! peer waits for it to read, so two peers uploading to each other cannot deadlock with
-//! full buffers both ways.
+//! queued (bytes in the socket's `out`, or requested blocks not copied there yet), or a
+//! tick passed; read and handle every message that came; do housekeeping; queue requests
+//! and blocks; write as much as the socket takes. The socket (`socket.rs`) is
+//! non-blocking and its reads and writes resume where they stopped, so the thread never
+//! sits in `write` while the peer waits for it to read: two peers uploading to each other
+//! cannot deadlock with full buffers both ways.
 //!
-//! On an RC4-encrypted connection (Message Stream Encryption, see `handshake.rs`) bytes are
-//! decrypted as they come out of the socket, under the read buffer, and encrypted in `out`
-//! just before their first write; everything in between sees plaintext.
+//! The state is in three parts, each kept by the file that uses it: the socket and its
+//! buffers ([`Socket`], `socket.rs`), the download side ([`Download`], `download.rs`:
+//! what the peer has, our interest, our requests, its choke) and the upload side
+//! ([`Upload`], `upload.rs`: its interest, its requests, our choke, our `have`s). This
+//! file holds what the connection as a whole needs, and dispatches each message to its
+//! side.
 
+use super::download::Download;
 use super::handshake::Established;
 use super::registry::Registration;
-use super::{PeerError, PeerStatus, Swarm, poll};
-use crate::bitfield::Bitfield;
+use super::socket::Socket;
+use super::upload::Upload;
+use super::{PeerError, PeerStatus, Swarm};
 use crate::extras::trace::{Direction, Flag};
-use crate::geometry::BlockRef;
-use crate::mse::Decrypt;
-use crate::mse::rc4::Rc4;
 use crate::piece_manager::PeerKey;
-use crate::wire::{self, Message, MessageReader, WireError};
-use std::collections::VecDeque;
+use crate::wire::{self, Message};
 use std::convert::Infallible;
-use std::io::{self, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Read buffer per connection: large enough to take a few blocks per system call.
-const READ_BUFFER: usize = 64 * 1024;
 /// Messages handled per loop turn at most, so a fast sender cannot starve our own sending
 /// (64 blocks of 16 KiB: 1 MiB).
 const READ_BATCH: usize = 64;
-/// Sent bytes at the front of `out` worth moving the rest down for.
-const COMPACT_AFTER: usize = 64 * 1024;
 
 /// Largest message we accept: a 128 KiB block plus header, or our torrent's bitfield.
 fn max_message_len(swarm: &Swarm) -> u32 {
@@ -50,58 +45,31 @@ pub(super) struct Connection {
     /// second connection to the same peer is made. The first field, so it is dropped
     /// first: the id is free before the peer sees the socket close.
     _registration: Registration,
+    /// This connection's name with the piece manager (whose requests, whose blocks) and
+    /// the peer manager.
     pub(super) key: PeerKey,
+    /// The peer's address, for the log and the trace.
     pub(super) addr: SocketAddr,
+    /// What every peer thread of the torrent shares: the piece manager, storage, the
+    /// saver's channel, the timeouts.
     pub(super) swarm: Arc<Swarm>,
+    /// What this thread shares with the peer manager: the stop flag and the choker's
+    /// verdict one way, byte counts, interest and snubbing the other.
     pub(super) status: Arc<PeerStatus>,
-    stream: TcpStream,
-    /// Reads the socket, decrypting first if the connection is RC4-encrypted.
-    reader: BufReader<Decrypt<TcpStream>>,
-    frames: MessageReader,
-    /// Bytes queued for sending; `out[sent..]` is still to go.
-    pub(super) out: Vec<u8>,
-    sent: usize,
-    /// Encrypts what we send on an RC4-encrypted connection; `None` on a plain one.
-    encrypt: Option<Rc4>,
-    /// `out[..encrypted]` is encrypted already: each byte goes through RC4 once, just
-    /// before its first write.
-    encrypted: usize,
-    /// The peer speaks BEP 10: it gets our extension handshake (with `reqq`).
+    /// The socket and its two buffers.
+    pub(super) socket: Socket,
+    /// The download side's state (`download.rs`).
+    pub(super) download: Download,
+    /// The upload side's state (`upload.rs`).
+    pub(super) upload: Upload,
+    /// The peer speaks BEP 10: it gets our extension handshake (with `reqq`) at the start.
     extensions: bool,
-
-    // Download side: what the peer has and what we asked it for.
-    /// What the peer has, from its `bitfield` and `have`s.
-    pub(super) peer_has: Bitfield,
-    /// True until the peer unchokes us.
-    pub(super) peer_choking: bool,
-    /// True once we told the peer we are interested.
-    pub(super) am_interested: bool,
-    /// Blocks requested from this peer and not yet received.
-    pub(super) in_flight: Vec<BlockRef>,
-    /// Blocks requested before a choke or cancelled: accepted if they still arrive.
-    pub(super) stale: Vec<BlockRef>,
-    /// When the current wait began: for an unchoke, for a block, for something useful.
+    /// When the current wait began: moved by a change of interest either way, a choke or
+    /// unchoke from the peer, a block, the first requests after none. The download side
+    /// times its waits (for an unchoke, for a block) from it, and the whole connection its
+    /// end when neither side wants anything.
     pub(super) waiting_since: Instant,
-    /// When the peer last sent a block (or unchoked us): for snubbing.
-    pub(super) last_block: Instant,
-
-    // Upload side: what we told the peer and what it asked of us.
-    /// True until we unchoke the peer.
-    pub(super) am_choking: bool,
-    /// The peer told us it is interested.
-    pub(super) peer_interested: bool,
-    /// Blocks the peer requested from us, oldest first.
-    pub(super) requests: VecDeque<BlockRef>,
-    /// Requests we ignored (pieces we do not have): a peer that keeps asking is dropped.
-    pub(super) bad_requests: u32,
-    /// The upload limit held back the next requested block on the last turn: it waits for
-    /// the next tick, not for room in the socket.
-    pub(super) upload_throttled: bool,
-    /// Cursor into the piece manager's list of verified pieces (for `have`s).
-    pub(super) have_cursor: usize,
-
-    last_received: Instant,
-    last_sent: Instant,
+    /// When housekeeping last ran: it runs once a tick, however busy the socket.
     last_housekeeping: Instant,
 }
 
@@ -121,48 +89,18 @@ impl Connection {
             extensions,
             peer_id: _,
         } = established;
-        let (encrypt, decrypt) = match ciphers {
-            Some(ciphers) => (Some(ciphers.send), Some(ciphers.receive)),
-            None => (None, None),
-        };
-        let socket = Decrypt::new(stream.try_clone()?, decrypt);
-        let reader = BufReader::with_capacity(READ_BUFFER, socket);
-        let frames = MessageReader::new(max_message_len(&swarm));
-        let piece_count = swarm.geometry.piece_count;
-        let mut have_cursor = 0;
-        // Everything verified so far goes out in our bitfield, later pieces as `have`s.
-        swarm
-            .pieces
-            .verified_since(&mut have_cursor, &mut Vec::new());
+        let socket = Socket::new(stream, ciphers, max_message_len(&swarm))?;
         Ok(Connection {
             _registration: registration,
             key,
             addr,
+            socket,
+            download: Download::new(swarm.geometry.piece_count, now),
+            upload: Upload::new(&swarm.pieces),
             swarm,
             status,
-            stream,
-            reader,
-            frames,
-            out: Vec::with_capacity(4096),
-            sent: 0,
-            encrypt,
-            encrypted: 0,
             extensions,
-            peer_has: Bitfield::new(piece_count),
-            peer_choking: true,
-            am_interested: false,
-            in_flight: Vec::new(),
-            stale: Vec::new(),
             waiting_since: now,
-            last_block: now,
-            am_choking: true,
-            peer_interested: false,
-            requests: VecDeque::new(),
-            bad_requests: 0,
-            upload_throttled: false,
-            have_cursor,
-            last_received: now,
-            last_sent: now,
             last_housekeeping: now,
         })
     }
@@ -180,26 +118,17 @@ impl Connection {
             Err(error) => error,
         };
         counters.peers.fetch_sub(1, Ordering::Relaxed);
-        if !self.peer_choking {
-            counters.unchoking_us.fetch_sub(1, Ordering::Relaxed);
-        }
-        let returned: Vec<BlockRef> = self.in_flight.drain(..).collect();
-        self.swarm.pieces.return_blocks(self.key, &returned);
-        self.swarm.pieces.remove_peer_pieces(&self.peer_has);
+        self.download_ended();
         error
     }
 
     fn start(&mut self) -> Result<(), PeerError> {
-        // Also for `reader`: a cloned socket shares the non-blocking flag.
-        self.stream.set_nonblocking(true)?;
-        let ours = self.swarm.pieces.verified();
-        if ours.count() > 0 {
-            self.send(Message::Bitfield(ours.as_bytes().to_vec()));
-        }
+        self.socket.set_nonblocking()?;
+        self.send_bitfield();
         if self.extensions {
             let reqq = super::upload::MAX_QUEUED_REQUESTS as u32;
             let version = concat!("smalltorrent ", env!("CARGO_PKG_VERSION"));
-            wire::encode_extended_handshake(&mut self.out, reqq, version);
+            wire::encode_extended_handshake(self.socket.queue(), reqq, version);
             let fields = [("reqq", u64::from(reqq))];
             let tracer = &self.swarm.tracer;
             tracer.wire(self.addr, Direction::Out, "extended_handshake", &fields);
@@ -213,7 +142,7 @@ impl Connection {
             if self.status.stop.load(Ordering::Relaxed) {
                 return Err(PeerError::Stopped);
             }
-            let buffered = !self.reader.buffer().is_empty();
+            let buffered = self.socket.has_buffered();
             let wait = if buffered {
                 Duration::ZERO
             } else {
@@ -223,9 +152,9 @@ impl Connection {
             // Wake for room in the socket while bytes wait in `out`, and also while requested
             // blocks wait to be copied into it: a peer that sends its requests in bursts
             // (Transmission, once a second) must not wait a tick per batch of blocks.
-            let want_write = self.unsent() > 0 || self.has_blocks_to_queue();
+            let want_write = self.socket.unsent() > 0 || self.has_blocks_to_queue();
             let waker = self.status.waker.as_ref();
-            let ready = poll::wait(&self.stream, want_write, waker, wait)?;
+            let ready = self.socket.wait(want_write, waker, wait)?;
             if ready.readable || buffered {
                 self.read_messages()?;
             }
@@ -248,14 +177,10 @@ impl Connection {
     /// of requests (or a request and its cancel) is seen before we answer.
     fn read_messages(&mut self) -> Result<(), PeerError> {
         for _ in 0..READ_BATCH {
-            match self.frames.read_from(&mut self.reader) {
-                Ok(Some(message)) => {
-                    self.last_received = Instant::now();
-                    self.handle(message)?;
-                }
+            match self.socket.read_message()? {
+                Some(message) => self.handle(message)?,
                 // The socket has nothing more for now.
-                Ok(None) | Err(WireError::Timeout) => return Ok(()),
-                Err(error) => return Err(error.into()),
+                None => return Ok(()),
             }
         }
         Ok(())
@@ -275,7 +200,7 @@ impl Connection {
             Message::Interested => self.set_peer_interested(true),
             Message::NotInterested => self.set_peer_interested(false),
             Message::Request(block) => self.requested(block)?,
-            Message::Cancel(block) => self.requests.retain(|queued| *queued != block),
+            Message::Cancel(block) => self.cancelled(block),
             Message::Have(piece) => self.have(piece)?,
             Message::Bitfield(bytes) => self.bitfield(bytes)?,
             Message::Piece {
@@ -290,33 +215,23 @@ impl Connection {
         Ok(())
     }
 
-    /// Periodic checks: timeouts, `have`s, keep-alives, endgame cancels, interest.
+    /// Periodic checks: timeouts, keep-alives, endgame cancels, interest.
     fn housekeeping(&mut self, now: Instant) -> Result<(), PeerError> {
         let timeouts = self.swarm.timeouts;
-        if now.duration_since(self.last_received) > timeouts.idle {
+        if self.socket.since_received(now) > timeouts.idle {
             return Err(PeerError::Timeout("waiting for any message"));
         }
         self.download_housekeeping(now)?;
         // `waiting_since` moves on every change of interest, unchoke or block, not on
         // keep-alives: two peers that only exchange keep-alives have nothing to trade.
-        let pointless = !self.am_interested && !self.peer_interested;
+        let pointless = !self.download.am_interested() && !self.upload.peer_interested();
         if pointless && now.duration_since(self.waiting_since) > timeouts.useless {
             return Err(PeerError::Timeout("with a peer that neither side needs"));
         }
-        if now.duration_since(self.last_sent) > timeouts.idle / 2 && self.out.is_empty() {
+        if self.socket.since_sent(now) > timeouts.idle / 2 && self.socket.is_drained() {
             self.send(Message::KeepAlive);
         }
         Ok(())
-    }
-
-    fn send_haves(&mut self) {
-        let mut verified = Vec::new();
-        self.swarm
-            .pieces
-            .verified_since(&mut self.have_cursor, &mut verified);
-        for piece in verified {
-            self.send(Message::Have(piece));
-        }
     }
 
     /// Queues `message` for sending (and records it in the trace).
@@ -324,7 +239,7 @@ impl Connection {
         self.swarm
             .tracer
             .message(self.addr, Direction::Out, &message);
-        message.encode(&mut self.out);
+        message.encode(self.socket.queue());
     }
 
     /// Records a change of one of the four state flags in the trace.
@@ -332,49 +247,9 @@ impl Connection {
         self.swarm.tracer.flag(self.addr, flag, value);
     }
 
-    /// Writes as much of `out` as the socket takes now; the rest waits for the next turn.
+    /// Writes as much as the socket takes now; the rest waits for the next turn.
     fn write_some(&mut self) -> Result<(), PeerError> {
-        if let Some(rc4) = &mut self.encrypt {
-            rc4.apply(&mut self.out[self.encrypted..]);
-        }
-        self.encrypted = self.out.len();
-        while self.sent < self.out.len() {
-            match self.stream.write(&self.out[self.sent..]) {
-                Ok(0) => return Err(WireError::Closed.into()),
-                Ok(n) => {
-                    self.sent += n;
-                    self.last_sent = Instant::now();
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    if self.last_sent.elapsed() > self.swarm.timeouts.idle {
-                        return Err(PeerError::Timeout("for the peer to read what we send"));
-                    }
-                    if self.sent >= COMPACT_AFTER {
-                        // Keep `out` from growing while the peer reads slowly.
-                        self.out.drain(..self.sent);
-                        self.encrypted -= self.sent;
-                        self.sent = 0;
-                    }
-                    return Ok(());
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.out.clear();
-        self.sent = 0;
-        self.encrypted = 0;
-        Ok(())
-    }
-
-    /// Bytes still waiting in `out`.
-    pub(super) fn unsent(&self) -> usize {
-        self.out.len() - self.sent
+        self.socket.write_some(self.swarm.timeouts.idle)
     }
 
     pub(super) fn misbehaved(&self, what: String) -> PeerError {

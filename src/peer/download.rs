@@ -16,16 +16,63 @@ use std::time::Instant;
 /// no lie. This many are remembered.
 const STALE_LIMIT: usize = 1024;
 
+/// The download side's state: what we know of the peer's pieces and what we asked of it.
+pub(super) struct Download {
+    /// What the peer has, from its `bitfield` and `have`s: what we may request, and our
+    /// share of the piece manager's availability counts (given back when we end).
+    peer_has: Bitfield,
+    /// True until the peer unchokes us: we may only request while it is false.
+    peer_choking: bool,
+    /// True once we told the peer we are interested (it has a piece we lack).
+    am_interested: bool,
+    /// Blocks requested from this peer and not yet received: the pipeline. Given back to
+    /// the piece manager if the peer chokes us or the connection ends.
+    in_flight: Vec<BlockRef>,
+    /// Blocks requested before a choke or cancelled: accepted if they still arrive, so a
+    /// late block is not taken for a lie.
+    stale: Vec<BlockRef>,
+    /// When the peer last sent a block (or unchoked us): for snubbing.
+    last_block: Instant,
+}
+
+impl Download {
+    /// Nothing known yet of a peer in a torrent of `piece_count` pieces: it chokes us.
+    pub(super) fn new(piece_count: u32, now: Instant) -> Download {
+        Download {
+            peer_has: Bitfield::new(piece_count),
+            peer_choking: true,
+            am_interested: false,
+            in_flight: Vec::new(),
+            stale: Vec::new(),
+            last_block: now,
+        }
+    }
+
+    /// True once we told the peer we are interested.
+    pub(super) fn am_interested(&self) -> bool {
+        self.am_interested
+    }
+
+    /// Moves the requests in flight to the stale ones, keeping the newest [`STALE_LIMIT`].
+    fn remember_stale_in_flight(&mut self) {
+        self.stale.append(&mut self.in_flight);
+        if self.stale.len() > STALE_LIMIT {
+            let excess = self.stale.len() - STALE_LIMIT;
+            self.stale.drain(..excess);
+        }
+    }
+}
+
 impl Connection {
     pub(super) fn have(&mut self, piece: u32) -> Result<(), PeerError> {
-        if self.peer_has.has(piece) {
+        if self.download.peer_has.has(piece) {
             return Ok(());
         }
-        if !self.peer_has.set(piece) {
+        if !self.download.peer_has.set(piece) {
             return Err(self.misbehaved(format!("have for piece {piece}, out of range")));
         }
         self.swarm.pieces.add_peer_piece(piece);
-        if !self.am_interested && !self.swarm.pieces.has_piece(piece) {
+        if !self.download.am_interested && !self.swarm.pieces.has_piece(piece) {
             self.set_interested(true);
         }
         self.end_if_both_complete()
@@ -37,10 +84,12 @@ impl Connection {
         // bitfield simply replaces what we knew; it must still have the right shape.
         let has = Bitfield::from_bytes(bytes, self.swarm.geometry.piece_count)
             .map_err(|e| self.misbehaved(e.to_string()))?;
-        self.swarm.pieces.remove_peer_pieces(&self.peer_has);
+        self.swarm
+            .pieces
+            .remove_peer_pieces(&self.download.peer_has);
         self.swarm.pieces.add_peer_pieces(&has);
-        self.peer_has = has;
-        if self.swarm.pieces.is_interesting(&self.peer_has) {
+        self.download.peer_has = has;
+        if self.swarm.pieces.is_interesting(&self.download.peer_has) {
             self.set_interested(true);
         }
         self.end_if_both_complete()
@@ -48,8 +97,8 @@ impl Connection {
 
     /// Two seeds have nothing to trade: close, as other clients do, so the peer (say, a
     /// leecher that just finished) is not kept waiting for us to hang up.
-    pub(super) fn end_if_both_complete(&self) -> Result<(), PeerError> {
-        if self.peer_has.is_full() && self.swarm.pieces.is_complete() {
+    fn end_if_both_complete(&self) -> Result<(), PeerError> {
+        if self.download.peer_has.is_full() && self.swarm.pieces.is_complete() {
             return Err(PeerError::BothComplete);
         }
         Ok(())
@@ -68,10 +117,10 @@ impl Connection {
             offset,
             length,
         };
-        if let Some(at) = self.in_flight.iter().position(|b| *b == block) {
-            self.in_flight.swap_remove(at);
-        } else if let Some(at) = self.stale.iter().position(|b| *b == block) {
-            self.stale.swap_remove(at);
+        if let Some(at) = self.download.in_flight.iter().position(|b| *b == block) {
+            self.download.in_flight.swap_remove(at);
+        } else if let Some(at) = self.download.stale.iter().position(|b| *b == block) {
+            self.download.stale.swap_remove(at);
         } else {
             return Err(self.misbehaved(format!(
                 "sent {length} bytes at offset {offset} of piece {piece}, which we never requested"
@@ -82,7 +131,7 @@ impl Connection {
             .fetch_add(length as u64, Ordering::Relaxed);
         self.swarm.counters.add_downloaded(length as u64);
         self.waiting_since = Instant::now();
-        self.last_block = self.waiting_since;
+        self.download.last_block = self.waiting_since;
         self.status.snubbed.store(false, Ordering::Relaxed);
         match self.swarm.pieces.block_received(self.key, block) {
             Delivery::Accepted => self
@@ -95,11 +144,11 @@ impl Connection {
     }
 
     pub(super) fn unchoked(&mut self) {
-        if self.peer_choking {
-            self.peer_choking = false;
+        if self.download.peer_choking {
+            self.download.peer_choking = false;
             self.trace_flag(Flag::PeerChoking, false);
             self.waiting_since = Instant::now();
-            self.last_block = self.waiting_since;
+            self.download.last_block = self.waiting_since;
             self.swarm
                 .counters
                 .unchoking_us
@@ -108,10 +157,10 @@ impl Connection {
     }
 
     pub(super) fn choked(&mut self) {
-        if self.peer_choking {
+        if self.download.peer_choking {
             return;
         }
-        self.peer_choking = true;
+        self.download.peer_choking = true;
         self.trace_flag(Flag::PeerChoking, true);
         self.waiting_since = Instant::now();
         self.swarm
@@ -120,37 +169,48 @@ impl Connection {
             .fetch_sub(1, Ordering::Relaxed);
         // BEP 3: a choke discards our pending requests. Give them back to the piece
         // manager so other peers can fetch them, but still accept them if they arrive.
-        self.swarm.pieces.return_blocks(self.key, &self.in_flight);
-        self.remember_stale_in_flight();
+        self.swarm
+            .pieces
+            .return_blocks(self.key, &self.download.in_flight);
+        self.download.remember_stale_in_flight();
     }
 
-    fn remember_stale_in_flight(&mut self) {
-        self.stale.append(&mut self.in_flight);
-        if self.stale.len() > STALE_LIMIT {
-            let excess = self.stale.len() - STALE_LIMIT;
-            self.stale.drain(..excess);
+    /// The connection is over: what it held goes back to the piece manager (its requested
+    /// blocks, its share of the availability counts) and to the counters.
+    pub(super) fn download_ended(&mut self) {
+        if !self.download.peer_choking {
+            let counters = &self.swarm.counters;
+            counters.unchoking_us.fetch_sub(1, Ordering::Relaxed);
         }
+        let returned: Vec<BlockRef> = self.download.in_flight.drain(..).collect();
+        self.swarm.pieces.return_blocks(self.key, &returned);
+        self.swarm
+            .pieces
+            .remove_peer_pieces(&self.download.peer_has);
     }
 
     /// The download side's timeouts, snubbing, endgame cancels and loss of interest.
     pub(super) fn download_housekeeping(&mut self, now: Instant) -> Result<(), PeerError> {
         let timeouts = self.swarm.timeouts;
         let waited = now.duration_since(self.waiting_since);
-        if self.am_interested && self.peer_choking && waited > timeouts.unchoke {
+        if self.download.am_interested && self.download.peer_choking && waited > timeouts.unchoke {
             return Err(PeerError::Timeout("waiting to be unchoked"));
         }
-        if !self.in_flight.is_empty() && waited > timeouts.piece {
+        if !self.download.in_flight.is_empty() && waited > timeouts.piece {
             return Err(PeerError::Timeout("waiting for a requested block"));
         }
-        let snubbed = !self.peer_choking
-            && self.am_interested
-            && now.duration_since(self.last_block) > timeouts.snub;
+        let snubbed = !self.download.peer_choking
+            && self.download.am_interested
+            && now.duration_since(self.download.last_block) > timeouts.snub;
         self.status.snubbed.store(snubbed, Ordering::Relaxed);
         self.end_if_both_complete()?;
         self.cancel_finished_blocks();
-        if self.am_interested && self.in_flight.is_empty() && !self.peer_choking {
+        if self.download.am_interested
+            && self.download.in_flight.is_empty()
+            && !self.download.peer_choking
+        {
             // Nothing to request: maybe we have everything this peer has.
-            if !self.swarm.pieces.is_interesting(&self.peer_has) {
+            if !self.swarm.pieces.is_interesting(&self.download.peer_has) {
                 self.set_interested(false);
             }
         }
@@ -160,11 +220,13 @@ impl Connection {
     /// Endgame: blocks we asked for that another peer delivered first get a `cancel`.
     fn cancel_finished_blocks(&mut self) {
         let mut index = 0;
-        while index < self.in_flight.len() {
-            let block = self.in_flight[index];
+        while index < self.download.in_flight.len() {
+            let block = self.download.in_flight[index];
             if self.swarm.pieces.is_block_done(block) {
                 self.send(Message::Cancel(block));
-                self.stale.push(self.in_flight.swap_remove(index));
+                self.download
+                    .stale
+                    .push(self.download.in_flight.swap_remove(index));
             } else {
                 index += 1;
             }
@@ -174,19 +236,19 @@ impl Connection {
     /// Keeps `pipeline` requests outstanding while the peer unchokes us. Refills in
     /// batches (when a quarter has drained) to take the piece manager's lock less often.
     pub(super) fn fill_pipeline(&mut self) {
-        if self.peer_choking || !self.am_interested {
+        if self.download.peer_choking || !self.download.am_interested {
             return;
         }
         let target = self.swarm.pipeline;
-        if self.in_flight.len() > target - target / 4 {
+        if self.download.in_flight.len() > target - target / 4 {
             return;
         }
-        let before = self.in_flight.len();
+        let before = self.download.in_flight.len();
         let mut picked = Vec::new();
         self.swarm.pieces.pick_blocks(
             self.key,
-            &self.peer_has,
-            &self.in_flight,
+            &self.download.peer_has,
+            &self.download.in_flight,
             target - before,
             &mut picked,
         );
@@ -194,21 +256,25 @@ impl Connection {
             self.waiting_since = Instant::now();
         }
         for block in picked {
-            let new_piece = !self.in_flight.iter().any(|b| b.piece == block.piece);
+            let new_piece = !self
+                .download
+                .in_flight
+                .iter()
+                .any(|b| b.piece == block.piece);
             if new_piece && self.swarm.tracer.is_enabled() {
                 let tracer = &self.swarm.tracer;
                 tracer.piece(Some(self.addr), PieceEvent::Requested, block.piece);
             }
             self.send(Message::Request(block));
-            self.in_flight.push(block);
+            self.download.in_flight.push(block);
         }
     }
 
     pub(super) fn set_interested(&mut self, interested: bool) {
-        if self.am_interested != interested {
+        if self.download.am_interested != interested {
             self.trace_flag(Flag::AmInterested, interested);
         }
-        self.am_interested = interested;
+        self.download.am_interested = interested;
         self.waiting_since = Instant::now();
         let message = if interested {
             Message::Interested

@@ -24,6 +24,7 @@ mod download;
 mod handshake;
 mod poll;
 mod registry;
+mod socket;
 mod upload;
 
 use crate::block_saver;

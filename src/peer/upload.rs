@@ -1,11 +1,14 @@
-//! The upload side of a connection: the peer's interest, the choker's verdict, the queue
-//! of blocks the peer requested, and serving them straight from the memory map.
+//! The upload side of a connection: our bitfield and `have`s, the peer's interest, the
+//! choker's verdict, the queue of blocks the peer requested, and serving them straight
+//! from the memory map.
 
 use super::PeerError;
 use super::connection::Connection;
 use crate::extras::trace::{Direction, Flag};
 use crate::geometry::BlockRef;
+use crate::piece_manager::PieceManager;
 use crate::wire::{Message, piece_header};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -20,10 +23,70 @@ const MAX_BAD_REQUESTS: u32 = 64;
 /// Bytes of blocks copied into the send buffer per loop turn: bounds memory per peer.
 const UPLOAD_BATCH: usize = 256 * 1024;
 
+/// The upload side's state: what we told the peer and what it asked of us.
+pub(super) struct Upload {
+    /// True until we unchoke the peer (when the choker says so); a choked peer's requests
+    /// are discarded.
+    am_choking: bool,
+    /// The peer told us it is interested: it may get an unchoke slot.
+    peer_interested: bool,
+    /// Blocks the peer requested from us, oldest first, checked and not yet sent.
+    requests: VecDeque<BlockRef>,
+    /// Requests we ignored (pieces we do not have): a peer that keeps asking is dropped.
+    bad_requests: u32,
+    /// The upload limit held back the next requested block on the last turn: it waits for
+    /// the next tick, not for room in the socket.
+    throttled: bool,
+    /// Cursor into the piece manager's list of verified pieces: the pieces past it go out
+    /// as `have`s.
+    have_cursor: usize,
+}
+
+impl Upload {
+    /// A peer that asked nothing yet and is choked. Everything verified so far goes out
+    /// in our bitfield, later pieces as `have`s.
+    pub(super) fn new(pieces: &PieceManager) -> Upload {
+        let mut have_cursor = 0;
+        pieces.verified_since(&mut have_cursor, &mut Vec::new());
+        Upload {
+            am_choking: true,
+            peer_interested: false,
+            requests: VecDeque::new(),
+            bad_requests: 0,
+            throttled: false,
+            have_cursor,
+        }
+    }
+
+    /// The peer told us it is interested.
+    pub(super) fn peer_interested(&self) -> bool {
+        self.peer_interested
+    }
+}
+
 impl Connection {
+    /// Our bitfield, the first message after the handshake, if we have any piece.
+    pub(super) fn send_bitfield(&mut self) {
+        let ours = self.swarm.pieces.verified();
+        if ours.count() > 0 {
+            self.send(Message::Bitfield(ours.as_bytes().to_vec()));
+        }
+    }
+
+    /// A `have` for every piece verified since the last call (or since our bitfield).
+    pub(super) fn send_haves(&mut self) {
+        let mut verified = Vec::new();
+        self.swarm
+            .pieces
+            .verified_since(&mut self.upload.have_cursor, &mut verified);
+        for piece in verified {
+            self.send(Message::Have(piece));
+        }
+    }
+
     pub(super) fn set_peer_interested(&mut self, interested: bool) {
-        let changed = self.peer_interested != interested;
-        self.peer_interested = interested;
+        let changed = self.upload.peer_interested != interested;
+        self.upload.peer_interested = interested;
         self.status.interested.store(interested, Ordering::Relaxed);
         self.waiting_since = Instant::now();
         if changed {
@@ -55,33 +118,38 @@ impl Connection {
             )));
         }
         if !self.swarm.pieces.has_piece(block.piece) {
-            self.bad_requests += 1;
-            if self.bad_requests > MAX_BAD_REQUESTS {
+            self.upload.bad_requests += 1;
+            if self.upload.bad_requests > MAX_BAD_REQUESTS {
                 return Err(self.misbehaved("keeps requesting pieces we do not have".into()));
             }
             return Ok(());
         }
-        if self.am_choking {
+        if self.upload.am_choking {
             // BEP 3: requests from a choked peer are discarded.
             return Ok(());
         }
-        if self.requests.len() >= MAX_QUEUED_REQUESTS {
+        if self.upload.requests.len() >= MAX_QUEUED_REQUESTS {
             return Err(self.misbehaved(format!("more than {MAX_QUEUED_REQUESTS} requests queued")));
         }
-        self.requests.push_back(block);
+        self.upload.requests.push_back(block);
         Ok(())
+    }
+
+    /// A `cancel`: the peer no longer wants that block (if still queued, it is not sent).
+    pub(super) fn cancelled(&mut self, block: BlockRef) {
+        self.upload.requests.retain(|queued| *queued != block);
     }
 
     /// Tells the peer when the choker changed its mind. Choking drops its queued requests.
     pub(super) fn apply_choke_decision(&mut self) {
         let unchoke = self.status.unchoke.load(Ordering::Relaxed);
-        if unchoke && self.am_choking {
-            self.am_choking = false;
+        if unchoke && self.upload.am_choking {
+            self.upload.am_choking = false;
             self.trace_flag(Flag::AmChoking, false);
             self.send(Message::Unchoke);
-        } else if !unchoke && !self.am_choking {
-            self.am_choking = true;
-            self.requests.clear();
+        } else if !unchoke && !self.upload.am_choking {
+            self.upload.am_choking = true;
+            self.upload.requests.clear();
             self.trace_flag(Flag::AmChoking, true);
             self.send(Message::Choke);
         }
@@ -90,25 +158,25 @@ impl Connection {
     /// True if requested blocks wait for room in the send buffer (not for the upload
     /// limit): the loop then wakes as soon as the socket takes more, not at its tick.
     pub(super) fn has_blocks_to_queue(&self) -> bool {
-        !self.requests.is_empty() && !self.upload_throttled
+        !self.upload.requests.is_empty() && !self.upload.throttled
     }
 
     /// Copies requested blocks from the map into the send buffer, up to [`UPLOAD_BATCH`]
     /// unsent bytes: a peer that does not read cannot make us buffer more.
     pub(super) fn queue_blocks(&mut self) -> Result<(), PeerError> {
-        self.upload_throttled = false;
-        while self.unsent() < UPLOAD_BATCH {
-            let Some(&block) = self.requests.front() else {
+        self.upload.throttled = false;
+        while self.socket.unsent() < UPLOAD_BATCH {
+            let Some(&block) = self.upload.requests.front() else {
                 break;
             };
             if let Some(limit) = &self.swarm.upload_limit
                 && !limit.try_take(u64::from(block.length))
             {
                 // Over the upload limit: the block waits for a later turn.
-                self.upload_throttled = true;
+                self.upload.throttled = true;
                 break;
             }
-            self.requests.pop_front();
+            self.upload.requests.pop_front();
             if !self.swarm.pieces.still_has_piece(block.piece) {
                 // Verified when the peer asked, lost since: its file was truncated under
                 // us and is being repaired. Never send bytes we cannot vouch for.
@@ -123,9 +191,8 @@ impl Connection {
             self.swarm
                 .tracer
                 .wire(self.addr, Direction::Out, "piece", &fields);
-            self.out
-                .extend_from_slice(&piece_header(block.piece, block.offset, block.length));
-            let out = &mut self.out;
+            let out = self.socket.queue();
+            out.extend_from_slice(&piece_header(block.piece, block.offset, block.length));
             self.swarm
                 .storage
                 .read_with(offset, block.length as u64, |bytes| {
