@@ -15,6 +15,10 @@
 //!   [`OPTIMISTIC_ROUNDS`] rounds (30 s), and new peers are three times as likely to get it.
 //!
 //! Everyone else is choked.
+//!
+//! Between rounds, [`fill_free_slots`] lets a peer that just became interested have a
+//! slot nobody holds (of the [`REGULAR_SLOTS`] + 1) at once, so a newcomer does not wait
+//! up to a round for its first block; it takes no slot from anyone.
 
 use crate::piece_manager::PeerKey;
 use crate::random::Rng;
@@ -98,6 +102,27 @@ impl Choker {
         }
         None
     }
+}
+
+/// One peer as [`fill_free_slots`] sees it, between two rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub key: PeerKey,
+    /// The peer may download from us now (the last verdict).
+    pub unchoked: bool,
+    /// The peer wants something we have.
+    pub interested: bool,
+}
+
+/// Between rounds: the peers to unchoke now. Everyone unchoked stays so; interested peers
+/// that are choked get the slots left free (of [`REGULAR_SLOTS`] + 1), in the order given,
+/// until none is left. Rates are not looked at: the next round ranks the newcomers.
+pub fn fill_free_slots(peers: &[Standing]) -> Vec<PeerKey> {
+    let mut unchoked: Vec<PeerKey> = peers.iter().filter(|p| p.unchoked).map(|p| p.key).collect();
+    let free = (REGULAR_SLOTS + 1).saturating_sub(unchoked.len());
+    let waiting = peers.iter().filter(|p| p.interested && !p.unchoked);
+    unchoked.extend(waiting.take(free).map(|p| p.key));
+    unchoked
 }
 
 /// The interested, unsnubbed peers with the best rates (ties: lower key first).
@@ -227,6 +252,49 @@ mod tests {
         choker.round(&peers);
         let second = choker.optimistic().unwrap();
         assert_ne!(first, second);
+    }
+
+    fn standing(key: PeerKey, unchoked: bool, interested: bool) -> Standing {
+        Standing {
+            key,
+            unchoked,
+            interested,
+        }
+    }
+
+    #[test]
+    fn a_newly_interested_peer_gets_a_free_slot_at_once() {
+        let peers = [standing(1, true, true), standing(2, false, true)];
+        assert_eq!(fill_free_slots(&peers), vec![1, 2]);
+    }
+
+    #[test]
+    fn free_slots_are_filled_in_order_up_to_the_five_slots() {
+        let mut peers = vec![standing(1, true, true), standing(2, true, false)];
+        peers.extend((3..=8).map(|k| standing(k, false, true)));
+        assert_eq!(
+            fill_free_slots(&peers),
+            vec![1, 2, 3, 4, 5],
+            "three free slots, to the first three waiting; the unchoked keep theirs"
+        );
+    }
+
+    #[test]
+    fn no_free_slot_changes_nothing_and_takes_none_away() {
+        let mut peers: Vec<Standing> = (1..=6).map(|k| standing(k, true, k != 3)).collect();
+        peers.push(standing(7, false, true));
+        assert_eq!(
+            fill_free_slots(&peers),
+            vec![1, 2, 3, 4, 5, 6],
+            "more unchoked than slots (the last round's doing): all stay, 7 waits"
+        );
+    }
+
+    #[test]
+    fn peers_that_want_nothing_get_no_free_slot() {
+        let peers = [standing(1, false, false), standing(2, false, false)];
+        assert!(fill_free_slots(&peers).is_empty());
+        assert!(fill_free_slots(&[]).is_empty());
     }
 
     #[test]

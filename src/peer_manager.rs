@@ -19,7 +19,7 @@
 //! which says why it is shared state and not a message to this thread); the thread ends
 //! with [`PeerError::AlreadyConnected`], which does not count against the address.
 
-use crate::choker::{self, Candidate, Choker};
+use crate::choker::{self, Candidate, Choker, Standing};
 use crate::peer::{self, Exited, PeerError, PeerStatus, Swarm};
 use crate::piece_manager::PeerKey;
 use crate::random::Rng;
@@ -339,7 +339,9 @@ impl PeerManager {
     }
 
     /// Runs a choke round every [`CHOKE_ROUND`]; between rounds, gives free unchoke slots
-    /// to interested peers at once, so a newcomer does not wait up to 10 s for its first block.
+    /// to interested peers at once ([`choker::fill_free_slots`]), so a newcomer does not
+    /// wait up to 10 s for its first block. Applies the verdict: each peer whose flag
+    /// changed is woken.
     fn choke(&mut self) {
         let now = Instant::now();
         let unchoked: Vec<PeerKey> = if now.duration_since(self.last_round) >= CHOKE_ROUND {
@@ -353,19 +355,16 @@ impl PeerManager {
                 .collect();
             self.choker.round(&candidates)
         } else {
-            let mut unchoked: Vec<PeerKey> = self
+            let standings: Vec<Standing> = self
                 .running
                 .iter()
-                .filter(|(_, r)| r.status.unchoke.load(Ordering::Relaxed))
-                .map(|(key, _)| *key)
+                .map(|(key, running)| Standing {
+                    key: *key,
+                    unchoked: running.status.unchoke.load(Ordering::Relaxed),
+                    interested: running.status.interested.load(Ordering::Relaxed),
+                })
                 .collect();
-            let free = (choker::REGULAR_SLOTS + 1).saturating_sub(unchoked.len());
-            let waiting = self.running.iter().filter(|(key, r)| {
-                r.status.interested.load(Ordering::Relaxed) && !unchoked.contains(key)
-            });
-            let newcomers: Vec<PeerKey> = waiting.take(free).map(|(key, _)| *key).collect();
-            unchoked.extend(newcomers);
-            unchoked
+            choker::fill_free_slots(&standings)
         };
         for (key, running) in &self.running {
             let unchoke = unchoked.contains(key);
