@@ -4,8 +4,9 @@
 //! * Thread: `announcer`, started by [`spawn`]; one per torrent.
 //! * Owns: the tracker list in BEP 12 order ([`TrackerTiers`]) and, per tier, the announce
 //!   schedule, the tracker id, and which events (`started`, `completed`) went through.
-//! * Reads: [`Command`]s from the main thread; the shared [`Counters`] for
-//!   `uploaded`/`downloaded`/`left`.
+//! * Reads: [`Command`]s: `Completed` and `Stop` from the main thread, `NeedPeers` from
+//!   the peer manager (when it runs short of addresses to dial); the shared [`Counters`]
+//!   for `uploaded`/`downloaded`/`left`.
 //! * Writes: peer addresses to the peer manager; [`Report`]s to the main thread.
 //!
 //! Every tier is announced to (BEP 12: one tracker per tier), each on its own schedule:
@@ -14,8 +15,8 @@
 //! tracker gave (never sooner than its `min interval`), or after a doubling back-off if all
 //! failed. Between announces the thread sleeps on the command channel, so a command wakes
 //! it at once; `Stop` is noticed between two trackers. It never panics: tracker errors
-//! become reports, and a closed channel just means nobody listens any more. Dropping the
-//! command sender works like [`Command::Stop`].
+//! become reports, and a closed channel just means nobody listens any more. Dropping every
+//! command sender (the main thread's and the peer manager's) works like [`Command::Stop`].
 
 use crate::random::Rng;
 use crate::stats::Counters;
@@ -58,12 +59,14 @@ pub struct AnnouncerConfig {
     pub bind: Option<std::net::IpAddr>,
 }
 
-/// Orders from the main thread.
+/// What the announcer is asked to do: by the main thread (`Completed`, `Stop`) and by the
+/// peer manager (`NeedPeers`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     /// A download just finished: send `completed` once.
     Completed,
-    /// We are short of peers: re-announce now if min interval allows.
+    /// The peer manager is short of addresses to dial: re-announce now if min interval
+    /// allows.
     NeedPeers,
     /// Send `stopped` (short timeout, best effort) and exit.
     Stop,
@@ -248,7 +251,7 @@ impl Announcer {
         Ok(Some(last_error))
     }
 
-    /// True if `Stop` came (or the main thread hung up); other commands are set aside.
+    /// True if `Stop` came (or every sender hung up); other commands are set aside.
     fn stop_requested(&mut self, commands: &Receiver<Command>) -> bool {
         loop {
             match commands.try_recv() {

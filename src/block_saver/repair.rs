@@ -30,10 +30,11 @@
 //!
 //! The forgotten pieces are then picked and fetched like any missing piece. During a
 //! download, uploads keep going meanwhile: a peer thread whose read hits the zero page
-//! gets the error and drops that connection, never sending the zeros. (A request accepted before the repair and
-//! served after it is not asked again whether its piece is still verified: it would read
-//! the restored zeros. That check belongs to the upload side.) A flush that finds a
-//! written file short fails too, so the recorder records nothing until the repair.
+//! gets the error and drops that connection, never sending the zeros. A request accepted
+//! before the repair and served after it is asked again whether its piece is still
+//! verified (`PieceManager::still_has_piece`, in `peer/upload.rs`), so the restored zeros
+//! are not sent either. A flush that finds a written file short fails too, so the
+//! recorder records nothing until the repair.
 
 use super::Saver;
 use super::hasher::piece_matches;

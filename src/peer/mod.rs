@@ -1,4 +1,5 @@
-//! One peer's thread: a blocking TCP connection speaking the BEP 3 wire protocol.
+//! One peer's thread: a TCP connection speaking the BEP 3 wire protocol (blocking during
+//! the handshakes, then non-blocking, the thread sleeping in `poll`).
 //!
 //! * Runs on: one thread per peer (`peer <addr>`), spawned by the peer manager with a small
 //!   stack, for a connection we dialled ([`spawn_outgoing`]) or accepted ([`spawn_incoming`]).
@@ -12,9 +13,10 @@
 //!
 //! First the handshakes (`handshake.rs`): the BitTorrent handshake, after a Message Stream
 //! Encryption handshake when the peer opens with one. Then the peer's id goes into the
-//! swarm's registry (`registry.rs`): a peer already connected is not connected twice. The
-//! download side (`download.rs`):
-//! bitfield → interested → wait for unchoke → keep a pipeline of requests full while
+//! swarm's registry (`registry.rs`): a peer already connected is not connected twice.
+//! Then the loop (`connection.rs`) over the non-blocking socket (`socket.rs`) hands each
+//! message to its side, each side keeping its own state. The download side
+//! (`download.rs`): bitfield → interested → wait for unchoke → keep a pipeline of requests full while
 //! `piece`s arrive. The upload side (`upload.rs`): our bitfield and `have`s, unchoke when
 //! the choker says so, serve requests straight from the map. Every waiting state has a
 //! timeout (see [`Timeouts`]).
