@@ -15,6 +15,24 @@
 //! carried it is dropped after the copy. The piece is hashed on the hasher's thread,
 //! straight from the map, while the saver goes on copying the next blocks.
 //!
+//! What one block costs, from the socket to the map (plain connection):
+//!
+//! | step | where | cost |
+//! |---|---|---|
+//! | `recv` into the connection's 64 KiB read buffer | `peer/socket.rs`: `Socket::read_message` | copy 1 (the kernel's), about 4 blocks per call |
+//! | the block's `Vec`, its exact size, never zeroed | `wire/reader.rs`: `head_done` | the one allocation |
+//! | read buffer → `Vec` | `wire/reader.rs`: `read_data` | copy 2 |
+//! | `Requested` → `Received` | `peer/download.rs`: `Connection::block` → `PieceManager::block_received` | lock: piece manager |
+//! | [`Command::Save`] into the bounded channel | `peer/download.rs`: `Connection::block` | channel send (the `Vec` moves); a wake-up if the saver sleeps |
+//! | any file to repair? | `repair.rs`: `save_or_repair` → `Storage::next_truncated` | one atomic load |
+//! | find the window | `Storage::write` → `Cache::get` | lock: window cache |
+//! | `Vec` → map | `Storage::write` | copy 3 (page faults on fresh pages) |
+//! | `Received` → `Written` | `Saver::save` → `PieceManager::block_written` | lock: piece manager |
+//! | drop the `Vec` | `Saver::save_all` | the one free |
+//!
+//! On an RC4 connection the bytes are decrypted in place in the read buffer (one pass, no
+//! copy). The last block of a piece also sends the piece's index to the hasher.
+//!
 //! A file that another program truncates under us is repaired here too, by the one thread
 //! that writes, once the hasher is idle: see `repair` (whose steps the check of the data on
 //! disk, `verify`, also uses before this thread starts).
