@@ -195,7 +195,6 @@ impl PieceManager {
         self.state.lock().verified.is_full()
     }
 
-    /// True when piece `piece` is verified.
     /// True if piece `piece`, verified at some point, may still be: no verified piece was
     /// ever forgotten, or this one is verified now. Lock-free in the common case, so the
     /// upload path can ask it for every block it sends.
@@ -208,6 +207,7 @@ impl PieceManager {
         self.forgotten.load(Ordering::Relaxed)
     }
 
+    /// True when piece `piece` is verified.
     pub fn has_piece(&self, piece: u32) -> bool {
         self.state.lock().verified.has(piece)
     }
