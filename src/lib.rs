@@ -27,6 +27,7 @@ pub mod wire;
 // ─── Around the core ───────────────────────────────────────────────────────────────────
 pub mod announcer;
 pub mod choker;
+pub mod hash_pool;
 pub mod listener;
 pub mod mse;
 pub mod net;

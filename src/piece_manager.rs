@@ -38,7 +38,9 @@
 //! piece is chosen at random for the first few pieces (so we soon have something to trade),
 //! then rarest first among the connected peers' bitfields. When no piece is left to start,
 //! the endgame lets a peer also request blocks that are already requested from someone else;
-//! the first copy wins and the peers cancel the others.
+//! the first copy wins and the peers cancel the others. That policy, with the requests it
+//! hands out and takes back and the table of who has what that it reads, is `picking.rs`;
+//! this file keeps the tables and every other transition.
 
 use crate::bitfield::Bitfield;
 use crate::geometry::{BlockRef, Geometry};
@@ -193,7 +195,6 @@ impl PieceManager {
         self.state.lock().verified.is_full()
     }
 
-    /// True when piece `piece` is verified.
     /// True if piece `piece`, verified at some point, may still be: no verified piece was
     /// ever forgotten, or this one is verified now. Lock-free in the common case, so the
     /// upload path can ask it for every block it sends.
@@ -206,6 +207,7 @@ impl PieceManager {
         self.forgotten.load(Ordering::Relaxed)
     }
 
+    /// True when piece `piece` is verified.
     pub fn has_piece(&self, piece: u32) -> bool {
         self.state.lock().verified.has(piece)
     }
@@ -236,84 +238,6 @@ impl PieceManager {
     pub fn is_interesting(&self, has: &Bitfield) -> bool {
         let state = self.state.lock();
         has.pieces().any(|piece| !state.verified.has(piece))
-    }
-
-    /// Counts a new peer's pieces into the availability table.
-    pub fn add_peer_pieces(&self, has: &Bitfield) {
-        let mut state = self.state.lock();
-        for piece in has.pieces() {
-            let count = &mut state.availability[piece as usize];
-            *count = count.saturating_add(1);
-        }
-    }
-
-    /// Counts one `have` from a peer (the caller checked the index).
-    pub fn add_peer_piece(&self, piece: u32) {
-        let mut state = self.state.lock();
-        if let Some(count) = state.availability.get_mut(piece as usize) {
-            *count = count.saturating_add(1);
-        }
-    }
-
-    /// Removes a departing peer's pieces from the availability table.
-    pub fn remove_peer_pieces(&self, has: &Bitfield) {
-        let mut state = self.state.lock();
-        for piece in has.pieces() {
-            let count = &mut state.availability[piece as usize];
-            *count = count.saturating_sub(1);
-        }
-    }
-
-    /// Chooses up to `want` blocks for `peer` to request, given the pieces it `has` and the
-    /// blocks it already has in flight (`in_flight`, so the endgame never asks one peer
-    /// twice). Appends them to `out` and marks them requested.
-    pub fn pick_blocks(
-        &self,
-        peer: PeerKey,
-        has: &Bitfield,
-        in_flight: &[BlockRef],
-        want: usize,
-        out: &mut Vec<BlockRef>,
-    ) {
-        let mut state = self.state.lock();
-        let target = out.len() + want;
-        state.pick_from_active(peer, has, target, out);
-        while out.len() < target {
-            let Some(piece) = state.choose_new_piece(has) else {
-                break;
-            };
-            state.activate(piece);
-            state.pick_from_active(peer, has, target, out);
-        }
-        if out.len() < target && state.in_endgame() {
-            state.pick_endgame(has, in_flight, target, out);
-        }
-    }
-
-    /// Gives back blocks `peer` had requested but will not deliver (it choked us or left).
-    pub fn return_blocks(&self, peer: PeerKey, blocks: &[BlockRef]) {
-        let mut state = self.state.lock();
-        for block in blocks {
-            let Some(index) = state
-                .geometry
-                .block_index(block.piece, block.offset, block.length)
-            else {
-                continue;
-            };
-            if let Some(partial) = state.partials.get_mut(&block.piece) {
-                let slot = &mut partial.blocks[index as usize];
-                if *slot == (BlockState::Requested { by: peer }) {
-                    *slot = BlockState::Free;
-                }
-            }
-        }
-        // A peer that gives its blocks back (it choked us or left) also gives up the
-        // exclusive pieces it owned, even half-fetched ones: else nobody could finish them.
-        for partial in state.partials.values_mut() {
-            if partial.owner == Some(peer) {
-                partial.owner = None;
-            }
-        }
     }
 
     /// A peer delivered `block` (its shape was already checked against the geometry).

@@ -1,6 +1,6 @@
 //! Checking data already on disk against the piece hashes (before a download resumes, and
-//! before seeding). Runs on the calling thread plus one helper per extra core, each
-//! hashing every n-th piece straight from the map.
+//! before seeding). Runs on every core ([`crate::hash_pool`]), each thread hashing every
+//! n-th piece straight from the map, while the calling thread reports progress.
 //!
 //! Another program may truncate a file while it is checked. A piece whose hashing finds
 //! its file short gets no verdict, and storage notes the file. Once every piece has had
@@ -16,6 +16,7 @@ use crate::bitfield::Bitfield;
 use crate::block_saver::hasher::piece_matches;
 use crate::block_saver::repair::{Verified, repair_file};
 use crate::geometry::Geometry;
+use crate::hash_pool;
 use crate::storage::{Storage, StorageError};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -108,7 +109,8 @@ impl Verified for Verdicts {
     }
 }
 
-/// Hashes the pieces set in `which` (all if `None`), on every core.
+/// Hashes the pieces set in `which` (all if `None`), on every core (see
+/// [`crate::hash_pool`]): share `i` of `n` checks pieces `i`, `i + n`, `i + 2n`...
 fn hash_listed(
     storage: &Storage,
     geometry: &Geometry,
@@ -116,33 +118,29 @@ fn hash_listed(
     which: Option<&Bitfield>,
     mut on_progress: impl FnMut(u32, u32),
 ) -> Result<Verdicts, StorageError> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let workers = hash_pool::threads();
     let total = geometry.piece_count;
     let done = AtomicU32::new(0);
-    let results: Vec<Result<Verdicts, StorageError>> = std::thread::scope(|scope| {
-        let done = &done;
-        let handles: Vec<_> = (1..workers)
-            .map(|worker| {
-                scope.spawn(move || {
-                    check_share(storage, geometry, hashes, which, (worker, workers), done)
-                })
-            })
-            .collect();
-        let mine = check_share(storage, geometry, hashes, which, (0, workers), done);
-        on_progress(done.load(Ordering::Relaxed), total);
-        let mut results = vec![mine];
-        for handle in handles {
-            while !handle.is_finished() {
-                on_progress(done.load(Ordering::Relaxed), total);
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            results.push(handle.join().unwrap_or_else(|_| Ok(Verdicts::new(total))));
-        }
-        results
-    });
+    let results = hash_pool::run(
+        "verify",
+        workers,
+        |worker| {
+            let share = (worker as u32, workers as u32);
+            check_share(storage, geometry, hashes, which, share, &done)
+        },
+        || on_progress(done.load(Ordering::Relaxed), total),
+    );
     let mut verdicts = Verdicts::new(total);
-    for result in results {
-        verdicts.merge(result?);
+    for (worker, result) in results.into_iter().enumerate() {
+        match result {
+            Some(result) => verdicts.merge(result?),
+            // A bug, logged with the thread's name at its join. Its pieces have no verdict
+            // and so count as missing: they are fetched again, never trusted unhashed.
+            None => log::error!(
+                "thread {worker} of the check ended early (see above): its pieces count as \
+                 missing"
+            ),
+        }
     }
     on_progress(total, total);
     Ok(verdicts)

@@ -1,12 +1,94 @@
-//! The piece manager's picking policy: which blocks a peer should ask for next.
+//! The piece manager's picking policy: which blocks a peer should ask for next, and the
+//! table it is decided from (how many connected peers have each piece).
 //!
 //! Whole pieces at a time: first the free blocks of pieces already started (so pieces
 //! finish and can be shared), then a new piece the peer has (random for the first few,
 //! then rarest first), and at the very end the endgame, where blocks already requested
-//! from slower peers are asked for again. All of it runs under the piece manager's lock
-//! and only reads and updates its tables.
+//! from slower peers are asked for again. Blocks handed out are `Requested` by that peer
+//! until they arrive or the peer gives them back ([`PieceManager::return_blocks`]). All
+//! of it runs under the piece manager's lock and only reads and updates its tables.
 
 use super::*;
+
+impl PieceManager {
+    /// Counts a new peer's pieces into the availability table.
+    pub fn add_peer_pieces(&self, has: &Bitfield) {
+        let mut state = self.state.lock();
+        for piece in has.pieces() {
+            let count = &mut state.availability[piece as usize];
+            *count = count.saturating_add(1);
+        }
+    }
+
+    /// Counts one `have` from a peer (the caller checked the index).
+    pub fn add_peer_piece(&self, piece: u32) {
+        let mut state = self.state.lock();
+        if let Some(count) = state.availability.get_mut(piece as usize) {
+            *count = count.saturating_add(1);
+        }
+    }
+
+    /// Removes a departing peer's pieces from the availability table.
+    pub fn remove_peer_pieces(&self, has: &Bitfield) {
+        let mut state = self.state.lock();
+        for piece in has.pieces() {
+            let count = &mut state.availability[piece as usize];
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// Chooses up to `want` blocks for `peer` to request, given the pieces it `has` and the
+    /// blocks it already has in flight (`in_flight`, so the endgame never asks one peer
+    /// twice). Appends them to `out` and marks them requested.
+    pub fn pick_blocks(
+        &self,
+        peer: PeerKey,
+        has: &Bitfield,
+        in_flight: &[BlockRef],
+        want: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let mut state = self.state.lock();
+        let target = out.len() + want;
+        state.pick_from_active(peer, has, target, out);
+        while out.len() < target {
+            let Some(piece) = state.choose_new_piece(has) else {
+                break;
+            };
+            state.activate(piece);
+            state.pick_from_active(peer, has, target, out);
+        }
+        if out.len() < target && state.in_endgame() {
+            state.pick_endgame(has, in_flight, target, out);
+        }
+    }
+
+    /// Gives back blocks `peer` had requested but will not deliver (it choked us or left).
+    pub fn return_blocks(&self, peer: PeerKey, blocks: &[BlockRef]) {
+        let mut state = self.state.lock();
+        for block in blocks {
+            let Some(index) = state
+                .geometry
+                .block_index(block.piece, block.offset, block.length)
+            else {
+                continue;
+            };
+            if let Some(partial) = state.partials.get_mut(&block.piece) {
+                let slot = &mut partial.blocks[index as usize];
+                if *slot == (BlockState::Requested { by: peer }) {
+                    *slot = BlockState::Free;
+                }
+            }
+        }
+        // A peer that gives its blocks back (it choked us or left) also gives up the
+        // exclusive pieces it owned, even half-fetched ones: else nobody could finish them.
+        for partial in state.partials.values_mut() {
+            if partial.owner == Some(peer) {
+                partial.owner = None;
+            }
+        }
+    }
+}
 
 impl State {
     /// Takes free blocks from active pieces the peer has, lowest piece index first.
@@ -132,3 +214,6 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@
 //! Only a crash of the kernel itself (a power cut, a panic) can lose them before then, and
 //! that always means a new boot. So a resume record may list pieces that were not flushed
 //! yet, provided it says in which boot it was made: the next start trusts them in the same
-//! boot and hashes them in any other (see `plan` in the parent module).
+//! boot and hashes them in any other (see [`super::trust`]).
 //!
 //! Linux gives every boot a random UUID in `/proc/sys/kernel/random/boot_id`. Where it
 //! cannot be read, there is no boot id and the recorder flushes before every record.

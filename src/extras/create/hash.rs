@@ -1,20 +1,17 @@
 //! Hashing the pieces of a new torrent on every core.
 //!
-//! The piece range is cut into one contiguous share per thread (`available_parallelism`),
-//! run under `std::thread::scope`. Each thread reads its pieces with plain sequential reads
-//! through a [`StreamReader`], which follows the byte stream across file boundaries, so a
-//! piece may take its bytes from several files (and skips empty ones). The calling thread
-//! only reports progress while the workers run.
+//! The piece range is cut into one contiguous share per core, each run on a thread of
+//! [`crate::hash_pool`] while the calling thread reports progress. Each thread reads its
+//! pieces with plain sequential reads through a [`StreamReader`], which follows the byte
+//! stream across file boundaries, so a piece may take its bytes from several files (and
+//! skips empty ones), and each file of a share is read once, in order.
 
 use super::{CreateError, SourceFile};
+use crate::hash_pool;
 use sha1::{Digest, Sha1};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
-
-/// How often `on_progress` is called while hashing.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The SHA-1 of every piece of the byte stream made of `files` (in order, `total` bytes).
 /// `on_progress(bytes_hashed)` is called from the calling thread now and then, and once
@@ -26,38 +23,28 @@ pub fn hash_pieces(
     mut on_progress: impl FnMut(u64),
 ) -> Result<Vec<[u8; 20]>, CreateError> {
     let piece_count = total.div_ceil(u64::from(piece_length));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let ranges = shares(piece_count, hash_pool::threads() as u64);
     let hashed = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
-    let results: Vec<Result<Vec<[u8; 20]>, CreateError>> = std::thread::scope(|scope| {
-        let (hashed, failed) = (&hashed, &failed);
-        let handles: Vec<_> = shares(piece_count, cores)
-            .into_iter()
-            .map(|range| {
-                scope.spawn(move || {
-                    let mut reader = StreamReader::new(files);
-                    let result = reader.hash_range(range, piece_length, total, hashed, failed);
-                    if result.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    result
-                })
-            })
-            .collect();
-        while !handles.iter().all(|handle| handle.is_finished()) {
-            on_progress(hashed.load(Ordering::Relaxed));
-            std::thread::sleep(PROGRESS_INTERVAL);
-        }
-        let join = |handle: std::thread::ScopedJoinHandle<'_, _>| {
-            handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        };
-        handles.into_iter().map(join).collect()
-    });
+    let results = hash_pool::run(
+        "create",
+        ranges.len(),
+        |share| {
+            let mut reader = StreamReader::new(files);
+            let range = ranges[share].clone();
+            let result = reader.hash_range(range, piece_length, total, &hashed, &failed);
+            if result.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            result
+        },
+        || on_progress(hashed.load(Ordering::Relaxed)),
+    );
     let mut pieces = Vec::with_capacity(piece_count as usize);
-    for result in results {
-        pieces.extend(result?);
+    for (result, range) in results.into_iter().zip(ranges) {
+        // A thread that panicked (a bug, logged at its join) leaves pieces without a
+        // hash: no torrent can be made of that, but the program carries on to say so.
+        pieces.extend(result.ok_or(CreateError::Hashing { pieces: range })??);
     }
     on_progress(hashed.load(Ordering::Relaxed));
     Ok(pieces)

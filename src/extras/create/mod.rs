@@ -56,6 +56,9 @@ pub enum CreateError {
     },
     /// A file got shorter (or longer) between the scan and the hashing.
     Changed { path: PathBuf },
+    /// The thread hashing these pieces panicked (a bug; the panic is logged), so they
+    /// have no hash.
+    Hashing { pieces: std::ops::Range<u64> },
     /// A name that is not UTF-8 (BEP 3 wants UTF-8 names).
     NotUtf8 { path: PathBuf },
     /// The path has no name to give the torrent (e.g. `/`).
@@ -101,6 +104,13 @@ impl fmt::Display for CreateError {
                 f,
                 "{} changed size while it was being hashed; try again when it is stable",
                 path.display()
+            ),
+            Hashing { pieces } => write!(
+                f,
+                "the thread hashing pieces {} to {} failed (a bug; see the error above); \
+                 no torrent was made",
+                pieces.start,
+                pieces.end.saturating_sub(1)
             ),
             NotUtf8 { path } => write!(
                 f,
