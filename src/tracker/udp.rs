@@ -21,6 +21,7 @@
 //! [`PacketError`]. Bytes after a request's fixed part (BEP 41 options) are ignored.
 
 use super::{Event, ScrapeStats};
+use byteorder::{BigEndian, ByteOrder};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -149,17 +150,13 @@ struct Fields<'a>(&'a [u8]);
 
 impl Fields<'_> {
     fn u16(&self, at: usize) -> u16 {
-        u16::from_be_bytes([self.0[at], self.0[at + 1]])
+        BigEndian::read_u16(&self.0[at..])
     }
     fn u32(&self, at: usize) -> u32 {
-        let mut b = [0; 4];
-        b.copy_from_slice(&self.0[at..at + 4]);
-        u32::from_be_bytes(b)
+        BigEndian::read_u32(&self.0[at..])
     }
     fn u64(&self, at: usize) -> u64 {
-        let mut b = [0; 8];
-        b.copy_from_slice(&self.0[at..at + 8]);
-        u64::from_be_bytes(b)
+        BigEndian::read_u64(&self.0[at..])
     }
     fn hash(&self, at: usize) -> [u8; 20] {
         let mut b = [0; 20];
@@ -383,7 +380,7 @@ impl Reply {
 /// One compact peer (6 or 18 bytes); `None` for port 0.
 fn peer(chunk: &[u8]) -> Option<SocketAddr> {
     let (ip, port) = chunk.split_at(chunk.len() - 2);
-    let port = u16::from_be_bytes([port[0], port[1]]);
+    let port = BigEndian::read_u16(port);
     let ip = match <[u8; 4]>::try_from(ip) {
         Ok(v4) => IpAddr::V4(Ipv4Addr::from(v4)),
         Err(_) => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(ip).ok()?)),

@@ -9,6 +9,7 @@
 
 use super::{Message, WireError, id};
 use crate::geometry::BlockRef;
+use byteorder::{BigEndian, ByteOrder};
 use std::io::{self, ErrorKind, Read};
 
 /// Where a [`MessageReader`] is inside the current frame.
@@ -304,7 +305,7 @@ fn after_id(id: u8, len: u32) -> Result<Stage, WireError> {
 /// Once the fixed part is in: the finished message, or for `piece` the stage that reads
 /// the block data.
 fn head_done(id: u8, len: u32, buf: &[u8; 12]) -> Step {
-    let word = |at: usize| u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+    let word = |at: usize| BigEndian::read_u32(&buf[at..]);
     let block = || BlockRef {
         piece: word(0),
         offset: word(4),
@@ -318,7 +319,7 @@ fn head_done(id: u8, len: u32, buf: &[u8; 12]) -> Step {
         id::HAVE => Message::Have(word(0)),
         id::REQUEST => Message::Request(block()),
         id::CANCEL => Message::Cancel(block()),
-        id::PORT => Message::Port(u16::from_be_bytes([buf[0], buf[1]])),
+        id::PORT => Message::Port(BigEndian::read_u16(buf)),
         // id::PIECE, the only other id that reaches `Head`.
         _ => {
             return Step::Next(Stage::Data {
