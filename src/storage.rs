@@ -214,11 +214,11 @@ impl Storage {
         }
         self.visit(offset, data.len() as u64, |file, target, range| {
             if let Some(target) = target {
+                let part = &data[range];
                 // SAFETY: `target` points to `range.len()` bytes inside a live window
                 // (checked by `visit`), and the piece manager hands each block to exactly
                 // one writer before its piece is verified; no reader looks at an unverified
                 // piece. So no other thread accesses these bytes while we copy.
-                let part = &data[range];
                 unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), target, part.len()) };
                 self.slots[file].dirty.store(true, Ordering::Release);
             }

@@ -33,8 +33,10 @@ pub fn free_bytes(path: &Path) -> io::Result<u64> {
     }
     // SAFETY: statvfs returned 0, so it initialised `stats`.
     let stats = unsafe { stats.assume_init() };
-    // The field types are u64 here but narrower on some platforms.
-    #[allow(clippy::unnecessary_cast)]
+    #[allow(
+        clippy::unnecessary_cast,
+        reason = "the field types are u64 here but narrower on some platforms"
+    )]
     let (blocks, size) = (stats.f_bavail as u64, stats.f_frsize as u64);
     Ok(blocks.saturating_mul(size))
 }

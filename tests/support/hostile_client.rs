@@ -72,7 +72,7 @@ pub fn connect(from: Ipv4Addr, to: SocketAddrV4, info_hash: [u8; 20]) -> io::Res
 /// Reads and discards until the other side closes (true) or `timeout` passes (false).
 pub fn closed_within(stream: &mut TcpStream, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    let mut sink = [0u8; 64 * 1024];
+    let mut sink = vec![0u8; 64 * 1024];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

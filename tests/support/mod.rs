@@ -18,8 +18,11 @@
 //! assert_same_tree(&data, &out.join("payload.bin"));
 //! ```
 
-// Each test crate uses a different subset of the helpers and re-exports.
-#![allow(dead_code, unused_imports)]
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each test crate uses a different subset of the helpers and re-exports"
+)]
 
 pub mod hostile_client;
 pub mod hostile_peer;

@@ -68,12 +68,13 @@ fn our_client_announces_over_http_and_udp_to_one_store() {
 fn malformed_http_gets_a_failure_reply_and_the_server_goes_on() {
     let server = start(Limits::default());
     let addr = server.http_addr().unwrap();
+    let long_head = vec![b'A'; 20_000];
     let cases: [(&[u8], &str); 6] = [
         (b"GET /announce?info_hash=x HTTP/1.1\r\n\r\n", "200 OK"),
         (b"GET /nothing HTTP/1.1\r\n\r\n", "404 Not Found"),
         (b"PUT /announce HTTP/1.1\r\n\r\n", "only GET is served"),
         (b"\x00\x01\x02\r\n\r\n", "malformed HTTP request"),
-        (&[b'A'; 20_000], "request head too long"),
+        (&long_head, "request head too long"),
         (
             b"GET /scrape HTTP/1.1\r\n\r\n",
             "full scrapes are not offered",
