@@ -6,9 +6,10 @@
 //! anything is allocated, and no input can make it panic.
 //!
 //! A frame on the wire is `<length: u32 big-endian><id: u8><payload>`; a length of zero is a
-//! keep-alive. [`MessageReader`] reads frames *resumably*: the peer thread's sockets have read
-//! timeouts (so it can do housekeeping), and a timeout in the middle of a frame just pauses
-//! the reader, which carries on from the same byte on the next call.
+//! keep-alive. [`MessageReader`] reads frames *resumably*: after the handshake the peer
+//! thread's socket is non-blocking (the thread sleeps in poll(2), `peer/poll.rs`), so a frame
+//! may stop half-way with `WouldBlock`; that just pauses the reader, which carries on from
+//! the same byte on the next call.
 
 mod reader;
 
@@ -50,7 +51,8 @@ mod id {
 pub enum WireError {
     /// The peer closed the connection (at a frame boundary or in the middle of one).
     Closed,
-    /// The peer sent nothing within the socket's timeout while we needed a reply (handshake).
+    /// A blocking read with a socket timeout got nothing in time ([`Handshake::read_from`]).
+    /// [`MessageReader`] never returns it: a read that would block pauses it instead.
     Timeout,
     /// The socket failed (connection reset, ...).
     Io(io::Error),
@@ -151,7 +153,9 @@ impl Handshake {
         Ok(hs)
     }
 
-    /// Reads and parses a handshake. Blocking: a socket timeout here is [`WireError::Timeout`].
+    /// Reads and parses a handshake from a blocking reader; a socket timeout here is
+    /// [`WireError::Timeout`]. (The peer thread reads handshakes under one deadline in
+    /// `peer/handshake.rs` instead; this is for tests and scripted peers.)
     pub fn read_from(r: &mut impl Read) -> Result<Handshake, WireError> {
         let mut bytes = [0u8; HANDSHAKE_LEN];
         r.read_exact(&mut bytes).map_err(io_error)?;
@@ -205,7 +209,6 @@ pub fn piece_header(piece: u32, offset: u32, len: u32) -> [u8; 13] {
     out
 }
 
-/// Writes a length prefix and id.
 /// Where BEP 10's bit lives in the handshake's reserved bytes.
 const EXTENSION_BYTE: usize = 5;
 const EXTENSION_BIT: u8 = 0x10;
@@ -226,6 +229,7 @@ pub fn encode_extended_handshake(out: &mut Vec<u8>, reqq: u32, version: &str) {
     out.extend_from_slice(&payload);
 }
 
+/// Appends a frame's length prefix and id.
 fn frame(out: &mut Vec<u8>, len: u32, id: u8) {
     out.extend_from_slice(&len.to_be_bytes());
     out.push(id);

@@ -30,7 +30,9 @@
 //!   value and how many bytes it used, for callers (the metainfo parser) that tolerate
 //!   trailing garbage after a torrent's top-level dictionary, as libtorrent does.
 //!
-//! The encoder ([`encode()`], [`OwnedValue`]) writes canonical bencode.
+//! The encoder: [`encode()`] writes a decoded value back byte for byte (dictionaries in
+//! their stored order, so non-canonical input stays non-canonical); [`OwnedValue`] builds
+//! new values, whose dictionaries are sorted, and always writes canonical bencode.
 
 mod encode;
 

@@ -2,10 +2,12 @@
 //!
 //! [`MessageReader`] is a small state machine over the parts of a frame (length, id, fixed
 //! fields, variable data). Each part is read into the reader's own buffer, so when the
-//! socket's read timeout fires in the middle of a frame nothing is lost: the call returns
-//! `Ok(None)` and the next one carries on from the same byte. Lengths are checked before
-//! anything is allocated; `piece` data goes straight into a vector of its exact capacity,
-//! which is never zeroed first (see [`read_data`]).
+//! socket runs dry in the middle of a frame nothing is lost: the peer thread's socket is
+//! non-blocking and answers `WouldBlock` (a blocking one with a read timeout, as in tests,
+//! `WouldBlock` or `TimedOut`); the call returns `Ok(None)` and the next one carries on
+//! from the same byte. Lengths are checked before anything is allocated; `piece` data goes
+//! straight into a vector of its exact capacity, which is never zeroed first (see
+//! [`read_data`]).
 
 use super::{Message, WireError, id};
 use crate::geometry::BlockRef;
@@ -46,7 +48,7 @@ const START: Stage = Stage::Length {
     filled: 0,
 };
 
-/// Reads frames one at a time, surviving read timeouts in the middle of a frame.
+/// Reads frames one at a time, pausing (not failing) when the reader runs dry mid-frame.
 ///
 /// After an `Err` the stream is out of step and the connection should be dropped.
 #[derive(Debug)]
@@ -82,10 +84,11 @@ impl<R: Read> Read for Counting<'_, R> {
 /// Outcome of filling a buffer from a reader.
 enum Fill {
     Full,
-    TimedOut,
+    /// The reader has nothing more for now (`WouldBlock` or `TimedOut`).
+    Paused,
 }
 
-/// Reads into `buf[*filled..]` until it is full or the reader times out.
+/// Reads into `buf[*filled..]` until it is full or the reader has nothing more for now.
 /// `Interrupted` is retried; end of stream is [`WireError::Closed`].
 fn fill(r: &mut impl Read, buf: &mut [u8], filled: &mut usize) -> Result<Fill, WireError> {
     while *filled < buf.len() {
@@ -94,7 +97,7 @@ fn fill(r: &mut impl Read, buf: &mut [u8], filled: &mut usize) -> Result<Fill, W
             Ok(n) => *filled += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Ok(Fill::TimedOut);
+                return Ok(Fill::Paused);
             }
             Err(e) => return Err(WireError::Io(e)),
         }
@@ -102,19 +105,19 @@ fn fill(r: &mut impl Read, buf: &mut [u8], filled: &mut usize) -> Result<Fill, W
     Ok(Fill::Full)
 }
 
-/// Appends to `data` until it holds `want` bytes or the reader times out.
+/// Appends to `data` until it holds `want` bytes or the reader has nothing more for now.
 ///
 /// `read_to_end` on a `take` of the rest fills the vector's spare capacity without zeroing
 /// it first, which `fill` on a `vec![0; n]` would do: one pass fewer over every block.
 /// The reader is the connection's `BufReader`, which copies into that capacity as is.
-/// Bytes read before a timeout stay in `data`; end of stream is [`WireError::Closed`].
+/// Bytes read before a pause stay in `data`; end of stream is [`WireError::Closed`].
 fn read_data(r: &mut impl Read, data: &mut Vec<u8>, want: usize) -> Result<Fill, WireError> {
     let rest = want.saturating_sub(data.len()) as u64;
     match r.take(rest).read_to_end(data) {
         Ok(_) if data.len() >= want => Ok(Fill::Full),
         Ok(_) => Err(WireError::Closed),
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-            Ok(Fill::TimedOut)
+            Ok(Fill::Paused)
         }
         Err(e) => Err(WireError::Io(e)),
     }
@@ -128,8 +131,8 @@ fn skip(r: &mut impl Read, left: &mut u32) -> Result<Fill, WireError> {
         let mut filled = 0;
         let outcome = fill(r, &mut scratch[..chunk], &mut filled);
         *left -= filled as u32;
-        if let Fill::TimedOut = outcome? {
-            return Ok(Fill::TimedOut);
+        if let Fill::Paused = outcome? {
+            return Ok(Fill::Paused);
         }
     }
     Ok(Fill::Full)
@@ -162,8 +165,8 @@ impl MessageReader {
         !matches!(self.stage, Stage::Length { filled: 0, .. })
     }
 
-    /// Reads exactly one frame. `Ok(None)` means the read timed out; the partial frame is
-    /// kept and the next call continues it.
+    /// Reads exactly one frame. `Ok(None)` means the reader has nothing more for now
+    /// (`WouldBlock` or `TimedOut`); the partial frame is kept and the next call continues it.
     pub fn read_from(&mut self, r: &mut impl Read) -> Result<Option<Message>, WireError> {
         let result = self.step(r);
         if result.is_err() {
@@ -173,7 +176,7 @@ impl MessageReader {
     }
 
     /// The state machine behind [`read_from`](Self::read_from): loops until a message is
-    /// complete, the reader times out, or something is wrong.
+    /// complete, the reader has nothing more for now, or something is wrong.
     fn step(&mut self, r: &mut impl Read) -> Result<Option<Message>, WireError> {
         let mut r = Counting {
             inner: r,
@@ -182,7 +185,7 @@ impl MessageReader {
         loop {
             let step = match &mut self.stage {
                 Stage::Length { buf, filled } => {
-                    if let Fill::TimedOut = fill(&mut r, buf, filled)? {
+                    if let Fill::Paused = fill(&mut r, buf, filled)? {
                         return Ok(None);
                     }
                     match u32::from_be_bytes(*buf) {
@@ -196,7 +199,7 @@ impl MessageReader {
                 }
                 Stage::Id { len } => {
                     let mut id = [0u8; 1];
-                    if let Fill::TimedOut = fill(&mut r, &mut id, &mut 0)? {
+                    if let Fill::Paused = fill(&mut r, &mut id, &mut 0)? {
                         return Ok(None);
                     }
                     Step::Next(after_id(id[0], *len)?)
@@ -208,7 +211,7 @@ impl MessageReader {
                     need,
                     filled,
                 } => {
-                    if let Fill::TimedOut = fill(&mut r, &mut buf[..*need], filled)? {
+                    if let Fill::Paused = fill(&mut r, &mut buf[..*need], filled)? {
                         return Ok(None);
                     }
                     head_done(*id, *len, buf)
@@ -229,7 +232,7 @@ impl MessageReader {
                     if *id == id::PIECE {
                         self.block_bytes_read += arrived;
                     }
-                    if let Fill::TimedOut = outcome? {
+                    if let Fill::Paused = outcome? {
                         return Ok(None);
                     }
                     let data = std::mem::take(data);
@@ -243,7 +246,7 @@ impl MessageReader {
                     })
                 }
                 Stage::Skip { id, len, left } => {
-                    if let Fill::TimedOut = skip(&mut r, left)? {
+                    if let Fill::Paused = skip(&mut r, left)? {
                         return Ok(None);
                     }
                     Step::Done(Message::Unknown { id: *id, len: *len })

@@ -5,7 +5,7 @@ use crate::random::Rng;
 use std::collections::VecDeque;
 
 /// A reader that hands out its chunks one per `read` call, answering `WouldBlock` between
-/// two chunks, the way a socket with a read timeout does when data trickles in.
+/// two chunks, the way the peer thread's non-blocking socket does when data trickles in.
 struct Trickle {
     chunks: VecDeque<Vec<u8>>,
     block_next: bool,
@@ -338,7 +338,7 @@ fn interrupted_reads_are_retried() {
     assert_eq!(message, Some(Message::Have(9)));
 }
 
-/// 100,000 random and mutated buffers, fed in random chunks with timeouts between them:
+/// 100,000 random and mutated buffers, fed in random chunks with `WouldBlock` between them:
 /// the reader may refuse them but must never panic or loop.
 #[test]
 fn random_input_never_panics() {
