@@ -2,12 +2,15 @@
 
 use super::{EXIT_INTERRUPTED, number, text};
 use crate::download::{self, DownloadError, Options};
+use crate::extras::trace::TraceFile;
 use crate::peer::Encryption;
 use crate::progress::{self, format_bytes};
+use crate::transcript::Tracer;
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const USAGE: &str = "\
@@ -60,8 +63,18 @@ Logging: RUST_LOG=info shows trackers and peers, RUST_LOG=debug the protocol det
 Exit codes: 0 done and verified, 1 failed, 2 bad command line, 130 interrupted.
 ";
 
+/// A download as the command line asks for it.
+#[derive(Debug)]
+pub struct Download {
+    /// What the core is told.
+    pub options: Options,
+    /// Where to write the transcript (`--trace`): the command line opens the file and
+    /// hands it to the core as [`Options::tracer`].
+    pub trace: Option<PathBuf>,
+}
+
 /// Parses the download's arguments; `Ok(None)` means help was printed.
-pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
+pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut options = Options {
         torrent: PathBuf::new(),
@@ -79,10 +92,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
         seed: false,
         seed_ratio: None,
         seed_time: None,
-        trace: None,
+        tracer: Tracer::disabled(),
         observer: None,
         upload_limit: None,
     };
+    let mut trace = None;
     let mut quiet = false;
     let mut torrent = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
@@ -129,7 +143,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
             }
             Long("peer") => options.peers.push(peer_address(&text(&mut parser)?)?),
             Long("tracker") => options.trackers.push(tracker_url(&text(&mut parser)?)?),
-            Long("trace") => options.trace = Some(text(&mut parser)?.into()),
+            Long("trace") => trace = Some(text(&mut parser)?.into()),
             Value(value) if torrent.is_none() => torrent = Some(PathBuf::from(value)),
             _ => return Err(arg.unexpected().to_string()),
         }
@@ -143,7 +157,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
         options.seed = true;
     }
     options.progress = progress::Mode::detect(quiet);
-    Ok(Some(options))
+    Ok(Some(Download { options, trace }))
 }
 
 /// `HOST:PORT` → the first address it resolves to.
@@ -175,12 +189,28 @@ fn tracker_url(value: &str) -> Result<String, String> {
 }
 
 pub fn run(args: Vec<OsString>) -> Result<i32, String> {
-    let Some(options) = parse(args)? else {
+    let Some(Download { mut options, trace }) = parse(args)? else {
         return Ok(0);
     };
+    let trace = match trace.as_deref().map(TraceFile::create).transpose() {
+        Ok(trace) => trace.map(Arc::new),
+        Err(error) => {
+            eprintln!("smalltorrent: {error}");
+            return Ok(1);
+        }
+    };
+    if let Some(trace) = &trace {
+        options.tracer = Tracer::new(trace.clone());
+    }
     let interrupted = super::interrupt_channel();
-    Ok(match download::run(&options, &interrupted) {
+    let outcome = download::run(&options, &interrupted);
+    Ok(match outcome {
         Ok(summary) => {
+            // Every thread has ended: the transcript is complete.
+            if let Some(Err(error)) = trace.as_ref().map(|trace| trace.flush()) {
+                eprintln!("smalltorrent: {error}");
+                return Ok(1);
+            }
             print_summary(&summary);
             0
         }
@@ -242,7 +272,8 @@ mod tests {
             "x.torrent",
         ]))
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .options;
         assert_eq!(options.torrent, PathBuf::from("x.torrent"));
         assert_eq!(options.dir, PathBuf::from("out"));
         assert_eq!((options.port, options.max_peers), (7000, 9));

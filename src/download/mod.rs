@@ -18,7 +18,6 @@ use crate::announcer::{self, AnnouncerConfig};
 use crate::bitfield::Bitfield;
 use crate::block_saver::{self, Event};
 use crate::extras::demo::observer::Observer;
-use crate::extras::trace::{TraceError, Tracer};
 use crate::listener::{self, Listener};
 use crate::metainfo::{Metainfo, MetainfoError};
 use crate::peer::{Encryption, Registry, Swarm, Timeouts};
@@ -33,6 +32,7 @@ use crate::resume::{
 };
 use crate::stats::Counters;
 use crate::storage::{Storage, StorageError};
+use crate::transcript::Tracer;
 use crate::verify;
 use crossbeam_channel::{Receiver, Sender, select, unbounded};
 use std::fmt;
@@ -76,8 +76,8 @@ pub struct Options {
     pub seed_ratio: Option<f64>,
     /// Stop seeding after this long.
     pub seed_time: Option<Duration>,
-    /// Write a JSONL transcript of every message and state change here (`--trace`).
-    pub trace: Option<PathBuf>,
+    /// Where every message and state change is reported (`--trace`); disabled by default.
+    pub tracer: Tracer,
     /// Someone watching this run from another thread (the demo). An observed run leaves
     /// all drawing to its observer: it prints nothing, not even the `done:` line.
     pub observer: Option<Arc<Observer>>,
@@ -105,8 +105,6 @@ pub enum DownloadError {
     Thread(std::io::Error),
     /// Ctrl-C before the download was complete.
     Interrupted,
-    /// The `--trace` file could not be created or written.
-    Trace(TraceError),
 }
 
 impl fmt::Display for DownloadError {
@@ -125,7 +123,6 @@ impl fmt::Display for DownloadError {
             }
             DownloadError::Thread(e) => write!(f, "cannot start a thread: {e}"),
             DownloadError::Interrupted => write!(f, "interrupted"),
-            DownloadError::Trace(e) => write!(f, "{e}"),
         }
     }
 }
@@ -148,10 +145,6 @@ pub struct Summary {
 pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, DownloadError> {
     let started = Instant::now();
     let meta = Metainfo::from_file(&options.torrent).map_err(DownloadError::Torrent)?;
-    let tracer = match &options.trace {
-        Some(path) => Tracer::to_file(path).map_err(DownloadError::Trace)?,
-        None => Tracer::disabled(),
-    };
     let geometry = meta.geometry();
     // The files' lengths and mtimes before opening them (opening extends short files).
     let stamps = resume::stamps(&options.dir, &meta.files);
@@ -207,7 +200,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
             geometry,
             hashes: Arc::new(meta.pieces.clone()),
             counters: counters.clone(),
-            tracer: tracer.clone(),
+            tracer: options.tracer.clone(),
         },
         saver_events,
     )
@@ -236,7 +229,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         pipeline: options.pipeline,
         bind: options.bind,
         encryption: options.encryption,
-        tracer: tracer.clone(),
+        tracer: options.tracer.clone(),
         observer: options.observer.clone(),
         upload_limit: options
             .upload_limit
@@ -357,7 +350,6 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     let written = threads.shutdown(saver_inbox);
     outcome?;
     written.map_err(DownloadError::Storage)?;
-    tracer.flush().map_err(DownloadError::Trace)?;
     Ok(summary(&counters))
 }
 

@@ -31,13 +31,13 @@ mod upload;
 
 use crate::block_saver;
 use crate::extras::demo::observer::Observer;
-use crate::extras::trace::Tracer;
 use crate::geometry::Geometry;
 use crate::mse::MseError;
 use crate::piece_manager::{PeerKey, PieceManager};
 use crate::rate_limit::RateLimit;
 use crate::stats::Counters;
 use crate::storage::Storage;
+use crate::transcript::Tracer;
 use crate::wire::WireError;
 use connection::Connection;
 use crossbeam_channel::Sender;
@@ -121,7 +121,7 @@ pub struct Swarm {
     pub bind: Option<IpAddr>,
     /// How we open outgoing connections (`--encryption`).
     pub encryption: Encryption,
-    /// The `--trace` transcript (disabled unless asked for).
+    /// Where messages and state changes are reported (`--trace`; disabled by default).
     pub tracer: Tracer,
     /// Told about every established connection, when someone watches (the demo).
     pub observer: Option<Arc<Observer>>,

@@ -7,6 +7,7 @@ use crate::download::{self, DownloadError, Summary};
 use crate::extras::demo::observer::{Exchanged, Observer};
 use crate::peer::Encryption;
 use crate::progress;
+use crate::transcript::Tracer;
 use crossbeam_channel::{Sender, bounded};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -60,7 +61,7 @@ pub(super) fn peer(
         seed: true,
         seed_ratio: None,
         seed_time: None,
-        trace: None,
+        tracer: Tracer::disabled(),
         observer: Some(observer.clone()),
         upload_limit,
     };

@@ -146,7 +146,7 @@ fn connect_local(
         storage,
         bind: None,
         encryption: Encryption::Plain,
-        tracer: crate::extras::trace::Tracer::disabled(),
+        tracer: crate::transcript::Tracer::disabled(),
         observer: None,
         upload_limit: None,
         registry: Arc::new(Registry::new(OUR_ID)),
