@@ -7,7 +7,7 @@
 //!   disk, and how a piece is verified.
 //! * **Around the core**: what a real client needs besides (trackers, the listener, the
 //!   choker, resume, progress, encryption), each behind one small interface; and the
-//!   hooks the extras plug into ([`transcript`]).
+//!   hooks the extras plug into ([`transcript`], `download::Watcher`).
 //! * **Extras** ([`extras`]): the demo, the trace, `create`, `info`, the tracker server.
 //!   Each joins the core through one narrow interface; nothing in the core names them.
 //! * **The command line** ([`cli`]): turns arguments into one of the above.

@@ -93,7 +93,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
         seed_ratio: None,
         seed_time: None,
         tracer: Tracer::disabled(),
-        observer: None,
+        watcher: None,
         upload_limit: None,
     };
     let mut trace = None;

@@ -13,11 +13,11 @@
 //! `resume::recorder`).
 
 mod watch;
+mod watcher;
 
 use crate::announcer::{self, AnnouncerConfig};
 use crate::bitfield::Bitfield;
 use crate::block_saver::{self, Event};
-use crate::extras::demo::observer::Observer;
 use crate::listener::{self, Listener};
 use crate::metainfo::{Metainfo, MetainfoError};
 use crate::peer::{Encryption, Registry, Swarm, Timeouts};
@@ -42,6 +42,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use watch::Watch;
+pub use watcher::Watcher;
 
 /// How often the main thread wakes to draw progress and check on the download.
 const TICK: Duration = Duration::from_millis(250);
@@ -78,9 +79,9 @@ pub struct Options {
     pub seed_time: Option<Duration>,
     /// Where every message and state change is reported (`--trace`); disabled by default.
     pub tracer: Tracer,
-    /// Someone watching this run from another thread (the demo). An observed run leaves
-    /// all drawing to its observer: it prints nothing, not even the `done:` line.
-    pub observer: Option<Arc<Observer>>,
+    /// Someone watching this run from another thread (see [`Watcher`]). A watched run
+    /// leaves all reporting to its watcher: it prints nothing, not even the `done:` line.
+    pub watcher: Option<Arc<dyn Watcher>>,
     /// Upload at most this many bytes per second, over all peers (the demo's seeder).
     pub upload_limit: Option<u64>,
 }
@@ -168,8 +169,8 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     let complete_at_start = pieces.is_complete();
     let left = geometry.total_length - pieces.progress().verified_bytes;
     let counters = Arc::new(Counters::new(left));
-    if let Some(observer) = &options.observer {
-        observer.attach(pieces.clone(), counters.clone());
+    if let Some(watcher) = &options.watcher {
+        watcher.attach(pieces.clone(), counters.clone());
     }
     let summary = |counters: &Counters| Summary {
         name: meta.name.clone(),
@@ -230,7 +231,6 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         bind: options.bind,
         encryption: options.encryption,
         tracer: options.tracer.clone(),
-        observer: options.observer.clone(),
         upload_limit: options
             .upload_limit
             .map(|rate| Arc::new(RateLimit::new(rate))),
@@ -253,6 +253,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     )
     .map_err(DownloadError::Thread)?;
     let want_peers = announcer.clone();
+    let watcher = options.watcher.clone();
     let (manager_handle, manager) = peer_manager::spawn(
         swarm,
         options.max_peers,
@@ -263,6 +264,11 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
                 let _ = want_peers.send(announcer::Command::NeedPeers);
             }),
             own_addr: Some(listener.addr()),
+            peer_started: Box::new(move |addr, status| {
+                if let Some(watcher) = &watcher {
+                    watcher.peer_started(addr, status.clone());
+                }
+            }),
         },
     )
     .map_err(DownloadError::Thread)?;
@@ -322,7 +328,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
                 seeding_since = Some(Instant::now());
                 let _ = threads.announcer.1.send(announcer::Command::Completed);
                 display.finish();
-                if options.observer.is_none() {
+                if options.watcher.is_none() {
                     eprintln!(
                         "{}",
                         progress::done_line(

@@ -110,9 +110,6 @@ impl Connection {
     pub(super) fn run(&mut self) -> PeerError {
         let counters = self.swarm.counters.clone();
         counters.peers.fetch_add(1, Ordering::Relaxed);
-        if let Some(observer) = &self.swarm.observer {
-            observer.connected(self.addr, self.status.clone());
-        }
         let error = match self.start().and_then(|()| self.serve()) {
             Ok(never) => match never {},
             Err(error) => error,

@@ -30,7 +30,6 @@ mod socket;
 mod upload;
 
 use crate::block_saver;
-use crate::extras::demo::observer::Observer;
 use crate::geometry::Geometry;
 use crate::mse::MseError;
 use crate::piece_manager::{PeerKey, PieceManager};
@@ -123,8 +122,6 @@ pub struct Swarm {
     pub encryption: Encryption,
     /// Where messages and state changes are reported (`--trace`; disabled by default).
     pub tracer: Tracer,
-    /// Told about every established connection, when someone watches (the demo).
-    pub observer: Option<Arc<Observer>>,
     /// Shared upload limit over all peers, if any (the demo's seeder).
     pub upload_limit: Option<Arc<RateLimit>>,
     /// The peer ids of the established connections: one connection per peer.
@@ -148,7 +145,7 @@ pub struct PeerStatus {
     /// The peer unchokes us but has sent no block for a while.
     pub snubbed: AtomicBool,
     /// Wakes the peer manager (see [`PeerStatus::wake_manager`]); `None` when no manager
-    /// runs (tests, the observer's stand-ins).
+    /// runs (tests).
     wake: Option<Sender<()>>,
     /// Wakes the peer thread from its `poll` (see [`PeerStatus::wake_peer`]); `None` only
     /// if the system would not give us an eventfd (the thread then notices at its tick).

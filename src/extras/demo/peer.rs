@@ -62,7 +62,7 @@ pub(super) fn peer(
         seed_ratio: None,
         seed_time: None,
         tracer: Tracer::disabled(),
-        observer: Some(observer.clone()),
+        watcher: Some(observer.clone()),
         upload_limit,
     };
     Peer {

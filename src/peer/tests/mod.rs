@@ -147,7 +147,6 @@ fn connect_local(
         bind: None,
         encryption: Encryption::Plain,
         tracer: crate::transcript::Tracer::disabled(),
-        observer: None,
         upload_limit: None,
         registry: Arc::new(Registry::new(OUR_ID)),
     });
