@@ -1,6 +1,6 @@
 //! `smalltorrent [OPTIONS] FILE.torrent`: download a torrent (the default command).
 
-use super::{EXIT_INTERRUPTED, number, text};
+use super::{EXIT_INTERRUPTED, number, parse_size, text};
 use crate::download::{self, DownloadError, Options};
 use crate::extras::trace::TraceFile;
 use crate::peer::Encryption;
@@ -52,6 +52,9 @@ Download options:
       --max-peers N    connections at most, incoming and outgoing (default 50)
       --give-up SECS   fail when no peer has been connected for SECS (default 120)
       --pipeline N     requests kept in flight per peer (default 128)
+      --max-upload-rate RATE
+                       upload at most RATE bytes per second over all peers: 500K, 2M,
+                       ... (units of 1024; default 0, no limit)
       --trace FILE     write a JSONL transcript of every message, state change and
                        piece event to FILE (see `smalltorrent trace-summary`)
   -h, --help           this help
@@ -92,9 +95,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
         seed: false,
         seed_ratio: None,
         seed_time: None,
+        max_upload_rate: None,
         tracer: Tracer::disabled(),
         watcher: None,
-        upload_limit: None,
     };
     let mut trace = None;
     let mut quiet = false;
@@ -143,6 +146,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
             }
             Long("peer") => options.peers.push(peer_address(&text(&mut parser)?)?),
             Long("tracker") => options.trackers.push(tracker_url(&text(&mut parser)?)?),
+            Long("max-upload-rate") => options.max_upload_rate = rate(&text(&mut parser)?)?,
             Long("trace") => trace = Some(text(&mut parser)?.into()),
             Value(value) if torrent.is_none() => torrent = Some(PathBuf::from(value)),
             _ => return Err(arg.unexpected().to_string()),
@@ -158,6 +162,18 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
     }
     options.progress = progress::Mode::detect(quiet);
     Ok(Some(Download { options, trace }))
+}
+
+/// `--max-upload-rate RATE`: bytes per second, with the units of [`parse_size`]; 0 is no
+/// limit.
+fn rate(value: &str) -> Result<Option<u64>, String> {
+    match parse_size(value) {
+        Some(0) => Ok(None),
+        Some(rate) => Ok(Some(rate)),
+        None => Err(format!(
+            "--max-upload-rate needs bytes per second such as 500K or 2M, got '{value}'"
+        )),
+    }
 }
 
 /// `HOST:PORT` → the first address it resolves to.
@@ -283,6 +299,29 @@ mod tests {
             options.trackers,
             ["udp://127.0.0.1:6969/announce", "http://t.example/announce"]
         );
+    }
+
+    #[test]
+    fn an_upload_rate_takes_units_of_1024_and_0_is_no_limit() {
+        let rate = |value: &str| {
+            let download = parse(args(&["--max-upload-rate", value, "x.torrent"]));
+            download.map(|d| d.unwrap().options.max_upload_rate)
+        };
+        assert_eq!(rate("2M"), Ok(Some(2 << 20)));
+        assert_eq!(rate("500k"), Ok(Some(500 << 10)));
+        assert_eq!(rate("100000"), Ok(Some(100_000)));
+        assert_eq!(rate("0"), Ok(None));
+        for bad in ["fast", "2M/s", "-1", "1.5M", ""] {
+            assert_eq!(
+                rate(bad),
+                Err(format!(
+                    "--max-upload-rate needs bytes per second such as 500K or 2M, got '{bad}'"
+                )),
+            );
+        }
+        let plain = parse(args(&["x.torrent"])).unwrap().unwrap();
+        assert_eq!(plain.options.max_upload_rate, None);
+        assert!(plain.trace.is_none() && !plain.options.tracer.is_enabled());
     }
 
     #[test]

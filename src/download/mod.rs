@@ -82,8 +82,8 @@ pub struct Options {
     /// Someone watching this run from another thread (see [`Watcher`]). A watched run
     /// leaves all reporting to its watcher: it prints nothing, not even the `done:` line.
     pub watcher: Option<Arc<dyn Watcher>>,
-    /// Upload at most this many bytes per second, over all peers (the demo's seeder).
-    pub upload_limit: Option<u64>,
+    /// Upload at most this many bytes per second, over all peers (`--max-upload-rate`).
+    pub max_upload_rate: Option<u64>,
 }
 
 /// Why a download did not finish.
@@ -232,7 +232,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         encryption: options.encryption,
         tracer: options.tracer.clone(),
         upload_limit: options
-            .upload_limit
+            .max_upload_rate
             .map(|rate| Arc::new(RateLimit::new(rate))),
         registry: Arc::new(Registry::new(peer_id)),
     });

@@ -122,7 +122,7 @@ pub struct Swarm {
     pub encryption: Encryption,
     /// Where messages and state changes are reported (`--trace`; disabled by default).
     pub tracer: Tracer,
-    /// Shared upload limit over all peers, if any (the demo's seeder).
+    /// The upload limit over all peers (`--max-upload-rate`), if any.
     pub upload_limit: Option<Arc<RateLimit>>,
     /// The peer ids of the established connections: one connection per peer.
     pub registry: Arc<Registry>,

@@ -41,7 +41,7 @@ pub(super) fn peer(
     dir: PathBuf,
     torrent: PathBuf,
     joins_at: Duration,
-    upload_limit: Option<u64>,
+    max_upload_rate: Option<u64>,
 ) -> Peer {
     let observer = Arc::new(Observer::new());
     let options = download::Options {
@@ -61,9 +61,9 @@ pub(super) fn peer(
         seed: true,
         seed_ratio: None,
         seed_time: None,
+        max_upload_rate,
         tracer: Tracer::disabled(),
         watcher: Some(observer.clone()),
-        upload_limit,
     };
     Peer {
         name,
