@@ -42,11 +42,11 @@
 //! hashed and reported before the saver's thread ends. Flushing the map to disk is the
 //! resume recorder's business, not the saver's.
 
-use crate::extras::trace::Tracer;
 use crate::geometry::{BlockRef, Geometry};
 use crate::piece_manager::{PeerKey, PieceManager, Written};
 use crate::stats::Counters;
 use crate::storage::{Storage, StorageError};
+use crate::transcript::Tracer;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use std::sync::Arc;
 use std::thread::JoinHandle;

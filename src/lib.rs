@@ -6,7 +6,8 @@
 //! * **The core, the download path**: how a block travels from a peer's socket to the
 //!   disk, and how a piece is verified.
 //! * **Around the core**: what a real client needs besides (trackers, the listener, the
-//!   choker, resume, progress, encryption), each behind one small interface.
+//!   choker, resume, progress, encryption), each behind one small interface; and the
+//!   hooks the extras plug into ([`transcript`], `download::Watcher`).
 //! * **Extras** ([`extras`]): the demo, the trace, `create`, `info`, the tracker server.
 //!   Each joins the core through one narrow interface; nothing in the core names them.
 //! * **The command line** ([`cli`]): turns arguments into one of the above.
@@ -38,6 +39,7 @@ pub mod resume;
 pub mod stats;
 pub mod threads;
 pub mod tracker;
+pub mod transcript;
 pub mod verify;
 
 // ─── Extras, and the command line ──────────────────────────────────────────────────────

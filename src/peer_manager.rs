@@ -6,7 +6,7 @@
 //! * Reads: address lists from the announcer; accepted connections from the listener;
 //!   [`Command`]s from the main thread; an [`Exited`] from every peer thread that ends.
 //! * Writes: each peer's stop flag and unchoke verdict; it asks for more peers through
-//!   `want_peers`.
+//!   `want_peers`, and reports each peer thread it starts through `peer_started`.
 //!
 //! It keeps up to `max_peers` connections, dialled and accepted alike: it dials candidates,
 //! reaps peers that ended and replaces them, retries dropped addresses with a growing
@@ -61,7 +61,14 @@ pub struct Inputs {
     pub want_peers: Box<dyn Fn() + Send>,
     /// Our own listening address, never to be dialled.
     pub own_addr: Option<SocketAddr>,
+    /// Told of every peer thread started (dialled or accepted) and its status, as it starts,
+    /// whether or not its handshake succeeds: how the download's watcher, if any, learns of
+    /// each connection.
+    pub peer_started: PeerStarted,
 }
+
+/// Called with each peer thread's address and status as the thread starts.
+pub type PeerStarted = Box<dyn Fn(SocketAddr, &Arc<PeerStatus>) + Send>;
 
 /// A peer thread that is running.
 struct Running {
@@ -86,6 +93,7 @@ struct PeerManager {
     max_peers: usize,
     want_peers: Box<dyn Fn() + Send>,
     own_addr: Option<SocketAddr>,
+    peer_started: PeerStarted,
     candidates: VecDeque<Dialable>,
     /// Every address that is a candidate or connected, to drop duplicates from trackers.
     known: HashSet<SocketAddr>,
@@ -118,6 +126,7 @@ pub fn spawn(
         max_peers,
         want_peers: inputs.want_peers,
         own_addr: inputs.own_addr,
+        peer_started: inputs.peer_started,
         candidates: VecDeque::new(),
         known: HashSet::new(),
         running: HashMap::new(),
@@ -283,6 +292,7 @@ impl PeerManager {
         match spawned {
             Ok(handle) => {
                 log::debug!("peer {addr}: thread started");
+                (self.peer_started)(addr, &status);
                 self.running.insert(
                     key,
                     Running {

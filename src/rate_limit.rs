@@ -4,9 +4,15 @@
 //! * Owns: the bucket (bytes allowed now, and when it was last refilled), behind one small
 //!   lock taken once per block.
 //!
-//! Used by `smalltorrent demo` to give its seeder a modest upload, as real seeders have:
-//! otherwise on loopback the seeder hands every leecher the whole payload before the
-//! leechers have anything to trade.
+//! The user sets it with `--max-upload-rate`. `smalltorrent demo` gives its seeder one, a
+//! modest upload as real seeders have: otherwise on loopback the seeder hands every
+//! leecher the whole payload before the leechers have anything to trade.
+//!
+//! Nothing waits here: a peer thread whose block does not fit the budget leaves it queued
+//! and sleeps in `poll` until its next tick (`peer::Timeouts::tick`) without asking to be
+//! woken for room in the socket (`Connection::has_blocks_to_queue`), then tries again. So
+//! the limit costs no busy loop. Over a second the rate holds; within one, the bucket lets
+//! a burst of a quarter second's worth (at least 256 KiB) go at once.
 
 use parking_lot::Mutex;
 use std::time::Instant;

@@ -57,6 +57,20 @@ fn a_bad_command_line_exits_2() {
 }
 
 #[test]
+fn a_bad_upload_rate_exits_2_and_help_shows_the_option() {
+    let output = run_smalltorrent(["--max-upload-rate", "fast", "x.torrent"], secs(10));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output)
+            .contains("--max-upload-rate needs bytes per second such as 500K or 2M, got 'fast'"),
+        "{}",
+        stderr(&output)
+    );
+    let help = stdout(&run_smalltorrent(["--help"], secs(10)));
+    assert!(help.contains("--max-upload-rate RATE"), "{help}");
+}
+
+#[test]
 fn an_unreadable_torrent_is_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.torrent");

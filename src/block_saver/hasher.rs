@@ -21,9 +21,9 @@
 //! then fetched again.
 
 use super::{Event, Shared};
-use crate::extras::trace::PieceEvent;
 use crate::geometry::Geometry;
 use crate::storage::{Storage, StorageError};
+use crate::transcript::PieceEvent;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use sha1::{Digest, Sha1};
 use std::thread::JoinHandle;

@@ -4,7 +4,7 @@
 //! Exits 0 when every leecher has verified the whole payload, 1 if the swarm failed,
 //! 2 on a bad command line, 130 after Ctrl-C.
 
-use super::{EXIT_INTERRUPTED, number, text};
+use super::{EXIT_INTERRUPTED, number, parse_size, text};
 use crate::extras::demo::{self, Config, DemoError};
 use lexopt::prelude::*;
 use std::ffi::OsString;
@@ -53,7 +53,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Config>, String> {
             Long("leechers") => config.leechers = number(&mut parser, "--leechers")?,
             Long("size") => {
                 let value = text(&mut parser)?;
-                config.size = demo::parse_size(&value).ok_or_else(|| {
+                config.size = parse_size(&value).ok_or_else(|| {
                     format!("--size needs a size such as 8M or 1G, got '{value}'")
                 })?;
             }

@@ -1,13 +1,16 @@
 //! `smalltorrent [OPTIONS] FILE.torrent`: download a torrent (the default command).
 
-use super::{EXIT_INTERRUPTED, number, text};
+use super::{EXIT_INTERRUPTED, number, parse_size, text};
 use crate::download::{self, DownloadError, Options};
+use crate::extras::trace::TraceFile;
 use crate::peer::Encryption;
 use crate::progress::{self, format_bytes};
+use crate::transcript::Tracer;
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const USAGE: &str = "\
@@ -49,6 +52,9 @@ Download options:
       --max-peers N    connections at most, incoming and outgoing (default 50)
       --give-up SECS   fail when no peer has been connected for SECS (default 120)
       --pipeline N     requests kept in flight per peer (default 128)
+      --max-upload-rate RATE
+                       upload at most RATE bytes per second over all peers: 500K, 2M,
+                       ... (units of 1024; default 0, no limit)
       --trace FILE     write a JSONL transcript of every message, state change and
                        piece event to FILE (see `smalltorrent trace-summary`)
   -h, --help           this help
@@ -60,8 +66,18 @@ Logging: RUST_LOG=info shows trackers and peers, RUST_LOG=debug the protocol det
 Exit codes: 0 done and verified, 1 failed, 2 bad command line, 130 interrupted.
 ";
 
+/// A download as the command line asks for it.
+#[derive(Debug)]
+pub struct Download {
+    /// What the core is told.
+    pub options: Options,
+    /// Where to write the transcript (`--trace`): the command line opens the file and
+    /// hands it to the core as [`Options::tracer`].
+    pub trace: Option<PathBuf>,
+}
+
 /// Parses the download's arguments; `Ok(None)` means help was printed.
-pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
+pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut options = Options {
         torrent: PathBuf::new(),
@@ -79,10 +95,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
         seed: false,
         seed_ratio: None,
         seed_time: None,
-        trace: None,
-        observer: None,
-        upload_limit: None,
+        max_upload_rate: None,
+        tracer: Tracer::disabled(),
+        watcher: None,
     };
+    let mut trace = None;
     let mut quiet = false;
     let mut torrent = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
@@ -129,7 +146,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
             }
             Long("peer") => options.peers.push(peer_address(&text(&mut parser)?)?),
             Long("tracker") => options.trackers.push(tracker_url(&text(&mut parser)?)?),
-            Long("trace") => options.trace = Some(text(&mut parser)?.into()),
+            Long("max-upload-rate") => options.max_upload_rate = rate(&text(&mut parser)?)?,
+            Long("trace") => trace = Some(text(&mut parser)?.into()),
             Value(value) if torrent.is_none() => torrent = Some(PathBuf::from(value)),
             _ => return Err(arg.unexpected().to_string()),
         }
@@ -143,7 +161,19 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
         options.seed = true;
     }
     options.progress = progress::Mode::detect(quiet);
-    Ok(Some(options))
+    Ok(Some(Download { options, trace }))
+}
+
+/// `--max-upload-rate RATE`: bytes per second, with the units of [`parse_size`]; 0 is no
+/// limit.
+fn rate(value: &str) -> Result<Option<u64>, String> {
+    match parse_size(value) {
+        Some(0) => Ok(None),
+        Some(rate) => Ok(Some(rate)),
+        None => Err(format!(
+            "--max-upload-rate needs bytes per second such as 500K or 2M, got '{value}'"
+        )),
+    }
 }
 
 /// `HOST:PORT` → the first address it resolves to.
@@ -175,12 +205,28 @@ fn tracker_url(value: &str) -> Result<String, String> {
 }
 
 pub fn run(args: Vec<OsString>) -> Result<i32, String> {
-    let Some(options) = parse(args)? else {
+    let Some(Download { mut options, trace }) = parse(args)? else {
         return Ok(0);
     };
+    let trace = match trace.as_deref().map(TraceFile::create).transpose() {
+        Ok(trace) => trace.map(Arc::new),
+        Err(error) => {
+            eprintln!("smalltorrent: {error}");
+            return Ok(1);
+        }
+    };
+    if let Some(trace) = &trace {
+        options.tracer = Tracer::new(trace.clone());
+    }
     let interrupted = super::interrupt_channel();
-    Ok(match download::run(&options, &interrupted) {
+    let outcome = download::run(&options, &interrupted);
+    Ok(match outcome {
         Ok(summary) => {
+            // Every thread has ended: the transcript is complete.
+            if let Some(Err(error)) = trace.as_ref().map(|trace| trace.flush()) {
+                eprintln!("smalltorrent: {error}");
+                return Ok(1);
+            }
             print_summary(&summary);
             0
         }
@@ -242,7 +288,8 @@ mod tests {
             "x.torrent",
         ]))
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .options;
         assert_eq!(options.torrent, PathBuf::from("x.torrent"));
         assert_eq!(options.dir, PathBuf::from("out"));
         assert_eq!((options.port, options.max_peers), (7000, 9));
@@ -252,6 +299,29 @@ mod tests {
             options.trackers,
             ["udp://127.0.0.1:6969/announce", "http://t.example/announce"]
         );
+    }
+
+    #[test]
+    fn an_upload_rate_takes_units_of_1024_and_0_is_no_limit() {
+        let rate = |value: &str| {
+            let download = parse(args(&["--max-upload-rate", value, "x.torrent"]));
+            download.map(|d| d.unwrap().options.max_upload_rate)
+        };
+        assert_eq!(rate("2M"), Ok(Some(2 << 20)));
+        assert_eq!(rate("500k"), Ok(Some(500 << 10)));
+        assert_eq!(rate("100000"), Ok(Some(100_000)));
+        assert_eq!(rate("0"), Ok(None));
+        for bad in ["fast", "2M/s", "-1", "1.5M", ""] {
+            assert_eq!(
+                rate(bad),
+                Err(format!(
+                    "--max-upload-rate needs bytes per second such as 500K or 2M, got '{bad}'"
+                )),
+            );
+        }
+        let plain = parse(args(&["x.torrent"])).unwrap().unwrap();
+        assert_eq!(plain.options.max_upload_rate, None);
+        assert!(plain.trace.is_none() && !plain.options.tracer.is_enabled());
     }
 
     #[test]

@@ -21,8 +21,8 @@ use super::registry::Registration;
 use super::socket::Socket;
 use super::upload::Upload;
 use super::{PeerError, PeerStatus, Swarm};
-use crate::extras::trace::{Direction, Flag};
 use crate::piece_manager::PeerKey;
+use crate::transcript::{Direction, Flag};
 use crate::wire::{self, Message};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -110,9 +110,6 @@ impl Connection {
     pub(super) fn run(&mut self) -> PeerError {
         let counters = self.swarm.counters.clone();
         counters.peers.fetch_add(1, Ordering::Relaxed);
-        if let Some(observer) = &self.swarm.observer {
-            observer.connected(self.addr, self.status.clone());
-        }
         let error = match self.start().and_then(|()| self.serve()) {
             Ok(never) => match never {},
             Err(error) => error,

@@ -17,8 +17,8 @@
 //! silent peer cannot hold up the end of a download).
 
 use super::PeerError;
-use crate::extras::trace::{Direction, Tracer};
 use crate::mse::{self, Ciphers, Method, MseError};
+use crate::transcript::{Direction, Tracer};
 use crate::wire::{HANDSHAKE_LEN, Handshake, WireError};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};

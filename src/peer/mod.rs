@@ -30,14 +30,13 @@ mod socket;
 mod upload;
 
 use crate::block_saver;
-use crate::extras::demo::observer::Observer;
-use crate::extras::trace::Tracer;
 use crate::geometry::Geometry;
 use crate::mse::MseError;
 use crate::piece_manager::{PeerKey, PieceManager};
 use crate::rate_limit::RateLimit;
 use crate::stats::Counters;
 use crate::storage::Storage;
+use crate::transcript::Tracer;
 use crate::wire::WireError;
 use connection::Connection;
 use crossbeam_channel::Sender;
@@ -121,11 +120,9 @@ pub struct Swarm {
     pub bind: Option<IpAddr>,
     /// How we open outgoing connections (`--encryption`).
     pub encryption: Encryption,
-    /// The `--trace` transcript (disabled unless asked for).
+    /// Where messages and state changes are reported (`--trace`; disabled by default).
     pub tracer: Tracer,
-    /// Told about every established connection, when someone watches (the demo).
-    pub observer: Option<Arc<Observer>>,
-    /// Shared upload limit over all peers, if any (the demo's seeder).
+    /// The upload limit over all peers (`--max-upload-rate`), if any.
     pub upload_limit: Option<Arc<RateLimit>>,
     /// The peer ids of the established connections: one connection per peer.
     pub registry: Arc<Registry>,
@@ -148,7 +145,7 @@ pub struct PeerStatus {
     /// The peer unchokes us but has sent no block for a while.
     pub snubbed: AtomicBool,
     /// Wakes the peer manager (see [`PeerStatus::wake_manager`]); `None` when no manager
-    /// runs (tests, the observer's stand-ins).
+    /// runs (tests).
     wake: Option<Sender<()>>,
     /// Wakes the peer thread from its `poll` (see [`PeerStatus::wake_peer`]); `None` only
     /// if the system would not give us an eventfd (the thread then notices at its tick).

@@ -4,9 +4,9 @@
 
 use super::PeerError;
 use super::connection::Connection;
-use crate::extras::trace::{Direction, Flag};
 use crate::geometry::BlockRef;
 use crate::piece_manager::PieceManager;
+use crate::transcript::{Direction, Flag};
 use crate::wire::{Message, piece_header};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;

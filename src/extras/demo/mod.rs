@@ -36,8 +36,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use view::{PeerLine, Screen};
 
-pub use setup::parse_size;
-
 /// How often the swarm is redrawn and checked.
 const TICK: Duration = Duration::from_millis(250);
 /// The seeder uploads the payload once in about this many seconds (see [`seeder_rate`]).

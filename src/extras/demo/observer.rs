@@ -1,17 +1,17 @@
-//! A window onto a running download, for a caller that runs it on another thread
-//! (`smalltorrent demo` draws a whole swarm of them).
+//! A window onto a running download, for the demo, which runs each of its peers'
+//! downloads on a thread of its own and draws them all.
 //!
+//! * Joins the core through: [`Watcher`], the download's hook for someone watching a run
+//!   from another thread (`download::Options::watcher`).
 //! * Written by: [`crate::download::run`], once, when its piece manager and counters exist
-//!   ([`Observer::attach`]); every peer thread, once, when its connection is established
-//!   ([`Observer::connected`]).
+//!   ([`Watcher::attach`]); the peer manager, once per connection it starts
+//!   ([`Watcher::peer_started`]).
 //! * Read by: whoever holds the `Arc<Observer>`, at any time, from any thread.
 //! * Owns: nothing of its own; it only keeps `Arc`s to state owned elsewhere (the piece
 //!   manager's table, the counters, each connection's [`PeerStatus`]).
-//!
-//! The download does not depend on being observed: `download::Options::observer` is `None`
-//! for the command line, and the hooks then cost one branch.
 
 use crate::bitfield::Bitfield;
+use crate::download::Watcher;
 use crate::peer::PeerStatus;
 use crate::piece_manager::PieceManager;
 use crate::stats::Counters;
@@ -26,7 +26,8 @@ use std::sync::{Arc, OnceLock};
 pub struct Observer {
     /// The download's state, once `run` has built it.
     torrent: OnceLock<(Arc<PieceManager>, Arc<Counters>)>,
-    /// Every connection so far (also the ended ones: their bytes still count).
+    /// Every connection so far (also the ended ones: their bytes still count; one that
+    /// never got through its handshake counts zero).
     connections: Mutex<Vec<(SocketAddr, Arc<PeerStatus>)>>,
 }
 
@@ -42,16 +43,6 @@ pub struct Exchanged {
 impl Observer {
     pub fn new() -> Observer {
         Observer::default()
-    }
-
-    /// Called by `download::run` once its piece manager and counters exist.
-    pub fn attach(&self, pieces: Arc<PieceManager>, counters: Arc<Counters>) {
-        let _ = self.torrent.set((pieces, counters));
-    }
-
-    /// Called by a peer thread once its connection is established.
-    pub fn connected(&self, addr: SocketAddr, status: Arc<PeerStatus>) {
-        self.connections.lock().push((addr, status));
     }
 
     /// The verified pieces, once the download has started.
@@ -90,6 +81,16 @@ impl Observer {
     }
 }
 
+impl Watcher for Observer {
+    fn attach(&self, pieces: Arc<PieceManager>, counters: Arc<Counters>) {
+        let _ = self.torrent.set((pieces, counters));
+    }
+
+    fn peer_started(&self, addr: SocketAddr, status: Arc<PeerStatus>) {
+        self.connections.lock().push((addr, status));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,9 +107,9 @@ mod tests {
             status
         };
         // Two connections with 127.0.0.3 (one dialled, one accepted), one with .4.
-        observer.connected("127.0.0.3:6881".parse().unwrap(), status(100, 1));
-        observer.connected("127.0.0.3:40000".parse().unwrap(), status(50, 2));
-        observer.connected("127.0.0.4:6881".parse().unwrap(), status(7, 0));
+        observer.peer_started("127.0.0.3:6881".parse().unwrap(), status(100, 1));
+        observer.peer_started("127.0.0.3:40000".parse().unwrap(), status(50, 2));
+        observer.peer_started("127.0.0.4:6881".parse().unwrap(), status(7, 0));
         let table = observer.per_ip();
         let three: IpAddr = "127.0.0.3".parse().unwrap();
         assert_eq!(

@@ -7,6 +7,7 @@ use crate::download::{self, DownloadError, Summary};
 use crate::extras::demo::observer::{Exchanged, Observer};
 use crate::peer::Encryption;
 use crate::progress;
+use crate::transcript::Tracer;
 use crossbeam_channel::{Sender, bounded};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -40,7 +41,7 @@ pub(super) fn peer(
     dir: PathBuf,
     torrent: PathBuf,
     joins_at: Duration,
-    upload_limit: Option<u64>,
+    max_upload_rate: Option<u64>,
 ) -> Peer {
     let observer = Arc::new(Observer::new());
     let options = download::Options {
@@ -60,9 +61,9 @@ pub(super) fn peer(
         seed: true,
         seed_ratio: None,
         seed_time: None,
-        trace: None,
-        observer: Some(observer.clone()),
-        upload_limit,
+        max_upload_rate,
+        tracer: Tracer::disabled(),
+        watcher: Some(observer.clone()),
     };
     Peer {
         name,

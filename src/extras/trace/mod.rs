@@ -1,19 +1,19 @@
 //! `--trace FILE`: a JSONL transcript of one download or seed, for study.
 //!
+//! * Joins the core through: the [`Transcript`] trait (`src/transcript.rs`), which
+//!   [`TraceFile`] implements. The command line creates the file from `--trace FILE`, hands
+//!   it to `download::run` in a `Tracer`, and flushes it once the run is over.
 //! * Runs on: whichever thread has something to record: every peer thread (messages sent
-//!   and received, its choke and interest flags), the block saver (pieces completed or
-//!   failed). There is no tracer thread.
+//!   and received, its choke and interest flags), the hasher (pieces completed or failed).
+//!   There is no tracer thread.
 //! * Owns: the trace file, behind one `Mutex<BufWriter<File>>`, and the instant the
 //!   transcript started (every line's `t` counts milliseconds from it).
-//!
-//! A [`Tracer`] is a cheap cloneable handle; a disabled one (the default) is `None` inside,
-//! so every hook costs one branch when `--trace` is not given.
 //!
 //! Why a mutex and not a channel to a writer thread: a line is built before the lock is
 //! taken, and holding the lock only copies it into an 8 KiB buffer (a `write` system call
 //! every few dozen lines), so peer threads wait on each other for microseconds. A writer
 //! thread would add a thread to start, feed and join in the shutdown order, for no gain at
-//! these rates. The buffer is flushed by [`Tracer::flush`] at the end of the run (and on
+//! these rates. The buffer is flushed by [`TraceFile::flush`] at the end of the run (and on
 //! drop).
 //!
 //! The format, one JSON object per line (documented in the README):
@@ -29,6 +29,7 @@
 
 pub mod summary;
 
+use crate::transcript::{Direction, Flag, PieceEvent, Transcript};
 use crate::wire::Message;
 use parking_lot::Mutex;
 use std::fmt::{self, Write as _};
@@ -36,70 +37,33 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-/// Which way a message went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Received from the peer.
-    In,
-    /// Sent to the peer.
-    Out,
-}
-
-impl Direction {
-    fn as_str(self) -> &'static str {
-        match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-        }
+/// A direction's name in the trace.
+fn direction_name(dir: Direction) -> &'static str {
+    match dir {
+        Direction::In => "in",
+        Direction::Out => "out",
     }
 }
 
-/// One of the four flags of a connection's state machine (BEP 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flag {
-    /// We refuse the peer's requests.
-    AmChoking,
-    /// We want pieces the peer has.
-    AmInterested,
-    /// The peer refuses our requests.
-    PeerChoking,
-    /// The peer wants pieces we have.
-    PeerInterested,
-}
-
-impl Flag {
-    fn as_str(self) -> &'static str {
-        match self {
-            Flag::AmChoking => "am_choking",
-            Flag::AmInterested => "am_interested",
-            Flag::PeerChoking => "peer_choking",
-            Flag::PeerInterested => "peer_interested",
-        }
+/// A flag's name in the trace (BEP 3's).
+fn flag_name(flag: Flag) -> &'static str {
+    match flag {
+        Flag::AmChoking => "am_choking",
+        Flag::AmInterested => "am_interested",
+        Flag::PeerChoking => "peer_choking",
+        Flag::PeerInterested => "peer_interested",
     }
 }
 
-/// What happened to a piece.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PieceEvent {
-    /// A peer thread sent the first request for a block of this piece to its peer.
-    Requested,
-    /// Every block is on disk and the SHA-1 matched.
-    Completed,
-    /// Every block is on disk and the SHA-1 did not match: it will be fetched again.
-    HashFailed,
-}
-
-impl PieceEvent {
-    fn as_str(self) -> &'static str {
-        match self {
-            PieceEvent::Requested => "piece_requested",
-            PieceEvent::Completed => "piece_completed",
-            PieceEvent::HashFailed => "piece_hash_failed",
-        }
+/// A piece event's name in the trace.
+fn event_name(event: PieceEvent) -> &'static str {
+    match event {
+        PieceEvent::Requested => "piece_requested",
+        PieceEvent::Completed => "piece_completed",
+        PieceEvent::HashFailed => "piece_hash_failed",
     }
 }
 
@@ -129,94 +93,42 @@ impl fmt::Display for TraceError {
 
 impl std::error::Error for TraceError {}
 
-/// A handle on the transcript; cloned into every thread that records something.
-#[derive(Clone, Default)]
-pub struct Tracer(Option<Arc<Sink>>);
-
-struct Sink {
+/// The `--trace` file: the [`Transcript`] the command line hands to `download::run`
+/// (wrapped in the core's `Tracer`), and flushes once the run is over.
+pub struct TraceFile {
     started: Instant,
     out: Mutex<BufWriter<File>>,
     /// Set at the first write error, which is logged once; later lines are dropped.
     failed: AtomicBool,
 }
 
-impl fmt::Debug for Tracer {
+impl fmt::Debug for TraceFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "Tracer(on)"
-        } else {
-            "Tracer(off)"
-        })
+        f.write_str("TraceFile")
     }
 }
 
-impl Tracer {
-    /// A tracer that records nothing.
-    pub fn disabled() -> Tracer {
-        Tracer(None)
-    }
-
-    /// A tracer writing to a new file at `path` (replacing any file there).
-    pub fn to_file(path: &Path) -> Result<Tracer, TraceError> {
+impl TraceFile {
+    /// A transcript written to a new file at `path` (replacing any file there); its first
+    /// line is `trace_start`.
+    pub fn create(path: &Path) -> Result<TraceFile, TraceError> {
         let file = File::create(path).map_err(|source| TraceError::Create {
             path: path.to_path_buf(),
             source,
         })?;
-        let tracer = Tracer(Some(Arc::new(Sink {
+        let trace = TraceFile {
             started: Instant::now(),
             out: Mutex::new(BufWriter::new(file)),
             failed: AtomicBool::new(false),
-        })));
-        tracer.line(None, |text| text.push_str(",\"event\":\"trace_start\""));
-        Ok(tracer)
-    }
-
-    /// True when lines are recorded.
-    pub fn is_enabled(&self) -> bool {
-        self.0.is_some()
-    }
-
-    /// A message sent or received (block data is not recorded, only its length).
-    pub fn message(&self, peer: SocketAddr, dir: Direction, message: &Message) {
-        if self.0.is_none() {
-            return;
-        }
-        let (name, fields) = describe(message);
-        self.wire(peer, dir, name, &fields);
-    }
-
-    /// A message by name with its numeric fields: for the handshake, and for `piece`
-    /// messages sent straight from the map (no [`Message`] is built for them).
-    pub fn wire(&self, peer: SocketAddr, dir: Direction, name: &str, fields: &[(&str, u64)]) {
-        self.line(Some(peer), |text| {
-            let _ = write!(text, ",\"dir\":\"{}\",\"msg\":\"{name}\"", dir.as_str());
-            for (key, value) in fields {
-                let _ = write!(text, ",\"{key}\":{value}");
-            }
-        });
-    }
-
-    /// A flag of the connection's state machine changed.
-    pub fn flag(&self, peer: SocketAddr, flag: Flag, value: bool) {
-        self.line(Some(peer), |text| {
-            let _ = write!(text, ",\"state\":\"{}\",\"value\":{value}", flag.as_str());
-        });
-    }
-
-    /// Something happened to a piece (`peer`: who it was requested from, if anyone).
-    pub fn piece(&self, peer: Option<SocketAddr>, event: PieceEvent, piece: u32) {
-        self.line(peer, |text| {
-            let _ = write!(text, ",\"event\":\"{}\",\"piece\":{piece}", event.as_str());
-        });
+        };
+        trace.line(None, |text| text.push_str(",\"event\":\"trace_start\""));
+        Ok(trace)
     }
 
     /// Writes out what is buffered. Reports the first write error of the whole run.
     pub fn flush(&self) -> Result<(), TraceError> {
-        let Some(sink) = &self.0 else {
-            return Ok(());
-        };
-        let flushed = sink.out.lock().flush();
-        if sink.failed.load(Ordering::Relaxed) {
+        let flushed = self.out.lock().flush();
+        if self.failed.load(Ordering::Relaxed) {
             return Err(TraceError::Write(io::Error::other(
                 "a line could not be written",
             )));
@@ -226,26 +138,59 @@ impl Tracer {
 
     /// Builds one line, `{"t":..[,"peer":".."]` + what `fields` appends + `}`, and writes it.
     fn line(&self, peer: Option<SocketAddr>, fields: impl FnOnce(&mut String)) {
-        let Some(sink) = &self.0 else {
-            return;
-        };
-        if sink.failed.load(Ordering::Relaxed) {
+        if self.failed.load(Ordering::Relaxed) {
             return;
         }
         let mut text = String::with_capacity(128);
-        let _ = write!(text, "{{\"t\":{}", sink.started.elapsed().as_millis());
+        let _ = write!(text, "{{\"t\":{}", self.started.elapsed().as_millis());
         if let Some(peer) = peer {
             // A socket address has no character that JSON would need escaped.
             let _ = write!(text, ",\"peer\":\"{peer}\"");
         }
         fields(&mut text);
         text.push_str("}\n");
-        let written = sink.out.lock().write_all(text.as_bytes());
+        let written = self.out.lock().write_all(text.as_bytes());
         if let Err(error) = written
-            && !sink.failed.swap(true, Ordering::Relaxed)
+            && !self.failed.swap(true, Ordering::Relaxed)
         {
             log::error!("trace: {error}; no more lines will be written");
         }
+    }
+}
+
+impl Transcript for TraceFile {
+    fn message(&self, peer: SocketAddr, dir: Direction, message: &Message) {
+        let (name, fields) = describe(message);
+        self.wire(peer, dir, name, &fields);
+    }
+
+    fn wire(&self, peer: SocketAddr, dir: Direction, name: &str, fields: &[(&str, u64)]) {
+        self.line(Some(peer), |text| {
+            let _ = write!(
+                text,
+                ",\"dir\":\"{}\",\"msg\":\"{name}\"",
+                direction_name(dir)
+            );
+            for (key, value) in fields {
+                let _ = write!(text, ",\"{key}\":{value}");
+            }
+        });
+    }
+
+    fn flag(&self, peer: SocketAddr, flag: Flag, value: bool) {
+        self.line(Some(peer), |text| {
+            let _ = write!(text, ",\"state\":\"{}\",\"value\":{value}", flag_name(flag));
+        });
+    }
+
+    fn piece(&self, peer: Option<SocketAddr>, event: PieceEvent, piece: u32) {
+        self.line(peer, |text| {
+            let _ = write!(
+                text,
+                ",\"event\":\"{}\",\"piece\":{piece}",
+                event_name(event)
+            );
+        });
     }
 }
 
@@ -292,12 +237,15 @@ fn describe(message: &Message) -> (&'static str, Vec<(&'static str, u64)>) {
 mod tests {
     use super::*;
     use crate::geometry::BlockRef;
+    use crate::transcript::Tracer;
+    use std::sync::Arc;
 
     #[test]
     fn lines_are_json_objects_with_time_peer_and_fields() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.jsonl");
-        let tracer = Tracer::to_file(&path).unwrap();
+        let file = Arc::new(TraceFile::create(&path).unwrap());
+        let tracer = Tracer::new(file.clone());
         let peer: SocketAddr = "127.0.0.2:6881".parse().unwrap();
         let block = BlockRef {
             piece: 1,
@@ -307,7 +255,7 @@ mod tests {
         tracer.message(peer, Direction::Out, &Message::Request(block));
         tracer.flag(peer, Flag::PeerChoking, false);
         tracer.piece(None, PieceEvent::HashFailed, 7);
-        tracer.flush().unwrap();
+        file.flush().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4);
@@ -336,13 +284,5 @@ mod tests {
         });
         assert_eq!(name, "piece");
         assert_eq!(fields, [("piece", 2), ("offset", 0), ("length", 100)]);
-    }
-
-    #[test]
-    fn a_disabled_tracer_writes_nothing_and_flushes_fine() {
-        let tracer = Tracer::disabled();
-        assert!(!tracer.is_enabled());
-        tracer.piece(None, PieceEvent::Completed, 0);
-        tracer.flush().unwrap();
     }
 }

@@ -146,8 +146,7 @@ fn connect_local(
         storage,
         bind: None,
         encryption: Encryption::Plain,
-        tracer: crate::extras::trace::Tracer::disabled(),
-        observer: None,
+        tracer: crate::transcript::Tracer::disabled(),
         upload_limit: None,
         registry: Arc::new(Registry::new(OUR_ID)),
     });

@@ -1,11 +1,11 @@
-//! Watches for a download that cannot make progress: no tracker answers, or no peer can
-//! be reached for too long. Pure bookkeeping fed by the main thread.
+//! When to give up on a download that cannot make progress: no tracker answers, or no peer
+//! can be reached for too long (`--give-up`). Pure bookkeeping fed by the main loop.
 
 use super::DownloadError;
 use crate::announcer::Report;
 use std::time::{Duration, Instant};
 
-pub(super) struct Watch {
+pub(super) struct GiveUp {
     has_trackers: bool,
     has_direct_peers: bool,
     give_up: Duration,
@@ -17,9 +17,9 @@ pub(super) struct Watch {
     peers_from_trackers: usize,
 }
 
-impl Watch {
-    pub(super) fn new(has_trackers: bool, has_direct_peers: bool, give_up: Duration) -> Watch {
-        Watch {
+impl GiveUp {
+    pub(super) fn new(has_trackers: bool, has_direct_peers: bool, give_up: Duration) -> GiveUp {
+        GiveUp {
             has_trackers,
             has_direct_peers,
             give_up,

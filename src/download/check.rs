@@ -1,0 +1,83 @@
+//! The check of data already on disk, before anything starts: which pieces the resume file
+//! vouches for, which must be hashed, and the bitfield that comes out (see `verify` and
+//! `resume::plan`). Runs on the main thread, hashing on every core.
+
+use super::{DownloadError, Options};
+use crate::bitfield::Bitfield;
+use crate::metainfo::Metainfo;
+use crate::progress;
+use crate::resume;
+use crate::storage::Storage;
+use crate::verify;
+use std::time::{Duration, Instant};
+
+/// Finds the pieces already on disk: trusts the resume file where it matches the files
+/// (`stamps`, taken before storage opened them) and hashes everything else that may hold
+/// data. A file another program truncates meanwhile is repaired, and its lost pieces are
+/// missing (see `verify`).
+pub(super) fn check_existing(
+    storage: &Storage,
+    meta: &Metainfo,
+    options: &Options,
+    stamps: &[Option<resume::FileStamp>],
+) -> Result<Bitfield, DownloadError> {
+    let geometry = meta.geometry();
+    if !storage.had_data() {
+        if options.report_check {
+            eprintln!(
+                "checked data: 0 of {} pieces valid (0.0%): nothing in {} yet",
+                geometry.piece_count,
+                options.dir.display()
+            );
+        }
+        return Ok(Bitfield::new(geometry.piece_count));
+    }
+    let loaded = resume::path_for(&options.dir, &meta.info_hash, &meta.files)
+        .and_then(|path| resume::load(&path));
+    let boot_id = resume::boot::id();
+    let plan = resume::plan(
+        loaded,
+        &meta.info_hash,
+        &geometry,
+        &meta.files,
+        stamps,
+        boot_id.as_deref(),
+    );
+    // Progress of the hash check: redrawn in place on a terminal, a line every 5 s otherwise.
+    let mut last_line = Instant::now();
+    let show = |done: u32, total: u32| match options.progress {
+        progress::Mode::Terminal => eprint!("\rchecking data: {done} of {total} pieces\x1b[K"),
+        progress::Mode::Plain if last_line.elapsed() >= Duration::from_secs(5) => {
+            last_line = Instant::now();
+            eprintln!("checking data: {done} of {total} pieces");
+        }
+        _ => {}
+    };
+    let have = verify::check_listed(
+        storage,
+        &geometry,
+        &meta.pieces,
+        &plan.check,
+        &plan.trusted,
+        show,
+    )
+    .map_err(DownloadError::Storage)?;
+    if options.progress == progress::Mode::Terminal {
+        eprint!("\r\x1b[K");
+    }
+    let line = format!(
+        "checked data: {} of {} pieces valid ({:.1}%); {} from the resume file, {} hashed{}",
+        have.count(),
+        geometry.piece_count,
+        have.count() as f64 * 100.0 / geometry.piece_count.max(1) as f64,
+        plan.trusted.count(),
+        plan.check.count(),
+        plan.note.map(|n| format!(" ({n})")).unwrap_or_default()
+    );
+    if options.report_check {
+        eprintln!("{line}");
+    } else {
+        log::info!("{line}");
+    }
+    Ok(have)
+}

@@ -1,0 +1,91 @@
+//! Building a download's shared parts, before any thread starts: the metainfo, the files
+//! (storage), the check of what is on disk already, the piece manager, the counters, and
+//! the resume recorder (built here, started last by `threads.rs`).
+
+use super::check::check_existing;
+use super::{DownloadError, Options, Summary};
+use crate::geometry::Geometry;
+use crate::metainfo::Metainfo;
+use crate::piece_manager::PieceManager;
+use crate::resume::{self, recorder::Recorder};
+use crate::stats::Counters;
+use crate::storage::Storage;
+use std::sync::Arc;
+
+/// What every thread of one download shares, built once.
+pub(super) struct Parts {
+    pub(super) meta: Metainfo,
+    pub(super) geometry: Geometry,
+    /// The files, mapped: written by the saver, read by the hasher and the uploading peers.
+    pub(super) storage: Arc<Storage>,
+    /// Piece and block states, starting from the pieces found on disk.
+    pub(super) pieces: Arc<PieceManager>,
+    /// Bytes and peers, for the progress line, the trackers and the summary.
+    pub(super) counters: Arc<Counters>,
+    /// Every piece was on disk and verified before the run began.
+    pub(super) complete_at_start: bool,
+}
+
+impl Parts {
+    /// Reads the torrent, opens (creates, reserves) its files under `options.dir`, checks
+    /// the data already there and builds the rest on that. Also returns the resume
+    /// recorder, not started, unless no resume file can be kept for this torrent.
+    pub(super) fn build(options: &Options) -> Result<(Parts, Option<Recorder>), DownloadError> {
+        let meta = Metainfo::from_file(&options.torrent).map_err(DownloadError::Torrent)?;
+        let geometry = meta.geometry();
+        // The files' lengths and mtimes before opening them (opening extends short files).
+        let stamps = resume::stamps(&options.dir, &meta.files);
+        let storage =
+            Arc::new(Storage::open(&options.dir, &meta.files).map_err(DownloadError::Storage)?);
+        let have = check_existing(&storage, &meta, options, &stamps)?;
+        let pieces = Arc::new(PieceManager::new(geometry, &have));
+        let recorder = resume::path_for(&options.dir, &meta.info_hash, &meta.files)
+            .map_err(|e| log::warn!("{e}"))
+            .ok()
+            .map(|path| {
+                Recorder::new(
+                    path,
+                    options.dir.clone(),
+                    meta.info_hash,
+                    Arc::new(meta.files.clone()),
+                    storage.clone(),
+                    pieces.clone(),
+                )
+            });
+        let complete_at_start = pieces.is_complete();
+        let left = geometry.total_length - pieces.progress().verified_bytes;
+        let counters = Arc::new(Counters::new(left));
+        let parts = Parts {
+            meta,
+            geometry,
+            storage,
+            pieces,
+            counters,
+            complete_at_start,
+        };
+        Ok((parts, recorder))
+    }
+
+    /// The trackers to announce to: the torrent's tiers, then each `--tracker` as a tier
+    /// of its own. An error if there is none and no `--peer` either, unless we only seed.
+    pub(super) fn trackers(&self, options: &Options) -> Result<Vec<Vec<String>>, DownloadError> {
+        let mut trackers = self.meta.trackers.clone();
+        trackers.extend(options.trackers.iter().map(|url| vec![url.clone()]));
+        if trackers.is_empty() && options.peers.is_empty() && !options.seed {
+            return Err(DownloadError::NoTracker(
+                "the torrent lists no tracker and no --peer was given".into(),
+            ));
+        }
+        Ok(trackers)
+    }
+
+    /// What the run reports when it ends.
+    pub(super) fn summary(&self) -> Summary {
+        Summary {
+            name: self.meta.name.clone(),
+            bytes: self.geometry.total_length,
+            uploaded: self.counters.uploaded(),
+            fetched: !self.complete_at_start,
+        }
+    }
+}
