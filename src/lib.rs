@@ -8,7 +8,8 @@
 //!   (and its [`block_saver::hasher`]);
 //! * shared state with a single owner: [`piece_manager`] (block states), [`storage`]
 //!   (the memory-mapped files);
-//! * the main thread: [`cli`], [`download`] (and its [`observer`]), [`progress`], [`info`];
+//! * the main thread: [`cli`], [`download`] (and its [`observer`]), [`progress`], [`info`],
+//!   [`terminal`] (the size and redraw of the live displays);
 //! * study tools: [`trace`] (`--trace`, `trace-summary`), [`demo`] (a local swarm);
 //! * making torrents: [`create`].
 //! * the tracker server (`smalltorrent tracker`): [`tracker_server`].
@@ -38,6 +39,7 @@ pub mod rate_limit;
 pub mod resume;
 pub mod stats;
 pub mod storage;
+pub mod terminal;
 pub mod trace;
 pub mod tracker;
 pub mod tracker_server;
