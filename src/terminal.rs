@@ -159,6 +159,11 @@ impl Line {
         text
     }
 
+    /// Whether a line is on screen.
+    pub fn is_drawn(&self) -> bool {
+        self.drawn.is_some()
+    }
+
     /// The line was ended by a newline: the next one starts on a fresh line.
     pub fn forget(&mut self) {
         self.drawn = None;
