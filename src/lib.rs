@@ -6,7 +6,7 @@
 //! * **The core, the download path**: how a block travels from a peer's socket to the
 //!   disk, and how a piece is verified.
 //! * **Around the core**: what a real client needs besides (trackers, the listener, the
-//!   choker, resume, progress, encryption), each behind one small interface; and the
+//!   choker, resume, progress and the terminal, encryption), each behind one small interface; and the
 //!   hooks the extras plug into ([`transcript`], `download::Watcher`).
 //! * **Extras** ([`extras`]): the demo, the trace, `create`, `info`, the tracker server.
 //!   Each joins the core through one narrow interface; nothing in the core names them.
@@ -37,6 +37,7 @@ pub mod random;
 pub mod rate_limit;
 pub mod resume;
 pub mod stats;
+pub mod terminal;
 pub mod threads;
 pub mod tracker;
 pub mod transcript;

@@ -4,6 +4,7 @@
 //! (a log file, a pipe): a plain line every [`PLAIN_INTERVAL`]. With `-q`: nothing. The
 //! formatting helpers are pure and tested; [`Display::draw`] is the only part that writes.
 
+use crate::terminal::{self, Line};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -53,8 +54,8 @@ pub struct Display {
     down_rate: f64,
     up_rate: f64,
     last_plain: Option<Instant>,
-    /// The in-place line was ended (a note or a final line follows).
-    finished: bool,
+    /// The line redrawn in place (terminal only).
+    line: Line,
 }
 
 impl Display {
@@ -65,7 +66,7 @@ impl Display {
             down_rate: 0.0,
             up_rate: 0.0,
             last_plain: None,
-            finished: false,
+            line: Line::default(),
         }
     }
 
@@ -82,13 +83,14 @@ impl Display {
             }
         }
         self.last = Some((now, snapshot));
-        self.finished = false;
-        let line = render(&snapshot, self.down_rate, self.up_rate);
         let mut stderr = std::io::stderr().lock();
         match self.mode {
             Mode::Quiet => {}
             Mode::Terminal => {
-                let _ = write!(stderr, "\r{line}\x1b[K");
+                // Asked at each draw (a system call every 250 ms) to follow a resize.
+                let size = terminal::size();
+                let line = render(&snapshot, self.down_rate, self.up_rate, size.line_width());
+                let _ = write!(stderr, "{}", self.line.redraw(&line, size));
                 let _ = stderr.flush();
             }
             Mode::Plain => {
@@ -97,6 +99,7 @@ impl Display {
                     .is_none_or(|at| now.duration_since(at) >= PLAIN_INTERVAL)
                 {
                     self.last_plain = Some(now);
+                    let line = render(&snapshot, self.down_rate, self.up_rate, usize::MAX);
                     let _ = writeln!(stderr, "{line}");
                 }
             }
@@ -109,7 +112,8 @@ impl Display {
         match self.mode {
             Mode::Quiet => {}
             Mode::Terminal => {
-                let _ = writeln!(stderr, "\r\x1b[K{message}");
+                let erase = self.line.erase(terminal::size());
+                let _ = writeln!(stderr, "{erase}{message}");
             }
             Mode::Plain => {
                 let _ = writeln!(stderr, "{message}");
@@ -119,15 +123,18 @@ impl Display {
 
     /// Ends the progress line so the next message starts on a fresh line.
     pub fn finish(&mut self) {
-        if self.mode == Mode::Terminal && !self.finished {
+        if self.mode == Mode::Terminal && self.line.is_drawn() {
             let _ = writeln!(std::io::stderr());
         }
-        self.finished = true;
+        self.line.forget();
     }
 }
 
-/// The progress line for a snapshot and the current rates (bytes per second).
-pub fn render(s: &Snapshot, down_rate: f64, up_rate: f64) -> String {
+/// The progress line for a snapshot and the current rates (bytes per second), at most
+/// `width` characters: `25.0% of 100.0 MiB  down 1.0 MiB/s  up 0 B/s  peers 3/5  ETA 1:15`.
+/// When that is too wide, the least important fields go first: the upload rate, the
+/// size, the peers, the download rate, the ETA; the percent stays.
+pub fn render(s: &Snapshot, down_rate: f64, up_rate: f64, width: usize) -> String {
     let percent = if s.total_bytes == 0 {
         100.0
     } else {
@@ -141,14 +148,24 @@ pub fn render(s: &Snapshot, down_rate: f64, up_rate: f64) -> String {
     } else {
         format_duration(Duration::from_secs_f64(left as f64 / down_rate))
     };
-    format!(
-        "{percent:5.1}% of {}  down {}  up {}  peers {}/{}  ETA {eta}",
-        format_bytes(s.total_bytes),
-        format_rate(down_rate),
-        format_rate(up_rate),
-        s.unchoking_us,
-        s.peers,
-    )
+    // In the order shown, each with its rank (the highest goes first) and its separator.
+    let fields = [
+        (0, format!("{percent:5.1}%")),
+        (4, format!(" of {}", format_bytes(s.total_bytes))),
+        (3, format!("  down {}", format_rate(down_rate))),
+        (5, format!("  up {}", format_rate(up_rate))),
+        (2, format!("  peers {}/{}", s.unchoking_us, s.peers)),
+        (1, format!("  ETA {eta}")),
+    ];
+    let up_to = |most: usize| -> String {
+        let kept = fields.iter().filter(|(rank, _)| *rank <= most);
+        kept.map(|(_, text)| text.as_str()).collect()
+    };
+    let line = (0..=5)
+        .rev()
+        .map(up_to)
+        .find(|line| terminal::width_of(line) <= width);
+    line.unwrap_or_else(|| terminal::fit(&up_to(0), width))
 }
 
 /// The line printed when a download is complete and verified.
@@ -223,17 +240,40 @@ mod tests {
             peers: 5,
             unchoking_us: 3,
         };
-        let line = render(&s, 1024.0 * 1024.0, 0.0);
+        let line = render(&s, 1024.0 * 1024.0, 0.0, 79);
         assert_eq!(
             line,
             " 25.0% of 100.0 MiB  down 1.0 MiB/s  up 0 B/s  peers 3/5  ETA 1:15"
         );
-        assert!(render(&s, 0.0, 0.0).ends_with("ETA --:--"));
+        assert!(render(&s, 0.0, 0.0, 79).ends_with("ETA --:--"));
         let done = Snapshot {
             verified_bytes: s.total_bytes,
             ..s
         };
-        assert!(render(&done, 0.0, 0.0).starts_with("100.0%"));
-        assert!(render(&done, 0.0, 0.0).ends_with("ETA done"));
+        assert!(render(&done, 0.0, 0.0, 79).starts_with("100.0%"));
+        assert!(render(&done, 0.0, 0.0, 79).ends_with("ETA done"));
+    }
+
+    #[test]
+    fn a_narrow_progress_line_keeps_percent_eta_and_rate() {
+        let s = Snapshot {
+            verified_bytes: 25 * 1024 * 1024,
+            total_bytes: 100 * 1024 * 1024,
+            peers: 50,
+            unchoking_us: 12,
+            ..Snapshot::default()
+        };
+        let line = |width| render(&s, 1023.9 * 1048576.0, 1023.9 * 1048576.0, width);
+        assert_eq!(
+            line(61),
+            " 25.0% of 100.0 MiB  down 1023.9 MiB/s  peers 12/50  ETA 0:00"
+        );
+        assert_eq!(line(60), " 25.0%  down 1023.9 MiB/s  peers 12/50  ETA 0:00");
+        assert_eq!(line(47), " 25.0%  peers 12/50  ETA 0:00");
+        assert_eq!(line(28), " 25.0%  ETA 0:00");
+        assert_eq!(line(4), " 25.");
+        for width in 1..=200 {
+            assert!(terminal::width_of(&line(width)) <= width, "{width}");
+        }
     }
 }

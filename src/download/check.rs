@@ -8,6 +8,7 @@ use crate::metainfo::Metainfo;
 use crate::progress;
 use crate::resume;
 use crate::storage::Storage;
+use crate::terminal;
 use crate::verify;
 use std::time::{Duration, Instant};
 
@@ -45,8 +46,16 @@ pub(super) fn check_existing(
     );
     // Progress of the hash check: redrawn in place on a terminal, a line every 5 s otherwise.
     let mut last_line = Instant::now();
+    let mut in_place = terminal::Line::default();
     let show = |done: u32, total: u32| match options.progress {
-        progress::Mode::Terminal => eprint!("\rchecking data: {done} of {total} pieces\x1b[K"),
+        progress::Mode::Terminal => {
+            let size = terminal::size();
+            let line = format!("checking data: {done} of {total} pieces");
+            eprint!(
+                "{}",
+                in_place.redraw(&terminal::fit(&line, size.line_width()), size)
+            );
+        }
         progress::Mode::Plain if last_line.elapsed() >= Duration::from_secs(5) => {
             last_line = Instant::now();
             eprintln!("checking data: {done} of {total} pieces");
@@ -63,7 +72,7 @@ pub(super) fn check_existing(
     )
     .map_err(DownloadError::Storage)?;
     if options.progress == progress::Mode::Terminal {
-        eprint!("\r\x1b[K");
+        eprint!("{}", in_place.erase(terminal::size()));
     }
     let line = format!(
         "checked data: {} of {} pieces valid ({:.1}%); {} from the resume file, {} hashed{}",

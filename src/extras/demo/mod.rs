@@ -163,17 +163,10 @@ fn run_swarm(
             peer(name, ip(n), dir, files.torrent.clone(), joins_at, limit)
         })
         .collect();
-    eprintln!(
-        "demo: {} payload in {} pieces; seeder upload limited to {}; tracker {}; \
-         work folder {}",
-        progress::format_bytes(config.size),
-        files.piece_count,
-        progress::format_rate(seeder_rate(config.size) as f64),
-        tracker.http_addr().map_or(String::new(), |a| a.to_string()),
-        files.root.display()
-    );
+    let facts = header(config, files, tracker);
+    let screen = Screen::open(std::io::stderr().is_terminal(), facts);
     let started = Instant::now();
-    let outcome = swarm_loop(&mut peers, tracker, interrupt, started);
+    let outcome = swarm_loop(&mut peers, screen, tracker, interrupt, started);
     // Stop every peer, also on an error, and collect how each ended.
     for peer in &peers {
         if let Some((_, stop)) = &peer.running {
@@ -203,15 +196,35 @@ fn run_swarm(
     Ok(report(&peers, config.size, started.elapsed()))
 }
 
+/// The facts shown above the live view.
+fn header(config: &Config, files: &setup::Files, tracker: &tracker_server::Server) -> Vec<String> {
+    vec![
+        format!(
+            "demo: {} payload in {} pieces",
+            progress::format_bytes(config.size),
+            files.piece_count
+        ),
+        format!(
+            "seeder upload limited to {}",
+            progress::format_rate(seeder_rate(config.size) as f64)
+        ),
+        format!(
+            "tracker {}",
+            tracker.http_addr().map_or(String::new(), |a| a.to_string())
+        ),
+        format!("work folder {}", files.root.display()),
+    ]
+}
+
 /// Starts peers when their time comes, draws the swarm, and returns once every leecher
 /// is complete.
 fn swarm_loop(
     peers: &mut [Peer],
+    mut screen: Screen,
     tracker: &tracker_server::Server,
     interrupt: &Receiver<()>,
     started: Instant,
 ) -> Result<(), DemoError> {
-    let mut screen = Screen::new(std::io::stderr().is_terminal());
     start(&mut peers[0])?;
     let ready = Instant::now();
     while tracker.sweep().1.seeders == 0 {

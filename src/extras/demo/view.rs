@@ -1,18 +1,24 @@
 //! Drawing the demo swarm (main thread): one line per peer while it runs, the tables at
 //! the end. The formatting is pure; [`Screen::draw`] is the only part that writes.
+//!
+//! The live view is redrawn in place four times a second, so none of its lines may wrap
+//! (see [`crate::terminal`]): [`live_view`] fits every line to the terminal's width, and
+//! the view to its height. A peer's line gives up its least important parts first
+//! (`SHAPES`); the header's facts move to more lines ([`pack`]).
 
 use crate::bitfield::Bitfield;
 use crate::progress::{format_bytes, format_rate};
+use crate::terminal::{self, Block, fit, width_of};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::time::Duration;
 
-/// Characters of the piece bar.
+/// Most characters of the piece bar.
 const BAR_WIDTH: usize = 32;
-/// Sources named on a peer's line; more are counted ("+2").
-const MAX_SOURCES: usize = 3;
 /// How often plain (non-terminal) output prints the swarm.
 const PLAIN_EVERY: Duration = Duration::from_secs(1);
+/// The width plain output is formatted for: no limit in practice (a log file).
+const PLAIN_WIDTH: usize = 1000;
 
 /// What one peer's line shows.
 #[derive(Debug, Clone, Default)]
@@ -23,7 +29,7 @@ pub struct PeerLine {
     pub pieces: Option<Bitfield>,
     pub down_rate: f64,
     pub up_rate: f64,
-    /// Names of the peers it received blocks from since the last line.
+    /// Names of the peers it received blocks from since the last line (the seeder first).
     pub from: Vec<String>,
     /// For a peer still to join (`--growth`): in how long.
     pub joins_in: Option<Duration>,
@@ -45,32 +51,212 @@ pub fn bar(pieces: &Bitfield, width: usize) -> String {
         .collect()
 }
 
-/// One line of the live view.
-pub fn render_line(line: &PeerLine) -> String {
-    let head = format!("{:<10} {:<10}", line.name, line.ip);
-    let Some(pieces) = &line.pieces else {
-        return match line.joins_in {
-            Some(wait) => format!("{head} joins in {:.0} s", wait.as_secs_f64().ceil()),
-            None => format!("{head} starting"),
+/// The live view for a terminal `width` characters wide and `rows` high: the header's
+/// facts, then one line per peer. With fewer rows than that, the first peers that fit and
+/// a last line `... N more`.
+pub fn live_view(facts: &[String], peers: &[PeerLine], width: usize, rows: usize) -> Vec<String> {
+    let mut view = pack(facts, width);
+    let room = rows.saturating_sub(view.len()).max(1);
+    let shown = if peers.len() <= room {
+        peers.len()
+    } else {
+        room - 1
+    };
+    let name_width = peers
+        .iter()
+        .map(|p| width_of(&p.name))
+        .fold(NAME_WIDTH, usize::max);
+    let layout = Layout::for_width(width, name_width);
+    view.extend(
+        peers[..shown]
+            .iter()
+            .map(|peer| render_line(peer, &layout, width)),
+    );
+    if shown < peers.len() {
+        view.push(fit(&format!("... {} more", peers.len() - shown), width));
+    }
+    view
+}
+
+/// Facts joined by `; ` into as few lines of `width` as they go; a fact too long for a
+/// line on its own is cut.
+pub fn pack(facts: &[String], width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for fact in facts {
+        let fact = fit(fact, width);
+        match lines.last_mut() {
+            Some(line) if width_of(line) + 2 + width_of(&fact) <= width => {
+                line.push_str("; ");
+                line.push_str(&fact);
+            }
+            _ => lines.push(fact),
+        }
+    }
+    lines
+}
+
+/// Columns for a peer's name (`leecher 20`) and address (`127.0.0.22`).
+const NAME_WIDTH: usize = 10;
+const IP_WIDTH: usize = 10;
+/// The widest rate (`1023.9 MiB/s`); rates are padded to [`RATE_PAD`] (`999.9 KiB/s`).
+const RATE_WIDTH: usize = 12;
+const RATE_PAD: usize = 11;
+
+/// The fields a running peer's line shows, its narrowest bar (0: none) and the room kept
+/// for its sources (0: none).
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    ip: bool,
+    bar: usize,
+    down: bool,
+    up: bool,
+    sources: usize,
+}
+
+/// The shapes of the running peers' lines, richest first; the first that fits the width
+/// is drawn. Each gives up the least important thing left: room for the sources' full
+/// names (then `from: seeder, l2, l3`), the address (the same every run), bar width, the
+/// upload rate, the sources' names (then `from: 3`), the sources, the bar, the download
+/// rate. Name and percent stay.
+#[rustfmt::skip]
+const SHAPES: [Shape; 9] = [
+    Shape { ip: true,  bar: 16, down: true,  up: true,  sources: 36 }, // 120 columns
+    Shape { ip: true,  bar: 12, down: true,  up: true,  sources: 22 },
+    Shape { ip: false, bar: 12, down: true,  up: true,  sources: 22 },
+    Shape { ip: false, bar: 8,  down: true,  up: true,  sources: 20 }, // 80 columns
+    Shape { ip: false, bar: 8,  down: true,  up: false, sources: 22 },
+    Shape { ip: false, bar: 6,  down: true,  up: false, sources: 9 },
+    Shape { ip: false, bar: 4,  down: true,  up: false, sources: 0 },
+    Shape { ip: false, bar: 0,  down: true,  up: false, sources: 0 },
+    Shape { ip: false, bar: 0,  down: false, up: false, sources: 0 },
+];
+
+impl Shape {
+    /// Characters of everything but the bar's cells and the sources, at the widest rates.
+    fn fixed_width(&self, name_width: usize) -> usize {
+        let field = |shown: bool, width: usize| if shown { width } else { 0 };
+        name_width
+            + 1
+            + field(self.ip, IP_WIDTH + 1)
+            + field(self.bar > 0, "|| ".len())
+            + "100%".len()
+            + field(self.down, "  ↓ ".chars().count() + RATE_WIDTH)
+            + field(self.up, "  ↑ ".chars().count() + RATE_WIDTH)
+    }
+}
+
+/// How a frame's running lines are laid out: one shape and one bar width for all, so
+/// their columns line up, chosen from the width alone, so they do not jump about as
+/// rates and sources change. What a line leaves over goes to its sources.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    shape: Shape,
+    bar: usize,
+    name_width: usize,
+}
+
+impl Layout {
+    fn for_width(width: usize, name_width: usize) -> Layout {
+        let fits =
+            |shape: &&Shape| shape.fixed_width(name_width) + shape.bar + shape.sources <= width;
+        let shape = *SHAPES
+            .iter()
+            .find(fits)
+            .unwrap_or(&SHAPES[SHAPES.len() - 1]);
+        let spare = width.saturating_sub(shape.fixed_width(name_width) + shape.sources);
+        let bar = match shape.bar {
+            0 => 0,
+            narrowest => spare.clamp(narrowest, BAR_WIDTH),
         };
+        Layout {
+            shape,
+            bar,
+            name_width,
+        }
+    }
+}
+
+/// One peer's line in `layout`, at most `width` characters.
+fn render_line(line: &PeerLine, layout: &Layout, width: usize) -> String {
+    let text = match &line.pieces {
+        Some(pieces) => running_line(line, pieces, layout, width),
+        None => waiting_line(line, layout.name_width, width),
     };
+    // Only a name or an address wider than planned is cut here.
+    fit(&text, width)
+}
+
+/// A peer not started yet: `leecher 3  127.0.0.5  joins in 2 s`, without the address if
+/// it does not fit.
+fn waiting_line(line: &PeerLine, name_width: usize, width: usize) -> String {
+    let status = match line.joins_in {
+        Some(wait) => format!("joins in {:.0} s", wait.as_secs_f64().ceil()),
+        None => "starting".to_string(),
+    };
+    let full = format!("{:<name_width$} {:<IP_WIDTH$} {status}", line.name, line.ip);
+    if width_of(&full) <= width {
+        return full;
+    }
+    format!("{:<name_width$} {status}", line.name)
+}
+
+/// `leecher 1  127.0.0.3  |██▓░    |  45%  ↓  3.1 MiB/s  ↑  1.2 MiB/s  from: seeder`,
+/// with the fields of the layout's shape.
+fn running_line(line: &PeerLine, pieces: &Bitfield, layout: &Layout, width: usize) -> String {
+    let shape = &layout.shape;
+    let mut text = format!("{:<1$} ", line.name, layout.name_width);
+    if shape.ip {
+        let _ = write!(text, "{:<IP_WIDTH$} ", line.ip);
+    }
+    if layout.bar > 0 {
+        let _ = write!(text, "|{}| ", bar(pieces, layout.bar));
+    }
     let percent = pieces.count() as f64 * 100.0 / f64::from(pieces.len().max(1));
-    // At most a few names, so a line fits a terminal (a wrapped line breaks the redraw).
-    let from = match line.from.len() {
-        0 => "-".to_string(),
-        n if n <= MAX_SOURCES => line.from.join(", "),
-        n => format!(
-            "{} +{}",
-            line.from[..MAX_SOURCES].join(", "),
-            n - MAX_SOURCES
-        ),
-    };
-    format!(
-        "{head} |{}| {percent:>3.0}%  ↓ {:>11} ↑ {:>11}  from: {from}",
-        bar(pieces, BAR_WIDTH),
-        format_rate(line.down_rate),
-        format_rate(line.up_rate),
-    )
+    let _ = write!(text, "{percent:>3.0}%");
+    if shape.down {
+        let _ = write!(text, "  ↓ {:>RATE_PAD$}", format_rate(line.down_rate));
+    }
+    if shape.up {
+        let _ = write!(text, "  ↑ {:>RATE_PAD$}", format_rate(line.up_rate));
+    }
+    if shape.sources > 0 {
+        let room = width.saturating_sub(width_of(&text));
+        text.push_str(&sources(&line.from, room));
+    }
+    text
+}
+
+/// `  from: ...` as fully as fits in `room` characters: every name in full (`seeder,
+/// leecher 2`), else short names, as many as fit and the rest counted (`seeder, l2 +1
+/// more`), else how many (`3`), else nothing.
+fn sources(names: &[String], room: usize) -> String {
+    let text = |list: &str| format!("  from: {list}");
+    let fits = |text: &String| width_of(text) <= room;
+    if names.is_empty() {
+        return Some(text("-")).filter(fits).unwrap_or_default();
+    }
+    let short: Vec<String> = names.iter().map(|name| short_name(name)).collect();
+    // In order (the seeder first): the first names are the ones kept.
+    let some_short = (1..=short.len()).rev().map(|shown| {
+        let mut list = short[..shown].join(", ");
+        if shown < short.len() {
+            let _ = write!(list, " +{} more", short.len() - shown);
+        }
+        text(&list)
+    });
+    std::iter::once(text(&names.join(", ")))
+        .chain(some_short)
+        .chain(std::iter::once(text(&names.len().to_string())))
+        .find(fits)
+        .unwrap_or_default()
+}
+
+/// `leecher 3` is `l3`; other names (`seeder`, an address) stay as they are.
+fn short_name(name: &str) -> String {
+    match name.strip_prefix("leecher ") {
+        Some(number) => format!("l{number}"),
+        None => name.to_string(),
+    }
 }
 
 /// Draws the live view on stderr: in place on a terminal, else a block of plain lines
@@ -78,44 +264,57 @@ pub fn render_line(line: &PeerLine) -> String {
 #[derive(Debug)]
 pub struct Screen {
     terminal: bool,
-    /// Lines drawn last time (to move back over them).
-    drawn: usize,
+    /// The header's facts (payload, tracker, folder), drawn above the peers.
+    facts: Vec<String>,
+    /// What is on screen, to be replaced (terminal only).
+    block: Block,
     since_plain: Option<Duration>,
 }
 
 impl Screen {
-    pub fn new(terminal: bool) -> Screen {
-        Screen {
+    /// A screen showing `facts` as its header, which it draws at once.
+    pub fn open(terminal: bool, facts: Vec<String>) -> Screen {
+        let mut screen = Screen {
             terminal,
-            drawn: 0,
+            facts,
+            block: Block::default(),
             since_plain: None,
+        };
+        if terminal {
+            screen.draw_in_place(&[]);
+        } else {
+            eprintln!("{}", screen.facts.join("; "));
         }
+        screen
     }
 
     /// Draws the swarm as it is `elapsed` after the start; `last` forces a plain draw.
     pub fn draw(&mut self, elapsed: Duration, lines: &[PeerLine], last: bool) {
-        let mut text = String::new();
         if self.terminal {
-            if self.drawn > 0 {
-                let _ = write!(text, "\x1b[{}A", self.drawn);
-            }
-            for line in lines {
-                let _ = writeln!(text, "\r\x1b[2K{}", render_line(line));
-            }
-            self.drawn = lines.len();
-        } else {
-            let due = self
-                .since_plain
-                .is_none_or(|at| elapsed.saturating_sub(at) >= PLAIN_EVERY);
-            if !due && !last {
-                return;
-            }
-            self.since_plain = Some(elapsed);
-            let _ = writeln!(text, "-- {:.1} s", elapsed.as_secs_f64());
-            for line in lines {
-                let _ = writeln!(text, "{}", render_line(line));
-            }
+            self.draw_in_place(lines);
+            return;
         }
+        let due = self
+            .since_plain
+            .is_none_or(|at| elapsed.saturating_sub(at) >= PLAIN_EVERY);
+        if !due && !last {
+            return;
+        }
+        self.since_plain = Some(elapsed);
+        let mut text = format!("-- {:.1} s\n", elapsed.as_secs_f64());
+        for line in live_view(&[], lines, PLAIN_WIDTH, usize::MAX) {
+            let _ = writeln!(text, "{line}");
+        }
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+
+    /// Replaces the view on screen, fitted to the terminal's size as it is now (asked
+    /// each time, so a resize is followed). One row stays free for the cursor below.
+    fn draw_in_place(&mut self, lines: &[PeerLine]) {
+        let size = terminal::size();
+        let rows = size.rows.saturating_sub(1);
+        let view = live_view(&self.facts, lines, size.line_width(), rows);
+        let text = self.block.redraw(&view, size);
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 }
@@ -195,11 +394,15 @@ pub fn final_report(rows: &[Row], sent: &[Vec<u64>], payload: u64, elapsed: Dura
         elapsed.as_secs_f64()
     );
     let seeder_up = rows.iter().find(|r| r.seeder).map_or(0, |r| r.uploaded);
+    // Two lines, so that they fit 80 columns.
     let _ = writeln!(
         out,
-        "leechers' upload: {among} bytes ({}) served to each other; the seeder uploaded \
-         {:.2} × the payload",
-        format_bytes(among),
+        "leechers' upload: {among} bytes ({}) served to each other",
+        format_bytes(among)
+    );
+    let _ = writeln!(
+        out,
+        "the seeder uploaded {:.2} × the payload",
         seeder_up as f64 / payload.max(1) as f64
     );
     out
@@ -221,26 +424,171 @@ mod tests {
         assert_eq!(bar(&Bitfield::new(2), 4).chars().count(), 4);
     }
 
-    #[test]
-    fn a_line_names_a_few_sources_and_counts_the_rest() {
-        let mut line = PeerLine {
-            name: "leecher 1".into(),
+    /// A running peer at 45%, downloading from `from`.
+    fn running(name: &str, from: &[&str]) -> PeerLine {
+        let mut pieces = Bitfield::new(20);
+        for piece in 0..9 {
+            pieces.set(piece);
+        }
+        PeerLine {
+            name: name.into(),
             ip: "127.0.0.3".into(),
-            pieces: Some(Bitfield::new(8)),
-            ..PeerLine::default()
+            pieces: Some(pieces),
+            down_rate: 3.0 * 1048576.0,
+            up_rate: 1.2 * 1048576.0,
+            from: from.iter().map(|name| name.to_string()).collect(),
+            joins_in: None,
+        }
+    }
+
+    /// Every kind of line: sources none to many, waiting, the longest name.
+    fn every_kind() -> Vec<PeerLine> {
+        let many: Vec<String> = (2..=20).map(|n| format!("leecher {n}")).collect();
+        let many: Vec<&str> = ["seeder"]
+            .into_iter()
+            .chain(many.iter().map(String::as_str))
+            .collect();
+        let waiting = PeerLine {
+            joins_in: Some(Duration::from_secs(38)),
+            pieces: None,
+            ..running("leecher 20", &[])
         };
-        assert!(render_line(&line).ends_with("from: -"));
-        line.from = ["seeder", "leecher 2", "leecher 3", "leecher 4", "leecher 5"]
-            .map(String::from)
-            .to_vec();
-        let text = render_line(&line);
+        let widest_rates = PeerLine {
+            down_rate: 1023.9 * 1048576.0,
+            up_rate: 1023.9 * 1048576.0,
+            ..running("leecher 2", &["seeder"])
+        };
+        vec![
+            running("seeder", &[]),
+            widest_rates,
+            running("leecher 1", &["seeder", "leecher 2", "leecher 3"]),
+            running("leecher 20", &many),
+            waiting,
+            PeerLine {
+                joins_in: None,
+                ..PeerLine::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn no_line_is_wider_than_the_terminal() {
+        let facts =
+            ["demo: 64.0 MiB payload in 256 pieces", "work folder /tmp/x"].map(String::from);
+        for width in 20..=200 {
+            for line in live_view(&facts, &every_kind(), width, 30) {
+                assert!(width_of(&line) <= width, "{width}: {line:?}");
+            }
+        }
+    }
+
+    /// A peer's line alone, at `width`.
+    fn one(line: &PeerLine, width: usize) -> String {
+        live_view(&[], std::slice::from_ref(line), width, 10).remove(0)
+    }
+
+    #[test]
+    fn a_narrower_line_keeps_the_most_important_fields() {
+        let line = running("leecher 1", &["seeder", "leecher 2", "leecher 3"]);
+        // 120 columns: everything, sources named in full.
+        let wide = one(&line, 119);
+        assert!(wide.starts_with("leecher 1  127.0.0.3  |"), "{wide}");
         assert!(
-            text.ends_with("from: seeder, leecher 2, leecher 3 +2"),
-            "{text}"
+            wide.contains(" 45%  ↓   3.0 MiB/s  ↑   1.2 MiB/s"),
+            "{wide}"
         );
+        assert!(
+            wide.ends_with("from: seeder, leecher 2, leecher 3"),
+            "{wide}"
+        );
+        // 80 columns: no address, short names, a narrower bar.
+        let normal = one(&line, 79);
+        assert!(normal.starts_with("leecher 1  |"), "{normal}");
+        assert!(normal.contains(" 45%  ↓   3.0 MiB/s  ↑ "), "{normal}");
+        assert!(normal.ends_with("from: seeder, l2, l3"), "{normal}");
+        // Narrower: the upload rate goes before the sources, then their names.
+        let narrow = one(&line, 66);
+        assert!(narrow.contains("↓") && !narrow.contains("↑"), "{narrow}");
+        assert!(narrow.ends_with("from: seeder, l2, l3"), "{narrow}");
+        let narrower = one(&line, 55);
+        assert!(narrower.ends_with("from: 3"), "{narrower}");
+        let no_sources = one(&line, 44);
+        assert!(
+            no_sources.ends_with("|  45%  ↓   3.0 MiB/s"),
+            "{no_sources}"
+        );
+        // Narrowest: name and percent, then the name cut.
+        assert_eq!(one(&line, 20), "leecher 1   45%");
+        assert_eq!(one(&line, 12), "leecher 1   ");
+    }
+
+    #[test]
+    fn every_line_of_a_frame_has_the_same_columns() {
+        let peers = every_kind();
+        for width in [40, 79, 119, 199] {
+            let view = live_view(&[], &peers[..3], width, 30);
+            let bar_end: Vec<Option<usize>> = view
+                .iter()
+                .map(|line| {
+                    line.char_indices()
+                        .filter(|(_, c)| *c == '|')
+                        .nth(1)
+                        .map(|(i, _)| i)
+                })
+                .collect();
+            assert!(bar_end.windows(2).all(|w| w[0] == w[1]), "{view:#?}");
+        }
+    }
+
+    #[test]
+    fn sources_are_named_as_fully_as_they_fit() {
+        let names = ["seeder", "leecher 2", "leecher 3", "leecher 4"].map(String::from);
+        let from = |room| sources(&names, room);
+        assert_eq!(from(100), "  from: seeder, leecher 2, leecher 3, leecher 4");
+        assert_eq!(from(40), "  from: seeder, l2, l3, l4");
+        assert_eq!(from(25), "  from: seeder +3 more");
+        assert_eq!(from(10), "  from: 4");
+        assert_eq!(from(5), "");
+        assert_eq!(sources(&[], 9), "  from: -");
+    }
+
+    #[test]
+    fn a_waiting_peer_drops_its_address_first() {
+        let mut line = running("leecher 1", &[]);
         line.pieces = None;
         line.joins_in = Some(Duration::from_millis(1500));
-        assert_eq!(render_line(&line), "leecher 1  127.0.0.3  joins in 2 s");
+        assert_eq!(one(&line, 79), "leecher 1  127.0.0.3  joins in 2 s");
+        assert_eq!(one(&line, 30), "leecher 1  joins in 2 s");
+    }
+
+    #[test]
+    fn a_short_terminal_shows_the_first_peers_and_counts_the_rest() {
+        let facts = ["demo: 8.0 MiB payload", "tracker 127.0.0.1:1"].map(String::from);
+        let peers: Vec<PeerLine> = (1..=20)
+            .map(|n| running(&format!("leecher {n}"), &[]))
+            .collect();
+        let view = live_view(&facts, &peers, 79, 10);
+        assert_eq!(view.len(), 10);
+        assert_eq!(view[0], "demo: 8.0 MiB payload; tracker 127.0.0.1:1");
+        assert!(view[1].starts_with("leecher 1 "));
+        assert!(view[8].starts_with("leecher 8 "));
+        assert_eq!(view[9], "... 12 more");
+        assert_eq!(live_view(&facts, &peers[..3], 79, 10).len(), 4);
+    }
+
+    #[test]
+    fn header_facts_move_to_more_lines_when_narrow() {
+        let facts =
+            ["demo: 8.0 MiB", "seeder at 2 MiB/s", "tracker 127.0.0.1:80"].map(String::from);
+        assert_eq!(
+            pack(&facts, 79),
+            ["demo: 8.0 MiB; seeder at 2 MiB/s; tracker 127.0.0.1:80"]
+        );
+        assert_eq!(
+            pack(&facts, 40),
+            ["demo: 8.0 MiB; seeder at 2 MiB/s", "tracker 127.0.0.1:80"]
+        );
+        assert_eq!(pack(&facts, 10), ["demo: 8.0 ", "seeder at ", "tracker 12"]);
     }
 
     #[test]
@@ -263,5 +611,6 @@ mod tests {
         assert!(report.contains("2 of 2 leechers complete"), "{report}");
         assert!(report.contains("leechers' upload: 50 bytes"), "{report}");
         assert!(report.contains("1.50 × the payload"), "{report}");
+        assert!(report.lines().all(|line| width_of(line) < 80), "{report}");
     }
 }
