@@ -15,12 +15,12 @@
 //!
 //! It knows connections by address, not by peer id: the id arrives in the handshake, on
 //! the peer's thread. A second connection to a peer already connected is therefore refused
-//! by that thread itself, through the swarm's registry of peer ids (`peer/registry.rs`,
+//! by that thread itself, through the torrent's registry of peer ids (`peer/registry.rs`,
 //! which says why it is shared state and not a message to this thread); the thread ends
 //! with [`PeerError::AlreadyConnected`], which does not count against the address.
 
 use crate::choker::{self, Candidate, Choker, Standing};
-use crate::peer::{self, Exited, PeerError, PeerStatus, Swarm};
+use crate::peer::{self, Exited, PeerError, PeerStatus, Shared};
 use crate::piece_manager::PeerKey;
 use crate::random::Rng;
 use crossbeam_channel::{Receiver, Sender, bounded, never, select, unbounded};
@@ -89,7 +89,7 @@ struct Dialable {
 }
 
 struct PeerManager {
-    swarm: Arc<Swarm>,
+    shared: Arc<Shared>,
     max_peers: usize,
     want_peers: Box<dyn Fn() + Send>,
     own_addr: Option<SocketAddr>,
@@ -114,7 +114,7 @@ struct PeerManager {
 
 /// Starts the peer manager.
 pub fn spawn(
-    swarm: Arc<Swarm>,
+    shared: Arc<Shared>,
     max_peers: usize,
     inputs: Inputs,
 ) -> std::io::Result<(JoinHandle<()>, Sender<Command>)> {
@@ -122,7 +122,7 @@ pub fn spawn(
     let (exits, exited) = unbounded();
     let (wake, woken) = bounded(1);
     let manager = PeerManager {
-        swarm,
+        shared,
         max_peers,
         want_peers: inputs.want_peers,
         own_addr: inputs.own_addr,
@@ -235,7 +235,7 @@ impl PeerManager {
             key,
             stream,
             addr,
-            self.swarm.clone(),
+            self.shared.clone(),
             status.clone(),
             self.exits.clone(),
         );
@@ -263,7 +263,7 @@ impl PeerManager {
             let spawned = peer::spawn_outgoing(
                 key,
                 candidate.addr,
-                self.swarm.clone(),
+                self.shared.clone(),
                 status.clone(),
                 self.exits.clone(),
             );
@@ -357,7 +357,7 @@ impl PeerManager {
         let unchoked: Vec<PeerKey> = if now.duration_since(self.last_round) >= CHOKE_ROUND {
             let seconds = now.duration_since(self.last_round).as_secs_f64();
             self.last_round = now;
-            let seeding = self.swarm.pieces.is_complete();
+            let seeding = self.shared.pieces.is_complete();
             let candidates: Vec<Candidate> = self
                 .running
                 .iter_mut()

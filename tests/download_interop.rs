@@ -18,22 +18,22 @@ use support::*;
 const MIB: u64 = 1 << 20;
 
 /// A tracker and a torrent whose payload is on disk (see [`Published`]).
-struct Swarm(Published);
+struct Shared(Published);
 
-impl std::ops::Deref for Swarm {
+impl std::ops::Deref for Shared {
     type Target = Published;
     fn deref(&self) -> &Published {
         &self.0
     }
 }
 
-impl Swarm {
-    fn single_file(size: u64, piece_log2: u32) -> Swarm {
-        Swarm(Published::single_file(size, piece_log2))
+impl Shared {
+    fn single_file(size: u64, piece_log2: u32) -> Shared {
+        Shared(Published::single_file(size, piece_log2))
     }
 
-    fn multi_file() -> Swarm {
-        Swarm(Published::multi_file())
+    fn multi_file() -> Shared {
+        Shared(Published::multi_file())
     }
 
     fn libtorrent(&self, opts: LtOptions) -> Seeder {
@@ -95,46 +95,46 @@ const ODD_SIZE: u64 = 6 * MIB + 12_345;
 
 #[test]
 fn single_file_from_libtorrent() {
-    let swarm = Swarm::single_file(ODD_SIZE, 16);
-    let _seeder = swarm.libtorrent(LtOptions::on(ip(2)));
-    swarm.download(secs(60));
+    let shared = Shared::single_file(ODD_SIZE, 16);
+    let _seeder = shared.libtorrent(LtOptions::on(ip(2)));
+    shared.download(secs(60));
 }
 
 #[test]
 fn multi_file_from_libtorrent() {
-    let swarm = Swarm::multi_file();
-    let _seeder = swarm.libtorrent(LtOptions::on(ip(2)));
-    swarm.download(secs(60));
+    let shared = Shared::multi_file();
+    let _seeder = shared.libtorrent(LtOptions::on(ip(2)));
+    shared.download(secs(60));
 }
 
 #[test]
 fn single_file_from_aria2() {
-    let swarm = Swarm::single_file(ODD_SIZE, 16);
-    let _seeder = swarm.aria2(ip(4));
-    swarm.download(secs(60));
+    let shared = Shared::single_file(ODD_SIZE, 16);
+    let _seeder = shared.aria2(ip(4));
+    shared.download(secs(60));
 }
 
 #[test]
 fn multi_file_from_aria2() {
-    let swarm = Swarm::multi_file();
-    let _seeder = swarm.aria2(ip(4));
-    swarm.download(secs(60));
+    let shared = Shared::multi_file();
+    let _seeder = shared.aria2(ip(4));
+    shared.download(secs(60));
 }
 
 /// Transmission only accepts loopback peers (it never dials 127/8), and unchokes on a 10 s
 /// timer: smalltorrent must dial it and wait for the unchoke.
 #[test]
 fn single_file_from_transmission() {
-    let swarm = Swarm::single_file(ODD_SIZE, 16);
-    let _seeder = swarm.transmission(ip(3));
-    swarm.download(secs(90));
+    let shared = Shared::single_file(ODD_SIZE, 16);
+    let _seeder = shared.transmission(ip(3));
+    shared.download(secs(90));
 }
 
 #[test]
 fn multi_file_from_transmission() {
-    let swarm = Swarm::multi_file();
-    let _seeder = swarm.transmission(ip(3));
-    swarm.download(secs(90));
+    let shared = Shared::multi_file();
+    let _seeder = shared.transmission(ip(3));
+    shared.download(secs(90));
 }
 
 /// With libtorrent throttled to 2 MiB/s and aria2 unthrottled, a client that uses both peers
@@ -144,13 +144,13 @@ fn multi_file_from_transmission() {
 #[test]
 fn two_seeders_at_once_are_both_used() {
     let size = 16 * MIB + 7;
-    let swarm = Swarm::single_file(size, 16);
-    let throttled = swarm.libtorrent(LtOptions {
+    let shared = Shared::single_file(size, 16);
+    let throttled = shared.libtorrent(LtOptions {
         upload_rate: 2 * MIB as u32,
         ..LtOptions::on(ip(2))
     });
-    let _aria2 = swarm.aria2(ip(4));
-    swarm.download(secs(90));
+    let _aria2 = shared.aria2(ip(4));
+    shared.download(secs(90));
     let from_libtorrent = throttled
         .stop()
         .expect("libtorrent seeder reports its upload");
@@ -169,18 +169,18 @@ fn two_seeders_at_once_are_both_used() {
 #[test]
 fn seeder_leaving_mid_download() {
     let size = 64 * MIB + 3;
-    let swarm = Swarm::single_file(size, 18);
+    let shared = Shared::single_file(size, 18);
     let rate = 4 * MIB as u32;
-    let leaving = swarm.libtorrent(LtOptions {
+    let leaving = shared.libtorrent(LtOptions {
         upload_rate: rate,
         ..LtOptions::on(ip(2))
     });
-    let staying = swarm.libtorrent(LtOptions {
+    let staying = shared.libtorrent(LtOptions {
         upload_rate: rate,
         ..LtOptions::on(ip(3))
     });
 
-    let mut client = spawn_smalltorrent(swarm.smalltorrent_args());
+    let mut client = spawn_smalltorrent(shared.smalltorrent_args());
     let started = Instant::now();
     while started.elapsed() < secs(3) && client.exited().is_none() {
         thread::sleep(Duration::from_millis(50));
@@ -202,7 +202,7 @@ fn seeder_leaving_mid_download() {
         stdout: client.stdout().into_bytes(),
         stderr: client.stderr().into_bytes(),
     };
-    swarm.check(&output);
+    shared.check(&output);
 
     assert!(
         sent_before_leaving > 0 && sent_before_leaving < size,
@@ -220,13 +220,13 @@ fn seeder_leaving_mid_download() {
 #[test]
 fn corrupt_peer_is_survived() {
     let size = 4 * MIB + 999;
-    let swarm = Swarm::single_file(size, 16);
-    let _honest = swarm.libtorrent(LtOptions {
+    let shared = Shared::single_file(size, 16);
+    let _honest = shared.libtorrent(LtOptions {
         upload_rate: 2 * MIB as u32,
         ..LtOptions::on(ip(2))
     });
-    let liar = swarm.corrupt_seeder(ip(5));
-    swarm.download(secs(120));
+    let liar = shared.corrupt_seeder(ip(5));
+    shared.download(secs(120));
     let corrupt_bytes_sent = liar.stop().expect("corrupt seeder reports its upload");
     assert!(
         corrupt_bytes_sent > 0,

@@ -62,14 +62,14 @@ const LOG: &str = "smalltorrent::download=info,smalltorrent::block_saver=debug";
 
 /// A published torrent of `files` in pieces of 2^`piece_log2` bytes, and a libtorrent
 /// seeder for it on 127.0.0.2 (`upload_rate` bytes/s, 0 for unlimited).
-struct Swarm {
+struct Shared {
     published: Published,
     seeder: Seeder,
     total: u64,
 }
 
-impl Swarm {
-    fn new(piece_log2: u32, files: &[(&str, u64)], upload_rate: u32) -> Swarm {
+impl Shared {
+    fn new(piece_log2: u32, files: &[(&str, u64)], upload_rate: u32) -> Shared {
         let published = Published::files(piece_log2, files);
         let seeder = Seeder::libtorrent(
             &published.tracker,
@@ -80,7 +80,7 @@ impl Swarm {
                 ..LtOptions::on(ip(2))
             },
         );
-        Swarm {
+        Shared {
             published,
             seeder,
             total: files.iter().map(|f| f.1).sum(),
@@ -182,27 +182,27 @@ fn checked_line(stderr: &str) -> String {
 
 #[test]
 fn download_16_kib_pieces() {
-    Swarm::new(14, SMALL_PIECES, 0).download_and_check();
+    Shared::new(14, SMALL_PIECES, 0).download_and_check();
 }
 
 #[test]
 fn download_64_kib_pieces() {
-    Swarm::new(16, TREE, 0).download_and_check();
+    Shared::new(16, TREE, 0).download_and_check();
 }
 
 #[test]
 fn download_1_mib_pieces() {
-    Swarm::new(20, TREE, 0).download_and_check();
+    Shared::new(20, TREE, 0).download_and_check();
 }
 
 #[test]
 fn download_4_mib_pieces() {
-    Swarm::new(22, TREE, 0).download_and_check();
+    Shared::new(22, TREE, 0).download_and_check();
 }
 
 #[test]
 fn download_16_mib_pieces() {
-    Swarm::new(24, BIG_PIECES, 0).download_and_check();
+    Shared::new(24, BIG_PIECES, 0).download_and_check();
 }
 
 /// 16 MiB pieces, stopped twice midway: Ctrl-C after one piece, then kill -9 after the
@@ -212,7 +212,7 @@ fn download_16_mib_pieces() {
 #[test]
 fn resume_16_mib_pieces_after_ctrl_c_and_kill_9() {
     // 4 MiB/s: a piece takes 4 s (the last 2 s), so there is time to stop between two.
-    let s = Swarm::new(24, BIG_PIECES, 4 * MIB as u32);
+    let s = Shared::new(24, BIG_PIECES, 4 * MIB as u32);
     let pieces = s.pieces();
 
     let mut first = s.start(&s.trace("first"));
@@ -296,7 +296,7 @@ fn resume_16_mib_pieces_after_ctrl_c_and_kill_9() {
 /// rerun requests each block of that piece once and nothing else.
 #[test]
 fn a_flipped_byte_in_a_piece_across_files_fetches_that_piece_alone() {
-    let s = Swarm::new(20, TREE, 0);
+    let s = Shared::new(20, TREE, 0);
     let trace = s.trace("download");
     s.run_to_end(&trace);
     assert_same_tree(&s.published.payload, &s.downloaded());

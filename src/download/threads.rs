@@ -7,7 +7,7 @@ use super::{DownloadError, Options};
 use crate::announcer::{self, AnnouncerConfig, Report};
 use crate::block_saver::{self, Event};
 use crate::listener::{self, Listener};
-use crate::peer::{Registry, Swarm, Timeouts};
+use crate::peer::{Registry, Shared, Timeouts};
 use crate::peer_manager::{self, Inputs};
 use crate::piece_manager::PeerKey;
 use crate::progress;
@@ -61,14 +61,14 @@ impl Threads {
         .map_err(DownloadError::Thread)?;
         let (incoming, incoming_inbox) = unbounded();
         let listener = start_listener(options, incoming)?;
-        let swarm = Arc::new(swarm(parts, options, saver));
+        let shared = Arc::new(shared(parts, options, saver));
         let (addresses, address_inbox) = unbounded();
         let (reports, report_inbox) = unbounded();
         let (announcer_handle, announcer) = announcer::spawn(
             AnnouncerConfig {
                 trackers,
                 info_hash: parts.meta.info_hash,
-                peer_id: swarm.peer_id,
+                peer_id: shared.peer_id,
                 port: listener.addr().port(),
                 numwant: 50,
                 bind: options.bind,
@@ -81,7 +81,7 @@ impl Threads {
         let want_peers = announcer.clone();
         let watcher = options.watcher.clone();
         let (manager_handle, manager) = peer_manager::spawn(
-            swarm,
+            shared,
             options.max_peers,
             Inputs {
                 addresses: address_inbox,
@@ -174,9 +174,9 @@ fn start_listener(
 }
 
 /// What every peer thread will share, with a fresh peer id.
-fn swarm(parts: &Parts, options: &Options, saver: Sender<block_saver::Command>) -> Swarm {
+fn shared(parts: &Parts, options: &Options, saver: Sender<block_saver::Command>) -> Shared {
     let peer_id = peer_id();
-    Swarm {
+    Shared {
         info_hash: parts.meta.info_hash,
         peer_id,
         geometry: parts.geometry,

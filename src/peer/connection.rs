@@ -20,7 +20,7 @@ use super::handshake::Established;
 use super::registry::Registration;
 use super::socket::Socket;
 use super::upload::Upload;
-use super::{PeerError, PeerStatus, Swarm};
+use super::{PeerError, PeerStatus, Shared};
 use crate::piece_manager::PeerKey;
 use crate::transcript::{Direction, Flag};
 use crate::wire::{self, Message};
@@ -35,13 +35,13 @@ use std::time::{Duration, Instant};
 const READ_BATCH: usize = 64;
 
 /// Largest message we accept: a 128 KiB block plus header, or our torrent's bitfield.
-fn max_message_len(swarm: &Swarm) -> u32 {
-    let bitfield = swarm.geometry.bitfield_len() as u32 + 1;
+fn max_message_len(shared: &Shared) -> u32 {
+    let bitfield = shared.geometry.bitfield_len() as u32 + 1;
     bitfield.max(128 * 1024 + 9)
 }
 
 pub(super) struct Connection {
-    /// Holds the peer's id in the swarm's registry while the connection lives, so no
+    /// Holds the peer's id in the torrent's registry while the connection lives, so no
     /// second connection to the same peer is made. The first field, so it is dropped
     /// first: the id is free before the peer sees the socket close.
     _registration: Registration,
@@ -52,7 +52,7 @@ pub(super) struct Connection {
     pub(super) addr: SocketAddr,
     /// What every peer thread of the torrent shares: the piece manager, storage, the
     /// saver's channel, the timeouts.
-    pub(super) swarm: Arc<Swarm>,
+    pub(super) shared: Arc<Shared>,
     /// What this thread shares with the peer manager: the stop flag and the choker's
     /// verdict one way, byte counts, interest and snubbing the other.
     pub(super) status: Arc<PeerStatus>,
@@ -79,7 +79,7 @@ impl Connection {
         addr: SocketAddr,
         established: Established,
         registration: Registration,
-        swarm: Arc<Swarm>,
+        shared: Arc<Shared>,
         status: Arc<PeerStatus>,
     ) -> Result<Connection, PeerError> {
         let now = Instant::now();
@@ -89,15 +89,15 @@ impl Connection {
             extensions,
             peer_id: _,
         } = established;
-        let socket = Socket::new(stream, ciphers, max_message_len(&swarm))?;
+        let socket = Socket::new(stream, ciphers, max_message_len(&shared))?;
         Ok(Connection {
             _registration: registration,
             key,
             addr,
             socket,
-            download: Download::new(swarm.geometry.piece_count, now),
-            upload: Upload::new(&swarm.pieces),
-            swarm,
+            download: Download::new(shared.geometry.piece_count, now),
+            upload: Upload::new(&shared.pieces),
+            shared,
             status,
             extensions,
             waiting_since: now,
@@ -108,7 +108,7 @@ impl Connection {
     /// Runs the connection until it fails or is stopped; always returns why it ended, after
     /// giving back its requested blocks and its share of the availability counts.
     pub(super) fn run(&mut self) -> PeerError {
-        let counters = self.swarm.counters.clone();
+        let counters = self.shared.counters.clone();
         counters.peers.fetch_add(1, Ordering::Relaxed);
         let error = match self.start().and_then(|()| self.serve()) {
             Ok(never) => match never {},
@@ -127,7 +127,7 @@ impl Connection {
             let version = concat!("smalltorrent ", env!("CARGO_PKG_VERSION"));
             wire::encode_extended_handshake(self.socket.queue(), reqq, version);
             let fields = [("reqq", u64::from(reqq))];
-            let tracer = &self.swarm.tracer;
+            let tracer = &self.shared.tracer;
             tracer.wire(self.addr, Direction::Out, "extended_handshake", &fields);
         }
         self.write_some()
@@ -143,7 +143,7 @@ impl Connection {
             let wait = if buffered {
                 Duration::ZERO
             } else {
-                let tick = self.swarm.timeouts.tick;
+                let tick = self.shared.timeouts.tick;
                 tick.saturating_sub(self.last_housekeeping.elapsed())
             };
             // Wake for room in the socket while bytes wait in `out`, and also while requested
@@ -156,7 +156,7 @@ impl Connection {
                 self.read_messages()?;
             }
             let now = Instant::now();
-            if now.duration_since(self.last_housekeeping) >= self.swarm.timeouts.tick {
+            if now.duration_since(self.last_housekeeping) >= self.shared.timeouts.tick {
                 self.last_housekeeping = now;
                 self.housekeeping(now)?;
             }
@@ -187,7 +187,7 @@ impl Connection {
         if log::log_enabled!(log::Level::Trace) {
             log::trace!("peer {}: received {}", self.addr, message.summary());
         }
-        self.swarm
+        self.shared
             .tracer
             .message(self.addr, Direction::In, &message);
         match message {
@@ -214,7 +214,7 @@ impl Connection {
 
     /// Periodic checks: timeouts, keep-alives, endgame cancels, interest.
     fn housekeeping(&mut self, now: Instant) -> Result<(), PeerError> {
-        let timeouts = self.swarm.timeouts;
+        let timeouts = self.shared.timeouts;
         if self.socket.since_received(now) > timeouts.idle {
             return Err(PeerError::Timeout("waiting for any message"));
         }
@@ -233,7 +233,7 @@ impl Connection {
 
     /// Queues `message` for sending (and records it in the trace).
     pub(super) fn send(&mut self, message: Message) {
-        self.swarm
+        self.shared
             .tracer
             .message(self.addr, Direction::Out, &message);
         message.encode(self.socket.queue());
@@ -241,12 +241,12 @@ impl Connection {
 
     /// Records a change of one of the four state flags in the trace.
     pub(super) fn trace_flag(&self, flag: Flag, value: bool) {
-        self.swarm.tracer.flag(self.addr, flag, value);
+        self.shared.tracer.flag(self.addr, flag, value);
     }
 
     /// Writes as much as the socket takes now; the rest waits for the next turn.
     fn write_some(&mut self) -> Result<(), PeerError> {
-        self.socket.write_some(self.swarm.timeouts.idle)
+        self.socket.write_some(self.shared.timeouts.idle)
     }
 
     pub(super) fn misbehaved(&self, what: String) -> PeerError {

@@ -71,8 +71,8 @@ impl Connection {
         if !self.download.peer_has.set(piece) {
             return Err(self.misbehaved(format!("have for piece {piece}, out of range")));
         }
-        self.swarm.pieces.add_peer_piece(piece);
-        if !self.download.am_interested && !self.swarm.pieces.has_piece(piece) {
+        self.shared.pieces.add_peer_piece(piece);
+        if !self.download.am_interested && !self.shared.pieces.has_piece(piece) {
             self.set_interested(true);
         }
         self.end_if_both_complete()
@@ -82,14 +82,14 @@ impl Connection {
         // BEP 3 sends the bitfield first and only once, but real clients differ: aria2 sends
         // other messages first and sends a whole bitfield again after some `have`s. A new
         // bitfield simply replaces what we knew; it must still have the right shape.
-        let has = Bitfield::from_bytes(bytes, self.swarm.geometry.piece_count)
+        let has = Bitfield::from_bytes(bytes, self.shared.geometry.piece_count)
             .map_err(|e| self.misbehaved(e.to_string()))?;
-        self.swarm
+        self.shared
             .pieces
             .remove_peer_pieces(&self.download.peer_has);
-        self.swarm.pieces.add_peer_pieces(&has);
+        self.shared.pieces.add_peer_pieces(&has);
         self.download.peer_has = has;
-        if self.swarm.pieces.is_interesting(&self.download.peer_has) {
+        if self.shared.pieces.is_interesting(&self.download.peer_has) {
             self.set_interested(true);
         }
         self.end_if_both_complete()
@@ -98,7 +98,7 @@ impl Connection {
     /// Two seeds have nothing to trade: close, as other clients do, so the peer (say, a
     /// leecher that just finished) is not kept waiting for us to hang up.
     fn end_if_both_complete(&self) -> Result<(), PeerError> {
-        if self.download.peer_has.is_full() && self.swarm.pieces.is_complete() {
+        if self.download.peer_has.is_full() && self.shared.pieces.is_complete() {
             return Err(PeerError::BothComplete);
         }
         Ok(())
@@ -129,13 +129,13 @@ impl Connection {
         self.status
             .downloaded
             .fetch_add(length as u64, Ordering::Relaxed);
-        self.swarm.counters.add_downloaded(length as u64);
+        self.shared.counters.add_downloaded(length as u64);
         self.waiting_since = Instant::now();
         self.download.last_block = self.waiting_since;
         self.status.snubbed.store(false, Ordering::Relaxed);
-        match self.swarm.pieces.block_received(self.key, block) {
+        match self.shared.pieces.block_received(self.key, block) {
             Delivery::Accepted => self
-                .swarm
+                .shared
                 .saver
                 .send(SaverCommand::Save { block, data })
                 .map_err(|_| PeerError::SaverGone),
@@ -149,7 +149,7 @@ impl Connection {
             self.trace_flag(Flag::PeerChoking, false);
             self.waiting_since = Instant::now();
             self.download.last_block = self.waiting_since;
-            self.swarm
+            self.shared
                 .counters
                 .unchoking_us
                 .fetch_add(1, Ordering::Relaxed);
@@ -163,13 +163,13 @@ impl Connection {
         self.download.peer_choking = true;
         self.trace_flag(Flag::PeerChoking, true);
         self.waiting_since = Instant::now();
-        self.swarm
+        self.shared
             .counters
             .unchoking_us
             .fetch_sub(1, Ordering::Relaxed);
         // BEP 3: a choke discards our pending requests. Give them back to the piece
         // manager so other peers can fetch them, but still accept them if they arrive.
-        self.swarm
+        self.shared
             .pieces
             .return_blocks(self.key, &self.download.in_flight);
         self.download.remember_stale_in_flight();
@@ -179,19 +179,19 @@ impl Connection {
     /// blocks, its share of the availability counts) and to the counters.
     pub(super) fn download_ended(&mut self) {
         if !self.download.peer_choking {
-            let counters = &self.swarm.counters;
+            let counters = &self.shared.counters;
             counters.unchoking_us.fetch_sub(1, Ordering::Relaxed);
         }
         let returned: Vec<BlockRef> = self.download.in_flight.drain(..).collect();
-        self.swarm.pieces.return_blocks(self.key, &returned);
-        self.swarm
+        self.shared.pieces.return_blocks(self.key, &returned);
+        self.shared
             .pieces
             .remove_peer_pieces(&self.download.peer_has);
     }
 
     /// The download side's timeouts, snubbing, endgame cancels and loss of interest.
     pub(super) fn download_housekeeping(&mut self, now: Instant) -> Result<(), PeerError> {
-        let timeouts = self.swarm.timeouts;
+        let timeouts = self.shared.timeouts;
         let waited = now.duration_since(self.waiting_since);
         if self.download.am_interested && self.download.peer_choking && waited > timeouts.unchoke {
             return Err(PeerError::Timeout("waiting to be unchoked"));
@@ -210,7 +210,7 @@ impl Connection {
             && !self.download.peer_choking
         {
             // Nothing to request: maybe we have everything this peer has.
-            if !self.swarm.pieces.is_interesting(&self.download.peer_has) {
+            if !self.shared.pieces.is_interesting(&self.download.peer_has) {
                 self.set_interested(false);
             }
         }
@@ -222,7 +222,7 @@ impl Connection {
         let mut index = 0;
         while index < self.download.in_flight.len() {
             let block = self.download.in_flight[index];
-            if self.swarm.pieces.is_block_done(block) {
+            if self.shared.pieces.is_block_done(block) {
                 self.send(Message::Cancel(block));
                 self.download
                     .stale
@@ -239,13 +239,13 @@ impl Connection {
         if self.download.peer_choking || !self.download.am_interested {
             return;
         }
-        let target = self.swarm.pipeline;
+        let target = self.shared.pipeline;
         if self.download.in_flight.len() > target - target / 4 {
             return;
         }
         let before = self.download.in_flight.len();
         let mut picked = Vec::new();
-        self.swarm.pieces.pick_blocks(
+        self.shared.pieces.pick_blocks(
             self.key,
             &self.download.peer_has,
             &self.download.in_flight,
@@ -261,8 +261,8 @@ impl Connection {
                 .in_flight
                 .iter()
                 .any(|b| b.piece == block.piece);
-            if new_piece && self.swarm.tracer.is_enabled() {
-                let tracer = &self.swarm.tracer;
+            if new_piece && self.shared.tracer.is_enabled() {
+                let tracer = &self.shared.tracer;
                 tracer.piece(Some(self.addr), PieceEvent::Requested, block.piece);
             }
             self.send(Message::Request(block));

@@ -13,7 +13,7 @@
 //!
 //! First the handshakes (`handshake.rs`): the BitTorrent handshake, after a Message Stream
 //! Encryption handshake when the peer opens with one. Then the peer's id goes into the
-//! swarm's registry (`registry.rs`): a peer already connected is not connected twice.
+//! torrent's registry (`registry.rs`): a peer already connected is not connected twice.
 //! Then the loop (`connection.rs`) over the non-blocking socket (`socket.rs`) hands each
 //! message to its side, each side keeping its own state. The download side
 //! (`download.rs`): bitfield → interested → wait for unchoke → keep a pipeline of requests full while
@@ -104,8 +104,9 @@ pub enum Encryption {
     Prefer,
 }
 
-/// What every peer thread of one torrent shares.
-pub struct Swarm {
+/// What every peer thread of one torrent shares (as `block_saver::Shared` is what the saver
+/// and the hasher share). Not the swarm: that is all the peers of a torrent, ours and others.
+pub struct Shared {
     pub info_hash: [u8; 20],
     pub peer_id: [u8; 20],
     pub geometry: Geometry,
@@ -273,17 +274,17 @@ pub struct Exited {
 pub fn spawn_outgoing(
     key: PeerKey,
     addr: SocketAddr,
-    swarm: Arc<Swarm>,
+    shared: Arc<Shared>,
     status: Arc<PeerStatus>,
     exits: Sender<Exited>,
 ) -> io::Result<JoinHandle<()>> {
     spawn_thread(key, addr, exits, move || {
-        let established = handshake::dial(addr, swarm.bind, &Terms::of(&swarm, &status))?;
+        let established = handshake::dial(addr, shared.bind, &Terms::of(&shared, &status))?;
         let registration =
-            swarm
+            shared
                 .registry
                 .register(established.peer_id, key, addr, Opened::ByUs, &status)?;
-        Connection::new(key, addr, established, registration, swarm, status)
+        Connection::new(key, addr, established, registration, shared, status)
     })
 }
 
@@ -292,17 +293,17 @@ pub fn spawn_incoming(
     key: PeerKey,
     stream: TcpStream,
     addr: SocketAddr,
-    swarm: Arc<Swarm>,
+    shared: Arc<Shared>,
     status: Arc<PeerStatus>,
     exits: Sender<Exited>,
 ) -> io::Result<JoinHandle<()>> {
     spawn_thread(key, addr, exits, move || {
-        let established = handshake::answer(stream, &Terms::of(&swarm, &status))?;
+        let established = handshake::answer(stream, &Terms::of(&shared, &status))?;
         let registration =
-            swarm
+            shared
                 .registry
                 .register(established.peer_id, key, addr, Opened::ByPeer, &status)?;
-        Connection::new(key, addr, established, registration, swarm, status)
+        Connection::new(key, addr, established, registration, shared, status)
     })
 }
 
@@ -327,16 +328,16 @@ fn spawn_thread(
 
 impl<'a> Terms<'a> {
     /// The handshake's terms for one peer of `swarm`.
-    fn of(swarm: &'a Swarm, status: &'a PeerStatus) -> Terms<'a> {
+    fn of(shared: &'a Shared, status: &'a PeerStatus) -> Terms<'a> {
         Terms {
-            info_hash: swarm.info_hash,
-            peer_id: swarm.peer_id,
-            connect_timeout: swarm.timeouts.connect,
-            timeout: swarm.timeouts.handshake,
-            tick: swarm.timeouts.tick,
+            info_hash: shared.info_hash,
+            peer_id: shared.peer_id,
+            connect_timeout: shared.timeouts.connect,
+            timeout: shared.timeouts.handshake,
+            tick: shared.timeouts.tick,
             stop: &status.stop,
-            encrypt: swarm.encryption == Encryption::Prefer,
-            tracer: &swarm.tracer,
+            encrypt: shared.encryption == Encryption::Prefer,
+            tracer: &shared.tracer,
         }
     }
 }

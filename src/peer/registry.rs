@@ -18,7 +18,7 @@
 //!   the greater peer id, whichever came first: a newcomer that loses is refused, an older
 //!   connection that loses is stopped.
 //!
-//! * Used by: the peer threads (through [`Swarm`](super::Swarm)), right after the handshake.
+//! * Used by: the peer threads (through [`Shared`](super::Shared)), right after the handshake.
 //! * Why a set behind a lock and not a question to the peer manager: the answer is needed
 //!   the moment a handshake ends and must be atomic with taking the id; asking the
 //!   manager's loop would make every handshake wait a round trip. The lock is held only to

@@ -67,7 +67,7 @@ impl Upload {
 impl Connection {
     /// Our bitfield, the first message after the handshake, if we have any piece.
     pub(super) fn send_bitfield(&mut self) {
-        let ours = self.swarm.pieces.verified();
+        let ours = self.shared.pieces.verified();
         if ours.count() > 0 {
             self.send(Message::Bitfield(ours.as_bytes().to_vec()));
         }
@@ -76,7 +76,7 @@ impl Connection {
     /// A `have` for every piece verified since the last call (or since our bitfield).
     pub(super) fn send_haves(&mut self) {
         let mut verified = Vec::new();
-        self.swarm
+        self.shared
             .pieces
             .verified_since(&mut self.upload.have_cursor, &mut verified);
         for piece in verified {
@@ -108,7 +108,7 @@ impl Connection {
             )));
         }
         if !self
-            .swarm
+            .shared
             .geometry
             .contains(block.piece, block.offset, block.length)
         {
@@ -117,7 +117,7 @@ impl Connection {
                 block.length, block.offset, block.piece
             )));
         }
-        if !self.swarm.pieces.has_piece(block.piece) {
+        if !self.shared.pieces.has_piece(block.piece) {
             self.upload.bad_requests += 1;
             if self.upload.bad_requests > MAX_BAD_REQUESTS {
                 return Err(self.misbehaved("keeps requesting pieces we do not have".into()));
@@ -169,7 +169,7 @@ impl Connection {
             let Some(&block) = self.upload.requests.front() else {
                 break;
             };
-            if let Some(limit) = &self.swarm.upload_limit
+            if let Some(limit) = &self.shared.upload_limit
                 && !limit.try_take(u64::from(block.length))
             {
                 // Over the upload limit: the block waits for a later turn.
@@ -177,23 +177,23 @@ impl Connection {
                 break;
             }
             self.upload.requests.pop_front();
-            if !self.swarm.pieces.still_has_piece(block.piece) {
+            if !self.shared.pieces.still_has_piece(block.piece) {
                 // Verified when the peer asked, lost since: its file was truncated under
                 // us and is being repaired. Never send bytes we cannot vouch for.
                 continue;
             }
-            let offset = self.swarm.geometry.piece_offset(block.piece) + block.offset as u64;
+            let offset = self.shared.geometry.piece_offset(block.piece) + block.offset as u64;
             let fields = [
                 ("piece", u64::from(block.piece)),
                 ("offset", u64::from(block.offset)),
                 ("length", u64::from(block.length)),
             ];
-            self.swarm
+            self.shared
                 .tracer
                 .wire(self.addr, Direction::Out, "piece", &fields);
             let out = self.socket.queue();
             out.extend_from_slice(&piece_header(block.piece, block.offset, block.length));
-            self.swarm
+            self.shared
                 .storage
                 .read_with(offset, block.length as u64, |bytes| {
                     out.extend_from_slice(bytes)
@@ -201,7 +201,7 @@ impl Connection {
                 .map_err(PeerError::Storage)?;
             let length = block.length as u64;
             self.status.uploaded.fetch_add(length, Ordering::Relaxed);
-            self.swarm.counters.add_uploaded(length);
+            self.shared.counters.add_uploaded(length);
         }
         Ok(())
     }

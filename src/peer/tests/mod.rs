@@ -41,7 +41,7 @@ struct Setup {
     pieces: Arc<PieceManager>,
     saved: Receiver<SaverCommand>,
     exits: Receiver<Exited>,
-    /// Holds the (empty) files the swarm's storage maps.
+    /// Holds the (empty) files the shared storage maps.
     _dir: tempfile::TempDir,
 }
 
@@ -134,7 +134,7 @@ fn connect_local(
         let data: Vec<u8> = (0..g.total_length).map(payload_byte).collect();
         storage.write(0, &data).unwrap();
     }
-    let swarm = Arc::new(Swarm {
+    let shared = Arc::new(Shared {
         info_hash: INFO_HASH,
         peer_id: OUR_ID,
         geometry: g,
@@ -150,7 +150,7 @@ fn connect_local(
         upload_limit: None,
         registry: Arc::new(Registry::new(OUR_ID)),
     });
-    spawn_outgoing(1, addr, swarm, status, exits_tx).unwrap();
+    spawn_outgoing(1, addr, shared, status, exits_tx).unwrap();
     Setup {
         pieces,
         saved,
