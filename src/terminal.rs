@@ -107,8 +107,10 @@ pub struct Block {
 
 impl Block {
     /// What to write to replace the block drawn last time by `lines` (each already fitted
-    /// to `size`): up over the old block, each line then clear its end, then clear
-    /// whatever the old block had below (when it had more lines, or reflowed).
+    /// to `size`): up over the old block, each line on a cleared row, then clear whatever
+    /// the old block had below (when it had more lines, or reflowed). Clearing a whole
+    /// row (`ESC[2K`) also drops the mark a reflow left on it, that it goes on into the
+    /// next row; with the mark, tmux joins the two rows again on a widening.
     pub fn redraw(&mut self, lines: &[String], size: Size) -> String {
         let mut text = String::from("\r");
         let up: usize = self
@@ -120,7 +122,7 @@ impl Block {
             let _ = write!(text, "\x1b[{up}A");
         }
         for line in lines {
-            let _ = writeln!(text, "{line}\x1b[K");
+            let _ = writeln!(text, "\x1b[2K{line}");
         }
         text.push_str("\x1b[J");
         self.drawn = lines.iter().map(|line| width_of(line)).collect();
@@ -147,14 +149,14 @@ impl Line {
     }
 
     /// What to write to erase the line on screen, leaving the cursor at the start of its
-    /// first row.
+    /// first row (cleared whole, as in [`Block::redraw`]).
     pub fn erase(&mut self, size: Size) -> String {
         let mut text = String::from("\r");
         let up = self.drawn.map_or(1, |w| rows_taken(w, size.columns)) - 1;
         if up > 0 {
             let _ = write!(text, "\x1b[{up}A");
         }
-        text.push_str("\x1b[J");
+        text.push_str("\x1b[2K\x1b[J");
         self.drawn = None;
         text
     }
@@ -215,10 +217,13 @@ mod tests {
     fn a_block_moves_up_over_what_it_drew_and_clears_the_rest() {
         let mut block = Block::default();
         let lines = ["one".to_string(), "two".to_string()];
-        assert_eq!(block.redraw(&lines, SIZE), "\rone\x1b[K\ntwo\x1b[K\n\x1b[J");
+        assert_eq!(
+            block.redraw(&lines, SIZE),
+            "\r\x1b[2Kone\n\x1b[2Ktwo\n\x1b[J"
+        );
         assert_eq!(
             block.redraw(&lines[..1], SIZE),
-            "\r\x1b[2Aone\x1b[K\n\x1b[J"
+            "\r\x1b[2A\x1b[2Kone\n\x1b[J"
         );
         // A 79-character line, then the window narrows to 40: it now takes two rows.
         block.redraw(&["x".repeat(79)], SIZE);
@@ -226,21 +231,25 @@ mod tests {
             columns: 40,
             ..SIZE
         };
-        assert!(block.redraw(&lines, narrow).starts_with("\r\x1b[2Aone"));
+        assert!(
+            block
+                .redraw(&lines, narrow)
+                .starts_with("\r\x1b[2A\x1b[2Kone")
+        );
     }
 
     #[test]
     fn a_line_replaces_itself_and_makes_way_for_a_message() {
         let mut line = Line::default();
-        assert_eq!(line.redraw("50%", SIZE), "\r\x1b[J50%");
-        assert_eq!(line.redraw("51%", SIZE), "\r\x1b[J51%");
+        assert_eq!(line.redraw("50%", SIZE), "\r\x1b[2K\x1b[J50%");
+        assert_eq!(line.redraw("51%", SIZE), "\r\x1b[2K\x1b[J51%");
         line.redraw(&"x".repeat(79), SIZE);
         let narrow = Size {
             columns: 30,
             ..SIZE
         };
-        assert_eq!(line.erase(narrow), "\r\x1b[2A\x1b[J");
+        assert_eq!(line.erase(narrow), "\r\x1b[2A\x1b[2K\x1b[J");
         // Erased: nothing to move over any more.
-        assert_eq!(line.erase(narrow), "\r\x1b[J");
+        assert_eq!(line.erase(narrow), "\r\x1b[2K\x1b[J");
     }
 }
