@@ -310,6 +310,15 @@ fn watch_demo(
             }
             break;
         }
+        if rows
+            .iter()
+            .any(|row| row.starts_with("peer ") && row.contains("address"))
+        {
+            // The final report is being printed and the demo has not exited yet: the
+            // live checks no longer apply, the final ones run once it has.
+            std::thread::sleep(POLL);
+            continue;
+        }
         let checked =
             check_widths(&joined, size.0, true).and_then(|()| check_live_screen(&rows, leechers));
         match (checked, settling) {
