@@ -310,10 +310,9 @@ fn watch_demo(
             }
             break;
         }
-        if rows
-            .iter()
-            .any(|row| row.starts_with("peer ") && row.contains("address"))
-        {
+        if rows.iter().any(|row| {
+            row.contains("× the payload") || row.starts_with("peer ") && row.contains("address")
+        }) {
             // The final report is being printed and the demo has not exited yet: the
             // live checks no longer apply, the final ones run once it has.
             std::thread::sleep(POLL);
