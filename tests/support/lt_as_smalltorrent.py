@@ -9,7 +9,7 @@ It speaks the part of smalltorrent's command line those tests use, and prints th
 they read on stderr:
 
   FILE.torrent (-s DIR | -d DIR) [--bind IP] [--port N] [--seed] [--seed-ratio R]
-               [--seed-time MIN] [-q]
+               [--seed-time MIN] [--max-upload-rate RATE] [-q]
 
   checked data: X of N pieces valid (P%)   after checking what DIR holds
   listening on IP:PORT                     then
@@ -33,6 +33,13 @@ def log(line):
     print(line, file=sys.stderr, flush=True)
 
 
+def rate(text):
+    """Bytes per second, with smalltorrent's 1024-based K/M/G suffixes."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    unit = units.get(text[-1:].upper(), 1)
+    return int(float(text[:-1] if unit > 1 else text) * unit)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("torrent")
@@ -43,6 +50,7 @@ def main():
     ap.add_argument("--seed", action="store_true")
     ap.add_argument("--seed-ratio", type=float, default=0)
     ap.add_argument("--seed-time", type=float, default=0)
+    ap.add_argument("--max-upload-rate", type=rate, default=0)
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args()
     seeding_mode = args.seed_dir is not None
@@ -61,6 +69,7 @@ def main():
         # Issue 3's choker: 4 regular unchokes (plus libtorrent's optimistic one), not
         # libtorrent's default 8, which would unchoke a whole 6-leecher swarm at once.
         "unchoke_slots_limit": 4,
+        "upload_rate_limit": args.max_upload_rate,
         "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
     })
     info = lt.torrent_info(args.torrent)
