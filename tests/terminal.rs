@@ -1,5 +1,5 @@
 //! The live displays in a real terminal: tmux runs smalltorrent in a detached pane of a
-//! known size (80×24, 120×30, then resized) and the test reads the screen
+//! known size (80×24, 120×30, and resized three times) and the test reads the screen
 //! (`tmux capture-pane`) again and again while it runs.
 //!
 //! What must hold on every capture: no line wraps (`capture-pane -J` joins wrapped rows,
@@ -274,19 +274,20 @@ fn failure(problem: &str, rows: &[String]) -> String {
     format!("{problem}\n--- screen ---\n{}\n---", rows.join("\n"))
 }
 
-/// Runs the demo in a `width`×`height` pane and checks every capture of it; `resize`
-/// resizes the pane (once, after the first frame with peers) to another size.
+/// Runs the demo in a `width`×`height` pane and checks every capture of it. The pane is
+/// resized to each of `resizes` in turn, each once the screen shows a whole, clean frame.
 fn watch_demo(
     width: usize,
     height: usize,
     args: &str,
     leechers: usize,
-    resize: Option<(usize, usize)>,
+    resizes: &[(usize, usize)],
 ) {
     let tmux = Tmux::start(width, height, &pane_command(&format!("demo {args}")));
     let started = Instant::now();
     let mut size = (width, height);
-    let mut resize = resize;
+    let mut resizes = resizes.iter();
+    let mut next_size = resizes.next();
     // After a resize, until the demo has redrawn, the screen holds the terminal's reflow
     // of the old frame: the checks wait for a clean screen before holding again.
     let mut settling: Option<Instant> = None;
@@ -299,8 +300,8 @@ fn watch_demo(
         );
         let (rows, joined) = (tmux.rows(), tmux.joined());
         if rows.iter().any(|row| row.starts_with(EXITED)) {
-            // The report is printed once, 79 columns wide: it may wrap once narrowed.
-            let narrowed = size.0 < width;
+            // The report is printed once, 79 columns wide: narrower, it wraps.
+            let narrowed = size.0 < 80;
             let checked = check_final_screen(&joined, leechers).and_then(|()| match narrowed {
                 true => Ok(()),
                 false => check_widths(&joined, size.0, false),
@@ -320,24 +321,24 @@ fn watch_demo(
         }
         let checked =
             check_widths(&joined, size.0, true).and_then(|()| check_live_screen(&rows, leechers));
-        match (checked, settling) {
+        let whole = match (checked, settling) {
             (Ok(live), _) => {
-                whole_frames += usize::from(live == Live::Whole);
                 settling = None;
+                live == Live::Whole
             }
-            (Err(_), Some(since)) if since.elapsed() < Duration::from_secs(20) => {}
+            (Err(_), Some(since)) if since.elapsed() < Duration::from_secs(20) => false,
             (Err(problem), _) => panic!("{}", failure(&problem, &rows)),
-        }
-        let has_peers = rows.iter().any(|row| is_peer_line(row, "seeder"));
-        if let Some(new_size) = resize.filter(|_| has_peers) {
+        };
+        whole_frames += usize::from(whole);
+        if let Some(&new_size) = next_size.filter(|_| whole) {
             tmux.resize(new_size.0, new_size.1);
             size = new_size;
-            resize = None;
+            next_size = resizes.next();
             settling = Some(Instant::now());
         }
         std::thread::sleep(POLL);
     }
-    assert!(resize.is_none(), "the demo ended before the resize");
+    assert!(next_size.is_none(), "the demo ended before every resize");
     assert!(
         settling.is_none(),
         "the screen did not settle after the resize"
@@ -348,21 +349,24 @@ fn watch_demo(
 #[test]
 fn the_demo_fits_80_by_24() {
     if have_tmux() {
-        watch_demo(80, 24, "--size 8M --leechers 3", 3, None);
+        watch_demo(80, 24, "--size 8M --leechers 3", 3, &[]);
     }
 }
 
 #[test]
 fn the_demo_fits_120_by_30() {
     if have_tmux() {
-        watch_demo(120, 30, "--size 8M --leechers 3", 3, None);
+        watch_demo(120, 30, "--size 8M --leechers 3", 3, &[]);
     }
 }
 
 #[test]
-fn the_demo_follows_a_narrowing() {
+fn the_demo_follows_resizes() {
     if have_tmux() {
-        watch_demo(100, 24, "--size 16M --leechers 3", 3, Some((60, 20)));
+        // Narrower, then also shorter, then larger than at the start (where the final
+        // report fits unwrapped).
+        let resizes = [(60, 20), (45, 12), (90, 30)];
+        watch_demo(100, 24, "--size 16M --leechers 3", 3, &resizes);
     }
 }
 
