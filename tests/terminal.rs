@@ -6,14 +6,14 @@
 //! so a joined line wider than the pane is a wrapped one); the demo's screen is its
 //! header, then exactly one line per peer in order, then nothing, so a fragment of an
 //! older frame shows up as a line that is neither; after the demo, its final table is
-//! whole. Each test has its own tmux server (`tmux -L`), killed on drop, also on a
+//! whole. Each test has its own tmux server (`tmux -S`), killed on drop, also on a
 //! failure. No timing is asserted: the tests poll, with generous timeouts.
 //!
-//! tmux is needed (Debian: `apt-get install tmux`; `.ci/run` installs it). Without it
-//! these tests fail, unless `SMALLTORRENT_SKIP_TMUX=1` says to skip them.
+//! tmux is needed (Debian: `apt-get install tmux`; `scripts/test.sh` installs it).
+//! Without it these tests fail, unless `SMALLTORRENT_SKIP_TMUX=1` says to skip them.
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a demo may take, on a slow and busy machine.
@@ -44,23 +44,25 @@ fn have_tmux() -> bool {
         return false;
     }
     panic!(
-        "these tests need tmux: install it (Debian: apt-get install tmux; .ci/run does), \
+        "these tests need tmux: install it (Debian: apt-get install tmux; scripts/test.sh does), \
          or set SMALLTORRENT_SKIP_TMUX=1 to skip them"
     );
 }
 
-/// A tmux server of our own with one detached session; killed on drop.
+/// A tmux server of our own with one detached session; killed on drop. Its socket lives
+/// in a temporary folder (`tmux -S`), so servers never collide and leave nothing behind.
 struct Tmux {
-    socket: String,
+    socket: PathBuf,
+    _folder: tempfile::TempDir,
 }
 
 impl Tmux {
     /// Starts `command` (a shell command) in a pane `width`×`height`.
     fn start(width: usize, height: usize, command: &str) -> Tmux {
-        static SERVERS: AtomicUsize = AtomicUsize::new(0);
-        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
+        let folder = tempfile::tempdir().expect("a temporary folder for tmux's socket");
         let tmux = Tmux {
-            socket: format!("smalltorrent-test-{}-{n}", std::process::id()),
+            socket: folder.path().join("tmux"),
+            _folder: folder,
         };
         let (x, y) = (width.to_string(), height.to_string());
         let args = ["new-session", "-d", "-x", &x, "-y", &y, command];
@@ -71,7 +73,7 @@ impl Tmux {
     /// Runs a tmux command on our server; panics if it fails.
     fn run(&self, options: &[&str], args: &[&str]) -> Output {
         let output = Command::new("tmux")
-            .arg("-L")
+            .arg("-S")
             .arg(&self.socket)
             .args(options)
             .args(args)
@@ -103,6 +105,21 @@ impl Tmux {
             .collect()
     }
 
+    /// Ctrl-C in the pane, then waits until smalltorrent has exited (so that the files
+    /// it writes on its way out are written before the test removes their folder).
+    fn interrupt(&self) {
+        self.run(&[], &["send-keys", "C-c"]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.rows().iter().any(|row| row.starts_with(EXITED)) {
+            assert!(
+                Instant::now() < deadline,
+                "{}",
+                failure("smalltorrent did not exit on Ctrl-C", &self.rows())
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
     fn resize(&self, width: usize, height: usize) {
         let (x, y) = (width.to_string(), height.to_string());
         self.run(&[], &["resize-window", "-x", &x, "-y", &y]);
@@ -113,7 +130,9 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         // Ends the pane's processes too (SIGHUP: the demo stops and removes its files).
         let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
             .output();
     }
 }
@@ -424,4 +443,5 @@ fn the_progress_line_fits_and_follows_a_narrowing() {
             std::thread::sleep(POLL);
         }
     }
+    tmux.interrupt();
 }
