@@ -9,11 +9,13 @@
 //! * Every character drawn is one column wide (`░▒▓█`, `↓`, `×` are; no emoji, no CJK), so
 //!   counting characters counts columns.
 //! * The size is asked of the kernel (`ioctl(TIOCGWINSZ)`) at every redraw, a system call
-//!   four times a second, so a resize is followed without a `SIGWINCH` handler. When a
-//!   window narrows, most terminals (tmux, VTE, kitty, iTerm2, Windows Terminal) reflow:
-//!   a line now too wide takes several rows. The redraw moves up over all of them
-//!   ([`rows_taken`]) and clears to the end of the screen. (A terminal that cuts lines
-//!   instead, such as xterm, loses a few rows above the display on such a resize.)
+//!   four times a second, so a resize is followed without a `SIGWINCH` handler. After a
+//!   resize, only the terminal knows what its screen holds: most (tmux, VTE, kitty,
+//!   iTerm2) reflow, so a line now too wide takes several rows; some (xterm) cut lines;
+//!   and a frame written just before the resize lands on the new grid. So when the size
+//!   has changed since the last draw, a [`Block`] clears the screen and starts again at
+//!   the top. A [`Line`], under messages it must not erase, moves up over the rows a
+//!   reflow would have made of it ([`rows_taken`]) and clears to the end of the screen.
 
 use std::fmt::Write as _;
 
@@ -99,33 +101,34 @@ pub fn rows_taken(width: usize, columns: usize) -> usize {
 }
 
 /// A block of lines redrawn in place, each ended by a newline (the demo's view). Remembers
-/// the widths it drew, to move back over them.
+/// how many lines it drew, to move back over them, and at what size.
 #[derive(Debug, Default)]
 pub struct Block {
-    drawn: Vec<usize>,
+    drawn: usize,
+    size: Option<Size>,
 }
 
 impl Block {
     /// What to write to replace the block drawn last time by `lines` (each already fitted
-    /// to `size`): up over the old block, each line on a cleared row, then clear whatever
-    /// the old block had below (when it had more lines, or reflowed). Clearing a whole
-    /// row (`ESC[2K`) also drops the mark a reflow left on it, that it goes on into the
-    /// next row; with the mark, tmux joins the two rows again on a widening.
+    /// to `size`): up over the old block (after a resize: clear the screen, go to its
+    /// top), each line on a cleared row, then clear whatever the old block had below.
+    /// Clearing a whole row (`ESC[2K`) also drops the mark a reflow may have left on it,
+    /// that it goes on into the next row (tmux would join such rows on a widening).
     pub fn redraw(&mut self, lines: &[String], size: Size) -> String {
-        let mut text = String::from("\r");
-        let up: usize = self
-            .drawn
-            .iter()
-            .map(|w| rows_taken(*w, size.columns))
-            .sum();
-        if up > 0 {
-            let _ = write!(text, "\x1b[{up}A");
+        let mut text = String::new();
+        match self.size {
+            Some(before) if before != size => text.push_str("\x1b[H\x1b[2J"),
+            _ if self.drawn > 0 => {
+                let _ = write!(text, "\r\x1b[{}A", self.drawn);
+            }
+            _ => text.push('\r'),
         }
         for line in lines {
             let _ = writeln!(text, "\x1b[2K{line}");
         }
         text.push_str("\x1b[J");
-        self.drawn = lines.iter().map(|line| width_of(line)).collect();
+        self.drawn = lines.len();
+        self.size = Some(size);
         text
     }
 }
@@ -214,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn a_block_moves_up_over_what_it_drew_and_clears_the_rest() {
+    fn a_block_moves_up_over_what_it_drew_or_starts_again_after_a_resize() {
         let mut block = Block::default();
         let lines = ["one".to_string(), "two".to_string()];
         assert_eq!(
@@ -225,17 +228,18 @@ mod tests {
             block.redraw(&lines[..1], SIZE),
             "\r\x1b[2A\x1b[2Kone\n\x1b[J"
         );
-        // A 79-character line, then the window narrows to 40: it now takes two rows.
-        block.redraw(&["x".repeat(79)], SIZE);
+        // After a resize: from the top of a cleared screen.
         let narrow = Size {
             columns: 40,
             ..SIZE
         };
+        let resized = block.redraw(&lines, narrow);
         assert!(
-            block
-                .redraw(&lines, narrow)
-                .starts_with("\r\x1b[2A\x1b[2Kone")
+            resized.starts_with("\x1b[H\x1b[2J\x1b[2Kone\n"),
+            "{resized:?}"
         );
+        let again = block.redraw(&lines, narrow);
+        assert!(again.starts_with("\r\x1b[2A\x1b[2Kone\n"), "{again:?}");
     }
 
     #[test]

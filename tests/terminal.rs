@@ -1,19 +1,19 @@
 //! The live displays in a real terminal: tmux runs smalltorrent in a detached pane of a
-//! known size (80×24, 120×30, then resized) and the test reads the screen
+//! known size (80×24, 120×30, and resized three times) and the test reads the screen
 //! (`tmux capture-pane`) again and again while it runs.
 //!
 //! What must hold on every capture: no line wraps (`capture-pane -J` joins wrapped rows,
 //! so a joined line wider than the pane is a wrapped one); the demo's screen is its
 //! header, then exactly one line per peer in order, then nothing, so a fragment of an
 //! older frame shows up as a line that is neither; after the demo, its final table is
-//! whole. Each test has its own tmux server (`tmux -L`), killed on drop, also on a
+//! whole. Each test has its own tmux server (`tmux -S`), killed on drop, also on a
 //! failure. No timing is asserted: the tests poll, with generous timeouts.
 //!
-//! tmux is needed (Debian: `apt-get install tmux`; `.ci/run` installs it). Without it
-//! these tests fail, unless `SMALLTORRENT_SKIP_TMUX=1` says to skip them.
+//! tmux is needed (Debian: `apt-get install tmux`; `scripts/test.sh` installs it).
+//! Without it these tests fail, unless `SMALLTORRENT_SKIP_TMUX=1` says to skip them.
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a demo may take, on a slow and busy machine.
@@ -44,23 +44,25 @@ fn have_tmux() -> bool {
         return false;
     }
     panic!(
-        "these tests need tmux: install it (Debian: apt-get install tmux; .ci/run does), \
+        "these tests need tmux: install it (Debian: apt-get install tmux; scripts/test.sh does), \
          or set SMALLTORRENT_SKIP_TMUX=1 to skip them"
     );
 }
 
-/// A tmux server of our own with one detached session; killed on drop.
+/// A tmux server of our own with one detached session; killed on drop. Its socket lives
+/// in a temporary folder (`tmux -S`), so servers never collide and leave nothing behind.
 struct Tmux {
-    socket: String,
+    socket: PathBuf,
+    _folder: tempfile::TempDir,
 }
 
 impl Tmux {
     /// Starts `command` (a shell command) in a pane `width`×`height`.
     fn start(width: usize, height: usize, command: &str) -> Tmux {
-        static SERVERS: AtomicUsize = AtomicUsize::new(0);
-        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
+        let folder = tempfile::tempdir().expect("a temporary folder for tmux's socket");
         let tmux = Tmux {
-            socket: format!("smalltorrent-test-{}-{n}", std::process::id()),
+            socket: folder.path().join("tmux"),
+            _folder: folder,
         };
         let (x, y) = (width.to_string(), height.to_string());
         let args = ["new-session", "-d", "-x", &x, "-y", &y, command];
@@ -71,7 +73,7 @@ impl Tmux {
     /// Runs a tmux command on our server; panics if it fails.
     fn run(&self, options: &[&str], args: &[&str]) -> Output {
         let output = Command::new("tmux")
-            .arg("-L")
+            .arg("-S")
             .arg(&self.socket)
             .args(options)
             .args(args)
@@ -103,6 +105,21 @@ impl Tmux {
             .collect()
     }
 
+    /// Ctrl-C in the pane, then waits until smalltorrent has exited (so that the files
+    /// it writes on its way out are written before the test removes their folder).
+    fn interrupt(&self) {
+        self.run(&[], &["send-keys", "C-c"]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.rows().iter().any(|row| row.starts_with(EXITED)) {
+            assert!(
+                Instant::now() < deadline,
+                "{}",
+                failure("smalltorrent did not exit on Ctrl-C", &self.rows())
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
     fn resize(&self, width: usize, height: usize) {
         let (x, y) = (width.to_string(), height.to_string());
         self.run(&[], &["resize-window", "-x", &x, "-y", &y]);
@@ -113,7 +130,9 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         // Ends the pane's processes too (SIGHUP: the demo stops and removes its files).
         let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
             .output();
     }
 }
@@ -274,19 +293,20 @@ fn failure(problem: &str, rows: &[String]) -> String {
     format!("{problem}\n--- screen ---\n{}\n---", rows.join("\n"))
 }
 
-/// Runs the demo in a `width`×`height` pane and checks every capture of it; `resize`
-/// resizes the pane (once, after the first frame with peers) to another size.
+/// Runs the demo in a `width`×`height` pane and checks every capture of it. The pane is
+/// resized to each of `resizes` in turn, each once the screen shows a whole, clean frame.
 fn watch_demo(
     width: usize,
     height: usize,
     args: &str,
     leechers: usize,
-    resize: Option<(usize, usize)>,
+    resizes: &[(usize, usize)],
 ) {
     let tmux = Tmux::start(width, height, &pane_command(&format!("demo {args}")));
     let started = Instant::now();
     let mut size = (width, height);
-    let mut resize = resize;
+    let mut resizes = resizes.iter();
+    let mut next_size = resizes.next();
     // After a resize, until the demo has redrawn, the screen holds the terminal's reflow
     // of the old frame: the checks wait for a clean screen before holding again.
     let mut settling: Option<Instant> = None;
@@ -299,8 +319,8 @@ fn watch_demo(
         );
         let (rows, joined) = (tmux.rows(), tmux.joined());
         if rows.iter().any(|row| row.starts_with(EXITED)) {
-            // The report is printed once, 79 columns wide: it may wrap once narrowed.
-            let narrowed = size.0 < width;
+            // The report is printed once, 79 columns wide: narrower, it wraps.
+            let narrowed = size.0 < 80;
             let checked = check_final_screen(&joined, leechers).and_then(|()| match narrowed {
                 true => Ok(()),
                 false => check_widths(&joined, size.0, false),
@@ -320,24 +340,24 @@ fn watch_demo(
         }
         let checked =
             check_widths(&joined, size.0, true).and_then(|()| check_live_screen(&rows, leechers));
-        match (checked, settling) {
+        let whole = match (checked, settling) {
             (Ok(live), _) => {
-                whole_frames += usize::from(live == Live::Whole);
                 settling = None;
+                live == Live::Whole
             }
-            (Err(_), Some(since)) if since.elapsed() < Duration::from_secs(20) => {}
+            (Err(_), Some(since)) if since.elapsed() < Duration::from_secs(20) => false,
             (Err(problem), _) => panic!("{}", failure(&problem, &rows)),
-        }
-        let has_peers = rows.iter().any(|row| is_peer_line(row, "seeder"));
-        if let Some(new_size) = resize.filter(|_| has_peers) {
+        };
+        whole_frames += usize::from(whole);
+        if let Some(&new_size) = next_size.filter(|_| whole) {
             tmux.resize(new_size.0, new_size.1);
             size = new_size;
-            resize = None;
+            next_size = resizes.next();
             settling = Some(Instant::now());
         }
         std::thread::sleep(POLL);
     }
-    assert!(resize.is_none(), "the demo ended before the resize");
+    assert!(next_size.is_none(), "the demo ended before every resize");
     assert!(
         settling.is_none(),
         "the screen did not settle after the resize"
@@ -348,21 +368,24 @@ fn watch_demo(
 #[test]
 fn the_demo_fits_80_by_24() {
     if have_tmux() {
-        watch_demo(80, 24, "--size 8M --leechers 3", 3, None);
+        watch_demo(80, 24, "--size 8M --leechers 3", 3, &[]);
     }
 }
 
 #[test]
 fn the_demo_fits_120_by_30() {
     if have_tmux() {
-        watch_demo(120, 30, "--size 8M --leechers 3", 3, None);
+        watch_demo(120, 30, "--size 8M --leechers 3", 3, &[]);
     }
 }
 
 #[test]
-fn the_demo_follows_a_narrowing() {
+fn the_demo_follows_resizes() {
     if have_tmux() {
-        watch_demo(100, 24, "--size 16M --leechers 3", 3, Some((60, 20)));
+        // Narrower, then also shorter, then larger than at the start (where the final
+        // report fits unwrapped).
+        let resizes = [(60, 20), (45, 12), (90, 30)];
+        watch_demo(100, 24, "--size 16M --leechers 3", 3, &resizes);
     }
 }
 
@@ -420,4 +443,5 @@ fn the_progress_line_fits_and_follows_a_narrowing() {
             std::thread::sleep(POLL);
         }
     }
+    tmux.interrupt();
 }

@@ -52,15 +52,16 @@ pub fn bar(pieces: &Bitfield, width: usize) -> String {
 }
 
 /// The live view for a terminal `width` characters wide and `rows` high: the header's
-/// facts, then one line per peer. With fewer rows than that, the first peers that fit and
-/// a last line `... N more`.
+/// facts, then one line per peer. With fewer rows than that, the header gives up its
+/// last lines first; then the first peers that fit are shown, and `... N more`.
 pub fn live_view(facts: &[String], peers: &[PeerLine], width: usize, rows: usize) -> Vec<String> {
+    let rows = rows.max(1);
     let mut view = pack(facts, width);
-    let room = rows.saturating_sub(view.len()).max(1);
-    let shown = if peers.len() <= room {
+    view.truncate(rows.saturating_sub(peers.len()));
+    let shown = if peers.len() <= rows {
         peers.len()
     } else {
-        room - 1
+        rows - 1
     };
     let name_width = peers
         .iter()

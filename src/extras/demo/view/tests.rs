@@ -156,13 +156,20 @@ fn a_short_terminal_shows_the_first_peers_and_counts_the_rest() {
     let peers: Vec<PeerLine> = (1..=20)
         .map(|n| running(&format!("leecher {n}"), &[]))
         .collect();
+    // Room for every line.
+    let view = live_view(&facts, &peers[..3], 79, 10);
+    assert_eq!(view.len(), 4);
+    assert_eq!(view[0], "demo: 8.0 MiB payload; tracker 127.0.0.1:1");
+    // No room for the header.
+    let view = live_view(&facts, &peers[..10], 79, 10);
+    assert!(view[0].starts_with("leecher 1 ") && view[9].starts_with("leecher 10 "));
+    // Not even for every peer.
     let view = live_view(&facts, &peers, 79, 10);
     assert_eq!(view.len(), 10);
-    assert_eq!(view[0], "demo: 8.0 MiB payload; tracker 127.0.0.1:1");
-    assert!(view[1].starts_with("leecher 1 "));
-    assert!(view[8].starts_with("leecher 8 "));
-    assert_eq!(view[9], "... 12 more");
-    assert_eq!(live_view(&facts, &peers[..3], 79, 10).len(), 4);
+    assert!(view[0].starts_with("leecher 1 "));
+    assert!(view[8].starts_with("leecher 9 "));
+    assert_eq!(view[9], "... 11 more");
+    assert_eq!(live_view(&facts, &peers, 79, 1), ["... 20 more"]);
 }
 
 #[test]
