@@ -28,8 +28,10 @@ pub mod wire;
 // ─── Around the core ───────────────────────────────────────────────────────────────────
 pub mod announcer;
 pub mod choker;
+pub mod extension;
 pub mod hash_pool;
 pub mod listener;
+pub mod metadata;
 pub mod mse;
 pub mod net;
 pub mod progress;

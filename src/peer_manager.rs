@@ -357,7 +357,7 @@ impl PeerManager {
         let unchoked: Vec<PeerKey> = if now.duration_since(self.last_round) >= CHOKE_ROUND {
             let seconds = now.duration_since(self.last_round).as_secs_f64();
             self.last_round = now;
-            let seeding = self.shared.pieces.is_complete();
+            let seeding = (self.shared.torrent()).is_some_and(|t| t.pieces.is_complete());
             let candidates: Vec<Candidate> = self
                 .running
                 .iter_mut()

@@ -106,6 +106,31 @@ impl Display {
         }
     }
 
+    /// Draws `text` as the progress line, for a state with no bytes to count yet (a magnet
+    /// link's wait for the metadata): in place on a terminal, every
+    /// [`PLAIN_INTERVAL`] otherwise.
+    pub fn status(&mut self, now: Instant, text: &str) {
+        let mut stderr = std::io::stderr().lock();
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Terminal => {
+                let size = terminal::size();
+                let line = terminal::fit(text, size.line_width());
+                let _ = write!(stderr, "{}", self.line.redraw(&line, size));
+                let _ = stderr.flush();
+            }
+            Mode::Plain => {
+                if self
+                    .last_plain
+                    .is_none_or(|at| now.duration_since(at) >= PLAIN_INTERVAL)
+                {
+                    self.last_plain = Some(now);
+                    let _ = writeln!(stderr, "{text}");
+                }
+            }
+        }
+    }
+
     /// Prints a message on its own line without mangling the progress line.
     pub fn note(&mut self, message: &str) {
         let mut stderr = std::io::stderr().lock();

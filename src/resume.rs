@@ -28,7 +28,7 @@ pub mod format;
 pub mod recorder;
 pub mod trust;
 
-pub use disk::{load, save};
+pub use disk::{load, save, write_atomically};
 pub use format::{FileStamp, Resume, VERSION, decode, encode};
 pub use trust::{Plan, plan};
 

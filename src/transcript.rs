@@ -64,6 +64,10 @@ pub trait Transcript: Send + Sync {
     /// map (no [`Message`] is built for them).
     fn wire(&self, peer: SocketAddr, dir: Direction, name: &str, fields: &[(&str, u64)]);
 
+    /// An extension message (BEP 10) sent or received, decoded: `ext` is `handshake` or
+    /// the extension's name (`ut_metadata`), with its numeric fields.
+    fn extended(&self, peer: SocketAddr, dir: Direction, ext: &str, fields: &[(&str, u64)]);
+
     /// A flag of the connection's state machine changed.
     fn flag(&self, peer: SocketAddr, flag: Flag, value: bool);
 
@@ -116,6 +120,13 @@ impl Tracer {
         }
     }
 
+    /// See [`Transcript::extended`].
+    pub fn extended(&self, peer: SocketAddr, dir: Direction, ext: &str, fields: &[(&str, u64)]) {
+        if let Some(transcript) = &self.0 {
+            transcript.extended(peer, dir, ext, fields);
+        }
+    }
+
     /// See [`Transcript::flag`].
     pub fn flag(&self, peer: SocketAddr, flag: Flag, value: bool) {
         if let Some(transcript) = &self.0 {
@@ -149,6 +160,10 @@ mod tests {
             self.0
                 .lock()
                 .push(format!("{peer} {dir:?} {name} {fields:?}"));
+        }
+        fn extended(&self, peer: SocketAddr, dir: Direction, ext: &str, fields: &[(&str, u64)]) {
+            let line = format!("{peer} {dir:?} extended {ext} {fields:?}");
+            self.0.lock().push(line);
         }
         fn flag(&self, peer: SocketAddr, flag: Flag, value: bool) {
             self.0.lock().push(format!("{peer} {flag:?} {value}"));

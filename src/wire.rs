@@ -15,7 +15,6 @@ mod reader;
 
 pub use reader::MessageReader;
 
-use crate::bencode::OwnedValue;
 use crate::geometry::BlockRef;
 use std::fmt;
 use std::io::{self, ErrorKind, Read};
@@ -192,8 +191,12 @@ pub enum Message {
     Cancel(BlockRef),
     /// The sender's DHT port (BEP 5). We ignore it.
     Port(u16),
-    /// A message we do not speak (extension protocol, fast extension...): its id and the
-    /// length of its payload after the id. The payload was skipped, not stored.
+    /// A BEP 10 extension message: `id` 0 is the extension handshake, any other the number
+    /// the receiver gave that extension in its handshake. The payload is decoded by
+    /// [`crate::extension`].
+    Extended { id: u8, payload: Vec<u8> },
+    /// A message we do not speak: its id and the length of its payload after the id. The
+    /// payload was skipped, not stored.
     Unknown { id: u8, len: u32 },
 }
 
@@ -212,22 +215,6 @@ pub fn piece_header(piece: u32, offset: u32, len: u32) -> [u8; 13] {
 /// Where BEP 10's bit lives in the handshake's reserved bytes.
 const EXTENSION_BYTE: usize = 5;
 const EXTENSION_BIT: u8 = 0x10;
-
-/// Appends our BEP 10 extension handshake to `out`. We implement no extension messages
-/// (`m` is empty); we send it for `reqq`, the number of requests we queue for a peer:
-/// without it a client picks its own depth, and Transmission keeps up to ten seconds of
-/// its download rate in flight (tens of thousands of requests on loopback).
-pub fn encode_extended_handshake(out: &mut Vec<u8>, reqq: u32, version: &str) {
-    let payload = OwnedValue::dict([
-        ("m", OwnedValue::dict([])),
-        ("reqq", OwnedValue::Int(i64::from(reqq))),
-        ("v", OwnedValue::bytes(version.as_bytes())),
-    ])
-    .to_bytes();
-    frame(out, 2 + payload.len() as u32, id::EXTENDED);
-    out.push(0); // extension message 0: the handshake
-    out.extend_from_slice(&payload);
-}
 
 /// Appends a frame's length prefix and id.
 fn frame(out: &mut Vec<u8>, len: u32, id: u8) {
@@ -257,6 +244,9 @@ impl Message {
                 data,
             } => format!("piece {piece} offset {offset} ({} bytes)", data.len()),
             Message::Bitfield(bytes) => format!("bitfield ({} bytes)", bytes.len()),
+            Message::Extended { id, payload } => {
+                format!("extended {id} ({} bytes)", payload.len())
+            }
             other => format!("{other:?}"),
         }
     }
@@ -291,6 +281,11 @@ impl Message {
                 frame(out, 3, id::PORT);
                 out.extend_from_slice(&port.to_be_bytes());
             }
+            Message::Extended { id, payload } => {
+                frame(out, len_u32(payload.len()).saturating_add(2), id::EXTENDED);
+                out.push(*id);
+                out.extend_from_slice(payload);
+            }
             // We never send these; zeros as payload keep encode/decode symmetric for tests.
             Message::Unknown { id, len } => {
                 frame(out, len.saturating_add(1), *id);
@@ -313,6 +308,7 @@ fn name(id: u8) -> &'static str {
         id::PIECE => "piece",
         id::CANCEL => "cancel",
         id::PORT => "port",
+        id::EXTENDED => "extended",
         _ => "unknown",
     }
 }
@@ -325,6 +321,7 @@ fn expected_len(id: u8) -> &'static str {
         id::REQUEST | id::CANCEL => "13",
         id::PIECE => "at least 9",
         id::PORT => "3",
+        id::EXTENDED => "at least 2",
         _ => "any",
     }
 }

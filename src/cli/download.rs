@@ -1,7 +1,7 @@
 //! `smalltorrent [OPTIONS] FILE.torrent`: download a torrent (the default command).
 
 use super::{EXIT_INTERRUPTED, number, parse_size, text};
-use crate::download::{self, DownloadError, Options};
+use crate::download::{self, DownloadError, Options, Source};
 use crate::extras::trace::TraceFile;
 use crate::peer::Encryption;
 use crate::progress::{self, format_bytes};
@@ -80,7 +80,7 @@ pub struct Download {
 pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut options = Options {
-        torrent: PathBuf::new(),
+        source: Source::Torrent(PathBuf::new()),
         dir: PathBuf::from("."),
         progress: progress::Mode::Plain,
         max_peers: 50,
@@ -152,7 +152,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
             _ => return Err(arg.unexpected().to_string()),
         }
     }
-    options.torrent = torrent.ok_or("missing the .torrent file to use")?;
+    options.source = Source::Torrent(torrent.ok_or("missing the .torrent file to use")?);
     if options.max_peers == 0 || options.pipeline == 0 {
         return Err("--max-peers and --pipeline must be at least 1".into());
     }
@@ -290,7 +290,7 @@ mod tests {
         .unwrap()
         .unwrap()
         .options;
-        assert_eq!(options.torrent, PathBuf::from("x.torrent"));
+        assert_eq!(options.source, Source::Torrent(PathBuf::from("x.torrent")));
         assert_eq!(options.dir, PathBuf::from("out"));
         assert_eq!((options.port, options.max_peers), (7000, 9));
         assert_eq!(options.peers.len(), 2);

@@ -25,6 +25,7 @@
 
 mod check;
 mod give_up;
+mod magnet;
 mod main_loop;
 mod parts;
 mod threads;
@@ -34,6 +35,7 @@ use crate::metainfo::MetainfoError;
 use crate::peer::Encryption;
 use crate::progress;
 use crate::resume::recorder::Flush;
+use crate::stats::Counters;
 use crate::storage::StorageError;
 use crate::transcript::Tracer;
 use crossbeam_channel::Receiver;
@@ -44,13 +46,27 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use threads::Threads;
+use threads::{Swarm, Threads};
 pub use watcher::Watcher;
+
+/// What to download: a .torrent file, or the torrent a magnet link names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A .torrent file.
+    Torrent(PathBuf),
+    /// A magnet link's info-hash and display name; its trackers and peers are in
+    /// [`Options::trackers`] and [`Options::peers`]. The metadata is fetched from peers,
+    /// then kept in `DIR/.smalltorrent/<info-hash>.torrent` for the next run.
+    Magnet {
+        info_hash: [u8; 20],
+        name: Option<String>,
+    },
+}
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub torrent: PathBuf,
+    pub source: Source,
     /// Data folder (files go below it, multi-file torrents in a folder of their name).
     pub dir: PathBuf,
     pub progress: progress::Mode,
@@ -106,6 +122,8 @@ pub enum DownloadError {
     Thread(std::io::Error),
     /// Ctrl-C before the download was complete.
     Interrupted,
+    /// A magnet link's verified metadata could not be kept on disk.
+    SaveMetadata(crate::resume::ResumeError),
 }
 
 impl fmt::Display for DownloadError {
@@ -124,6 +142,7 @@ impl fmt::Display for DownloadError {
             }
             DownloadError::Thread(e) => write!(f, "cannot start a thread: {e}"),
             DownloadError::Interrupted => write!(f, "interrupted"),
+            DownloadError::SaveMetadata(e) => write!(f, "cannot keep the torrent's metadata: {e}"),
         }
     }
 }
@@ -145,7 +164,15 @@ pub struct Summary {
 /// asked to. `interrupt` delivers a message when the user presses Ctrl-C (or SIGTERM).
 pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, DownloadError> {
     let started = Instant::now();
-    let (parts, recorder) = Parts::build(options)?;
+    let torrent = match &options.source {
+        Source::Torrent(path) => path.clone(),
+        Source::Magnet { info_hash, .. } => match magnet::saved(&options.dir, info_hash) {
+            Some(path) => path,
+            None => return magnet::run(options, *info_hash, interrupt, started),
+        },
+    };
+    let counters = Arc::new(Counters::new(0));
+    let (parts, recorder) = Parts::build(options, &torrent, counters)?;
     if let Some(watcher) = &options.watcher {
         watcher.attach(parts.pieces.clone(), parts.counters.clone());
     }
@@ -158,7 +185,13 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
     }
     let trackers = parts.trackers(options)?;
     let has_trackers = !trackers.is_empty();
-    let threads = Threads::start(&parts, recorder, options, trackers)?;
+    let swarm = Swarm {
+        info_hash: parts.meta.info_hash,
+        trackers,
+        counters: parts.counters.clone(),
+        metadata: None,
+    };
+    let threads = Threads::start(options, swarm, Some((&parts, recorder)))?;
     let give_up = GiveUp::new(has_trackers, !options.peers.is_empty(), options.give_up);
     let outcome = main_loop::run(&parts, options, &threads, give_up, interrupt, started);
     let written = threads.shutdown();

@@ -10,7 +10,9 @@ use crate::piece_manager::PieceManager;
 use crate::resume::{self, recorder::Recorder};
 use crate::stats::Counters;
 use crate::storage::Storage;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// What every thread of one download shares, built once.
 pub(super) struct Parts {
@@ -27,11 +29,16 @@ pub(super) struct Parts {
 }
 
 impl Parts {
-    /// Reads the torrent, opens (creates, reserves) its files under `options.dir`, checks
+    /// Reads the torrent (the .torrent file, or the one saved from a magnet link's
+    /// metadata), opens (creates, reserves) its files under `options.dir`, checks
     /// the data already there and builds the rest on that. Also returns the resume
     /// recorder, not started, unless no resume file can be kept for this torrent.
-    pub(super) fn build(options: &Options) -> Result<(Parts, Option<Recorder>), DownloadError> {
-        let meta = Metainfo::from_file(&options.torrent).map_err(DownloadError::Torrent)?;
+    pub(super) fn build(
+        options: &Options,
+        torrent: &Path,
+        counters: Arc<Counters>,
+    ) -> Result<(Parts, Option<Recorder>), DownloadError> {
+        let meta = Metainfo::from_file(torrent).map_err(DownloadError::Torrent)?;
         let geometry = meta.geometry();
         // The files' lengths and mtimes before opening them (opening extends short files).
         let stamps = resume::stamps(&options.dir, &meta.files);
@@ -54,7 +61,7 @@ impl Parts {
             });
         let complete_at_start = pieces.is_complete();
         let left = geometry.total_length - pieces.progress().verified_bytes;
-        let counters = Arc::new(Counters::new(left));
+        counters.left.store(left, Ordering::Relaxed);
         let parts = Parts {
             meta,
             geometry,
@@ -70,7 +77,12 @@ impl Parts {
     /// of its own. An error if there is none and no `--peer` either, unless we only seed.
     pub(super) fn trackers(&self, options: &Options) -> Result<Vec<Vec<String>>, DownloadError> {
         let mut trackers = self.meta.trackers.clone();
-        trackers.extend(options.trackers.iter().map(|url| vec![url.clone()]));
+        for url in &options.trackers {
+            // A magnet link's trackers are in the torrent saved from its metadata too.
+            if !trackers.iter().flatten().any(|known| known == url) {
+                trackers.push(vec![url.clone()]);
+            }
+        }
         if trackers.is_empty() && options.peers.is_empty() && !options.seed {
             return Err(DownloadError::NoTracker(
                 "the torrent lists no tracker and no --peer was given".into(),

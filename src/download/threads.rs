@@ -7,27 +7,35 @@ use super::{DownloadError, Options};
 use crate::announcer::{self, AnnouncerConfig, Report};
 use crate::block_saver::{self, Event};
 use crate::listener::{self, Listener};
-use crate::peer::{Registry, Shared, Timeouts};
+use crate::metadata::Fetch;
+use crate::peer::{Registry, Shared, Timeouts, Torrent};
 use crate::peer_manager::{self, Inputs};
 use crate::piece_manager::PeerKey;
 use crate::progress;
 use crate::random::Rng;
 use crate::rate_limit::RateLimit;
 use crate::resume::recorder::Recorder;
+use crate::stats::Counters;
 use crate::storage::StorageError;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 /// The running threads and how to reach them.
 pub(super) struct Threads {
     listener: Listener,
     manager: (JoinHandle<()>, Sender<peer_manager::Command>),
-    saver: JoinHandle<()>,
+    announcer: (JoinHandle<()>, Sender<announcer::Command>),
+    /// What every peer thread shares, to hand it the torrent's parts once they exist.
+    /// Dropped at shutdown as soon as the peers have ended: it holds the saver's channel.
+    shared: Option<Arc<Shared>>,
+    /// The block saver, once the torrent's parts exist.
+    saver: Option<JoinHandle<()>>,
     /// The resume recorder, if this torrent keeps a resume file.
     recorder: Option<(JoinHandle<()>, Sender<()>)>,
-    announcer: (JoinHandle<()>, Sender<announcer::Command>),
+    /// Given to the block saver when it starts.
+    saver_reports: Option<Sender<Event>>,
     /// What the block saver and its hasher report: read by the main loop, drained at
     /// shutdown for a last disk error.
     pub(super) saver_events: Receiver<Event>,
@@ -35,45 +43,50 @@ pub(super) struct Threads {
     pub(super) reports: Receiver<Report>,
 }
 
+/// What the threads of a swarm need before the torrent's metadata is known.
+pub(super) struct Swarm {
+    pub(super) info_hash: [u8; 20],
+    pub(super) trackers: Vec<Vec<String>>,
+    pub(super) counters: Arc<Counters>,
+    /// The metadata assembly, for a magnet link.
+    pub(super) metadata: Option<Arc<Fetch>>,
+}
+
 impl Threads {
-    /// Starts every thread, in this order: the block saver (which starts its hasher), the
-    /// listener, the announcer, the peer manager (then it is given the `--peer`
-    /// addresses), the resume recorder. What an early thread has for a later one (accepted
-    /// connections, addresses from trackers) waits in an unbounded channel until it runs.
+    /// Starts every thread, in this order: the listener; with `torrent`, the block saver
+    /// (which starts its hasher); the announcer; the peer manager (then it is given the
+    /// `--peer` addresses); with `torrent`, the resume recorder. Without `torrent` (a
+    /// magnet link) the peers wait for the metadata, and [`Threads::add_torrent`] starts
+    /// the rest. What an early thread has for a later one (accepted connections,
+    /// addresses from trackers) waits in an unbounded channel until it runs.
     pub(super) fn start(
-        parts: &Parts,
-        recorder: Option<Recorder>,
         options: &Options,
-        trackers: Vec<Vec<String>>,
+        swarm: Swarm,
+        torrent: Option<(&Parts, Option<Recorder>)>,
     ) -> Result<Threads, DownloadError> {
-        let (saver_events, saver_inbox) = unbounded();
-        let (saver_handle, saver) = block_saver::spawn(
-            block_saver::Shared {
-                storage: parts.storage.clone(),
-                pieces: parts.pieces.clone(),
-                geometry: parts.geometry,
-                hashes: Arc::new(parts.meta.pieces.clone()),
-                counters: parts.counters.clone(),
-                tracer: options.tracer.clone(),
-            },
-            saver_events,
-        )
-        .map_err(DownloadError::Thread)?;
         let (incoming, incoming_inbox) = unbounded();
         let listener = start_listener(options, incoming)?;
-        let shared = Arc::new(shared(parts, options, saver));
+        let shared = Arc::new(shared(&swarm, options, listener.addr().port()));
+        let (saver_reports, saver_events) = unbounded();
+        let (saver, saver_reports, recorder) = match torrent {
+            Some((parts, recorder)) => {
+                let saver = start_saver(parts, options, &shared, saver_reports)?;
+                (Some(saver), None, recorder)
+            }
+            None => (None, Some(saver_reports), None),
+        };
         let (addresses, address_inbox) = unbounded();
         let (reports, report_inbox) = unbounded();
         let (announcer_handle, announcer) = announcer::spawn(
             AnnouncerConfig {
-                trackers,
-                info_hash: parts.meta.info_hash,
+                trackers: swarm.trackers,
+                info_hash: swarm.info_hash,
                 peer_id: shared.peer_id,
                 port: listener.addr().port(),
                 numwant: 50,
                 bind: options.bind,
             },
-            parts.counters.clone(),
+            swarm.counters.clone(),
             addresses.clone(),
             reports,
         )
@@ -81,7 +94,7 @@ impl Threads {
         let want_peers = announcer.clone();
         let watcher = options.watcher.clone();
         let (manager_handle, manager) = peer_manager::spawn(
-            shared,
+            shared.clone(),
             options.max_peers,
             Inputs {
                 addresses: address_inbox,
@@ -101,22 +114,45 @@ impl Threads {
         if !options.peers.is_empty() {
             let _ = addresses.send(options.peers.clone());
         }
-        let recorder = match recorder {
-            Some(recorder) => Some(recorder.spawn().map_err(DownloadError::Thread)?),
-            None => None,
-        };
-        Ok(Threads {
+        let mut threads = Threads {
             listener,
             manager: (manager_handle, manager),
-            saver: saver_handle,
-            recorder,
             announcer: (announcer_handle, announcer),
-            saver_events: saver_inbox,
+            shared: Some(shared),
+            saver,
+            recorder: None,
+            saver_reports,
+            saver_events,
             reports: report_inbox,
-        })
+        };
+        threads.start_recorder(recorder)?;
+        Ok(threads)
     }
 
-    /// Tells the peer manager who sent data for a piece that failed its hash check.
+    /// The metadata is known and the torrent's parts are built: starts the block saver,
+    /// hands the parts to the peers (each waiting peer thread carries on with them), then
+    /// starts the resume recorder.
+    pub(super) fn add_torrent(
+        &mut self,
+        parts: &Parts,
+        recorder: Option<Recorder>,
+        options: &Options,
+    ) -> Result<(), DownloadError> {
+        if let (Some(shared), Some(reports)) = (&self.shared, self.saver_reports.take()) {
+            self.saver = Some(start_saver(parts, options, shared, reports)?);
+        }
+        self.start_recorder(recorder)
+    }
+
+    fn start_recorder(&mut self, recorder: Option<Recorder>) -> Result<(), DownloadError> {
+        if let Some(recorder) = recorder {
+            self.recorder = Some(recorder.spawn().map_err(DownloadError::Thread)?);
+        }
+        Ok(())
+    }
+
+    /// Tells the peer manager who sent data for a piece (or metadata) that failed its
+    /// hash check.
     pub(super) fn blame(&self, peers: Vec<PeerKey>) {
         let _ = self.manager.1.send(peer_manager::Command::Blame { peers });
     }
@@ -130,14 +166,17 @@ impl Threads {
     /// peers, then the saver writes what is queued, then the recorder writes its last
     /// record, then the announcer tells the trackers `stopped`. Returns the disk error the
     /// saver reported, if any.
-    pub(super) fn shutdown(self) -> Result<(), StorageError> {
+    pub(super) fn shutdown(mut self) -> Result<(), StorageError> {
         self.listener.stop();
         let _ = self.manager.1.send(peer_manager::Command::Stop);
         crate::threads::join(self.manager.0);
-        // Every peer thread has ended and with them every sender to the saver: the saver
-        // writes what is still queued, waits for its hasher to give every complete piece
-        // its verdict, and ends.
-        crate::threads::join(self.saver);
+        // Every peer thread has ended; with our own handle on what they shared, the last
+        // sender to the saver goes. The saver writes what is still queued, waits for its
+        // hasher to give every complete piece its verdict, and ends.
+        self.shared = None;
+        if let Some(saver) = self.saver {
+            crate::threads::join(saver);
+        }
         // Everything is in the map: the recorder's last record covers it all.
         if let Some((handle, stop)) = self.recorder {
             let _ = stop.send(());
@@ -153,6 +192,37 @@ impl Threads {
         crate::threads::join(self.announcer.0);
         written
     }
+}
+
+/// Starts the block saver on `parts`, then gives the peer threads the torrent's parts.
+fn start_saver(
+    parts: &Parts,
+    options: &Options,
+    shared: &Shared,
+    reports: Sender<Event>,
+) -> Result<JoinHandle<()>, DownloadError> {
+    let (handle, saver) = block_saver::spawn(
+        block_saver::Shared {
+            storage: parts.storage.clone(),
+            pieces: parts.pieces.clone(),
+            geometry: parts.geometry,
+            hashes: Arc::new(parts.meta.pieces.clone()),
+            counters: parts.counters.clone(),
+            tracer: options.tracer.clone(),
+        },
+        reports,
+    )
+    .map_err(DownloadError::Thread)?;
+    let torrent = Torrent {
+        geometry: parts.geometry,
+        pieces: parts.pieces.clone(),
+        storage: parts.storage.clone(),
+        saver,
+        info: parts.meta.info.clone(),
+    };
+    // Set once: the saver starts once per download.
+    let _ = shared.torrent.set(Arc::new(torrent));
+    Ok(handle)
 }
 
 /// Starts the listener on `--bind` (all interfaces by default) and `--port`.
@@ -173,17 +243,14 @@ fn start_listener(
     Ok(listener)
 }
 
-/// What every peer thread will share, with a fresh peer id.
-fn shared(parts: &Parts, options: &Options, saver: Sender<block_saver::Command>) -> Shared {
+/// What every peer thread will share, with a fresh peer id; the torrent's parts come later.
+fn shared(swarm: &Swarm, options: &Options, listen_port: u16) -> Shared {
     let peer_id = peer_id();
     Shared {
-        info_hash: parts.meta.info_hash,
+        info_hash: swarm.info_hash,
         peer_id,
-        geometry: parts.geometry,
-        pieces: parts.pieces.clone(),
-        storage: parts.storage.clone(),
-        saver,
-        counters: parts.counters.clone(),
+        torrent: OnceLock::new(),
+        counters: swarm.counters.clone(),
         timeouts: Timeouts::default(),
         pipeline: options.pipeline,
         bind: options.bind,
@@ -193,6 +260,8 @@ fn shared(parts: &Parts, options: &Options, saver: Sender<block_saver::Command>)
             .max_upload_rate
             .map(|rate| Arc::new(RateLimit::new(rate))),
         registry: Arc::new(Registry::new(peer_id)),
+        listen_port: Some(listen_port),
+        metadata: swarm.metadata.clone(),
     }
 }
 

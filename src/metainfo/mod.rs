@@ -47,6 +47,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Torrent files larger than this are refused before reading (the largest real ones are a
 /// few MiB).
@@ -82,6 +83,9 @@ pub struct Metainfo {
     pub multi_file: bool,
     /// Web seeds (BEP 19); entries of the wrong type are ignored, duplicates dropped.
     pub url_list: Vec<String>,
+    /// The raw bytes of the `info` dictionary, exactly as in the file: the *metadata*
+    /// that peers exchange for magnet links (BEP 9), whose SHA-1 is the info-hash.
+    pub info: Arc<[u8]>,
 }
 
 /// One entry of the torrent's file list.
@@ -285,6 +289,7 @@ impl Metainfo {
             private: info.get("private").and_then(Value::as_int) == Some(1),
             multi_file,
             url_list: url_list(&root),
+            info: raw_info.into(),
         })
     }
 

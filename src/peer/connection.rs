@@ -20,10 +20,11 @@ use super::handshake::Established;
 use super::registry::Registration;
 use super::socket::Socket;
 use super::upload::Upload;
-use super::{PeerError, PeerStatus, Shared};
+use super::{PeerError, PeerStatus, Shared, Torrent};
+use crate::extension;
 use crate::piece_manager::PeerKey;
 use crate::transcript::{Direction, Flag};
-use crate::wire::{self, Message};
+use crate::wire::{DEFAULT_MAX_LEN, Message};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,9 +36,9 @@ use std::time::{Duration, Instant};
 const READ_BATCH: usize = 64;
 
 /// Largest message we accept: a 128 KiB block plus header, or our torrent's bitfield.
-fn max_message_len(shared: &Shared) -> u32 {
-    let bitfield = shared.geometry.bitfield_len() as u32 + 1;
-    bitfield.max(128 * 1024 + 9)
+pub(super) fn max_message_len(torrent: &Torrent) -> u32 {
+    let bitfield = torrent.geometry.bitfield_len() as u32 + 1;
+    bitfield.max(DEFAULT_MAX_LEN)
 }
 
 pub(super) struct Connection {
@@ -53,6 +54,8 @@ pub(super) struct Connection {
     /// What every peer thread of the torrent shares: the piece manager, storage, the
     /// saver's channel, the timeouts.
     pub(super) shared: Arc<Shared>,
+    /// The torrent's parts: the piece manager, storage, the saver's channel, the metadata.
+    pub(super) torrent: Arc<Torrent>,
     /// What this thread shares with the peer manager: the stop flag and the choker's
     /// verdict one way, byte counts, interest and snubbing the other.
     pub(super) status: Arc<PeerStatus>,
@@ -64,6 +67,13 @@ pub(super) struct Connection {
     pub(super) upload: Upload,
     /// The peer speaks BEP 10: it gets our extension handshake (with `reqq`) at the start.
     extensions: bool,
+    /// The peer's extension handshake, once it sent one (`extensions.rs`).
+    pub(super) theirs: Option<extension::Handshake>,
+    /// The connection began before the torrent was known (`magnet.rs`), which sent our
+    /// extension handshake already and no bitfield.
+    from_magnet: bool,
+    /// Messages that came before the torrent was known, read (in order) once it starts.
+    kept: Vec<Message>,
     /// When the current wait began: moved by a change of interest either way, a choke or
     /// unchoke from the peer, a block, the first requests after none. The download side
     /// times its waits (for an unchoke, for a block) from it, and the whole connection its
@@ -73,6 +83,21 @@ pub(super) struct Connection {
     last_housekeeping: Instant,
 }
 
+/// A connection past its handshakes, before it knows whether the torrent is: what
+/// [`Connection`] is built from, at once or after `magnet.rs` has waited for the metadata.
+pub(super) struct Opened {
+    pub(super) key: PeerKey,
+    pub(super) addr: SocketAddr,
+    pub(super) registration: Registration,
+    pub(super) socket: Socket,
+    /// The peer speaks BEP 10.
+    pub(super) extensions: bool,
+    /// The peer's extension handshake, if it sent one already.
+    pub(super) theirs: Option<extension::Handshake>,
+    /// Messages about pieces that came before the torrent was known, to be read first.
+    pub(super) kept: Vec<Message>,
+}
+
 impl Connection {
     pub(super) fn new(
         key: PeerKey,
@@ -80,29 +105,60 @@ impl Connection {
         established: Established,
         registration: Registration,
         shared: Arc<Shared>,
+        torrent: Arc<Torrent>,
         status: Arc<PeerStatus>,
     ) -> Result<Connection, PeerError> {
-        let now = Instant::now();
         let Established {
             stream,
             ciphers,
             extensions,
             peer_id: _,
         } = established;
-        let socket = Socket::new(stream, ciphers, max_message_len(&shared))?;
-        Ok(Connection {
-            _registration: registration,
+        let socket = Socket::new(stream, ciphers, max_message_len(&torrent))?;
+        let opened = Opened {
             key,
             addr,
+            registration,
             socket,
-            download: Download::new(shared.geometry.piece_count, now),
-            upload: Upload::new(&shared.pieces),
-            shared,
-            status,
             extensions,
+            theirs: None,
+            kept: Vec::new(),
+        };
+        Ok(Connection::opened(opened, shared, torrent, status, false))
+    }
+
+    /// A connection whose socket is open, on a torrent now known; `from_magnet` if it
+    /// began before the torrent was known.
+    pub(super) fn opened(
+        opened: Opened,
+        shared: Arc<Shared>,
+        torrent: Arc<Torrent>,
+        status: Arc<PeerStatus>,
+        from_magnet: bool,
+    ) -> Connection {
+        let now = Instant::now();
+        let mut upload = Upload::new(&torrent.pieces);
+        if from_magnet {
+            // No bitfield went out: every piece we have goes out as a `have`.
+            upload.announce_all_as_haves();
+        }
+        Connection {
+            _registration: opened.registration,
+            key: opened.key,
+            addr: opened.addr,
+            socket: opened.socket,
+            download: Download::new(torrent.geometry.piece_count, now),
+            upload,
+            shared,
+            torrent,
+            status,
+            extensions: opened.extensions,
+            theirs: opened.theirs,
+            from_magnet,
+            kept: opened.kept,
             waiting_since: now,
             last_housekeeping: now,
-        })
+        }
     }
 
     /// Runs the connection until it fails or is stopped; always returns why it ended, after
@@ -119,16 +175,20 @@ impl Connection {
         error
     }
 
+    /// The first messages: our bitfield, then our extension handshake (again, now with
+    /// `metadata_size`, after a magnet link's wait).
     fn start(&mut self) -> Result<(), PeerError> {
         self.socket.set_nonblocking()?;
-        self.send_bitfield();
+        if !self.from_magnet {
+            self.send_bitfield();
+        }
         if self.extensions {
-            let reqq = super::upload::MAX_QUEUED_REQUESTS as u32;
-            let version = concat!("smalltorrent ", env!("CARGO_PKG_VERSION"));
-            wire::encode_extended_handshake(self.socket.queue(), reqq, version);
-            let fields = [("reqq", u64::from(reqq))];
-            let tracer = &self.shared.tracer;
-            tracer.wire(self.addr, Direction::Out, "extended_handshake", &fields);
+            let handshake = super::extensions::our_handshake(&self.shared, self.addr);
+            handshake.encode(self.socket.queue());
+        }
+        for message in std::mem::take(&mut self.kept) {
+            // Recorded in the trace when it came.
+            self.dispatch(message)?;
         }
         self.write_some()
     }
@@ -190,6 +250,11 @@ impl Connection {
         self.shared
             .tracer
             .message(self.addr, Direction::In, &message);
+        self.dispatch(message)
+    }
+
+    /// Hands a received message to the side it is for.
+    fn dispatch(&mut self, message: Message) -> Result<(), PeerError> {
         match message {
             Message::KeepAlive | Message::Port(_) => {}
             Message::Choke => self.choked(),
@@ -205,6 +270,7 @@ impl Connection {
                 offset,
                 data,
             } => self.block(piece, offset, data)?,
+            Message::Extended { id, payload } => self.extended(id, &payload)?,
             Message::Unknown { id, len } => {
                 log::debug!("peer {}: ignored message id {id} ({len} bytes)", self.addr);
             }

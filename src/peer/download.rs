@@ -71,8 +71,8 @@ impl Connection {
         if !self.download.peer_has.set(piece) {
             return Err(self.misbehaved(format!("have for piece {piece}, out of range")));
         }
-        self.shared.pieces.add_peer_piece(piece);
-        if !self.download.am_interested && !self.shared.pieces.has_piece(piece) {
+        self.torrent.pieces.add_peer_piece(piece);
+        if !self.download.am_interested && !self.torrent.pieces.has_piece(piece) {
             self.set_interested(true);
         }
         self.end_if_both_complete()
@@ -82,14 +82,14 @@ impl Connection {
         // BEP 3 sends the bitfield first and only once, but real clients differ: aria2 sends
         // other messages first and sends a whole bitfield again after some `have`s. A new
         // bitfield simply replaces what we knew; it must still have the right shape.
-        let has = Bitfield::from_bytes(bytes, self.shared.geometry.piece_count)
+        let has = Bitfield::from_bytes(bytes, self.torrent.geometry.piece_count)
             .map_err(|e| self.misbehaved(e.to_string()))?;
-        self.shared
+        self.torrent
             .pieces
             .remove_peer_pieces(&self.download.peer_has);
-        self.shared.pieces.add_peer_pieces(&has);
+        self.torrent.pieces.add_peer_pieces(&has);
         self.download.peer_has = has;
-        if self.shared.pieces.is_interesting(&self.download.peer_has) {
+        if self.torrent.pieces.is_interesting(&self.download.peer_has) {
             self.set_interested(true);
         }
         self.end_if_both_complete()
@@ -98,7 +98,7 @@ impl Connection {
     /// Two seeds have nothing to trade: close, as other clients do, so the peer (say, a
     /// leecher that just finished) is not kept waiting for us to hang up.
     fn end_if_both_complete(&self) -> Result<(), PeerError> {
-        if self.download.peer_has.is_full() && self.shared.pieces.is_complete() {
+        if self.download.peer_has.is_full() && self.torrent.pieces.is_complete() {
             return Err(PeerError::BothComplete);
         }
         Ok(())
@@ -133,9 +133,9 @@ impl Connection {
         self.waiting_since = Instant::now();
         self.download.last_block = self.waiting_since;
         self.status.snubbed.store(false, Ordering::Relaxed);
-        match self.shared.pieces.block_received(self.key, block) {
+        match self.torrent.pieces.block_received(self.key, block) {
             Delivery::Accepted => self
-                .shared
+                .torrent
                 .saver
                 .send(SaverCommand::Save { block, data })
                 .map_err(|_| PeerError::SaverGone),
@@ -169,7 +169,7 @@ impl Connection {
             .fetch_sub(1, Ordering::Relaxed);
         // BEP 3: a choke discards our pending requests. Give them back to the piece
         // manager so other peers can fetch them, but still accept them if they arrive.
-        self.shared
+        self.torrent
             .pieces
             .return_blocks(self.key, &self.download.in_flight);
         self.download.remember_stale_in_flight();
@@ -183,8 +183,8 @@ impl Connection {
             counters.unchoking_us.fetch_sub(1, Ordering::Relaxed);
         }
         let returned: Vec<BlockRef> = self.download.in_flight.drain(..).collect();
-        self.shared.pieces.return_blocks(self.key, &returned);
-        self.shared
+        self.torrent.pieces.return_blocks(self.key, &returned);
+        self.torrent
             .pieces
             .remove_peer_pieces(&self.download.peer_has);
     }
@@ -210,7 +210,7 @@ impl Connection {
             && !self.download.peer_choking
         {
             // Nothing to request: maybe we have everything this peer has.
-            if !self.shared.pieces.is_interesting(&self.download.peer_has) {
+            if !self.torrent.pieces.is_interesting(&self.download.peer_has) {
                 self.set_interested(false);
             }
         }
@@ -222,7 +222,7 @@ impl Connection {
         let mut index = 0;
         while index < self.download.in_flight.len() {
             let block = self.download.in_flight[index];
-            if self.shared.pieces.is_block_done(block) {
+            if self.torrent.pieces.is_block_done(block) {
                 self.send(Message::Cancel(block));
                 self.download
                     .stale
@@ -245,7 +245,7 @@ impl Connection {
         }
         let before = self.download.in_flight.len();
         let mut picked = Vec::new();
-        self.shared.pieces.pick_blocks(
+        self.torrent.pieces.pick_blocks(
             self.key,
             &self.download.peer_has,
             &self.download.in_flight,

@@ -23,7 +23,9 @@
 
 mod connection;
 mod download;
+mod extensions;
 mod handshake;
+mod magnet;
 mod poll;
 mod registry;
 mod socket;
@@ -31,6 +33,7 @@ mod upload;
 
 use crate::block_saver;
 use crate::geometry::Geometry;
+use crate::metadata::Fetch;
 use crate::mse::MseError;
 use crate::piece_manager::{PeerKey, PieceManager};
 use crate::rate_limit::RateLimit;
@@ -46,8 +49,8 @@ pub use registry::Registry;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -109,10 +112,10 @@ pub enum Encryption {
 pub struct Shared {
     pub info_hash: [u8; 20],
     pub peer_id: [u8; 20],
-    pub geometry: Geometry,
-    pub pieces: Arc<PieceManager>,
-    pub storage: Arc<Storage>,
-    pub saver: Sender<block_saver::Command>,
+    /// The parts that need the torrent's metadata. Set before the first peer thread starts
+    /// for a .torrent file; for a magnet link, once the metadata is fetched and verified
+    /// (until then each peer thread waits for it in `magnet.rs`).
+    pub torrent: OnceLock<Arc<Torrent>>,
     pub counters: Arc<Counters>,
     pub timeouts: Timeouts,
     /// Blocks kept in flight per peer (request pipelining).
@@ -127,6 +130,29 @@ pub struct Shared {
     pub upload_limit: Option<Arc<RateLimit>>,
     /// The peer ids of the established connections: one connection per peer.
     pub registry: Arc<Registry>,
+    /// The port we listen on, for our extension handshake (`p`).
+    pub listen_port: Option<u16>,
+    /// The metadata being fetched, for a magnet link: every peer thread adds to it until
+    /// [`Shared::torrent`] is set. `None` for a .torrent file.
+    pub metadata: Option<Arc<Fetch>>,
+}
+
+/// What the peer threads share that needs the torrent's metadata: the pieces and where
+/// they go.
+pub struct Torrent {
+    pub geometry: Geometry,
+    pub pieces: Arc<PieceManager>,
+    pub storage: Arc<Storage>,
+    pub saver: Sender<block_saver::Command>,
+    /// The raw `info` dictionary (the metadata), for peers that ask for it (BEP 9).
+    pub info: Arc<[u8]>,
+}
+
+impl Shared {
+    /// The torrent's parts, if its metadata is known.
+    pub fn torrent(&self) -> Option<&Arc<Torrent>> {
+        self.torrent.get()
+    }
 }
 
 /// What the peer manager and one peer thread share: the manager's orders (stop, unchoke)
@@ -284,7 +310,7 @@ pub fn spawn_outgoing(
             shared
                 .registry
                 .register(established.peer_id, key, addr, Opened::ByUs, &status)?;
-        Connection::new(key, addr, established, registration, shared, status)
+        connection(key, addr, established, registration, shared, status)
     })
 }
 
@@ -303,8 +329,32 @@ pub fn spawn_incoming(
             shared
                 .registry
                 .register(established.peer_id, key, addr, Opened::ByPeer, &status)?;
-        Connection::new(key, addr, established, registration, shared, status)
+        connection(key, addr, established, registration, shared, status)
     })
+}
+
+/// The connection on an established socket: at once if the torrent is known, else once
+/// the metadata is (`magnet.rs`).
+fn connection(
+    key: PeerKey,
+    addr: SocketAddr,
+    established: handshake::Established,
+    registration: registry::Registration,
+    shared: Arc<Shared>,
+    status: Arc<PeerStatus>,
+) -> Result<Connection, PeerError> {
+    match shared.torrent().cloned() {
+        Some(torrent) => Connection::new(
+            key,
+            addr,
+            established,
+            registration,
+            shared,
+            torrent,
+            status,
+        ),
+        None => magnet::wait_for_torrent(key, addr, established, registration, shared, status),
+    }
 }
 
 fn spawn_thread(

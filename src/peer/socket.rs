@@ -82,6 +82,12 @@ impl Socket {
         self.stream.set_nonblocking(true)
     }
 
+    /// From now on refuse messages longer than `max` (the torrent's bitfield may need
+    /// more than the default, once the metadata says how many pieces there are).
+    pub(super) fn set_max_message_len(&mut self, max: u32) {
+        self.frames.set_max_len(max);
+    }
+
     /// True if bytes from the socket wait in the read buffer: no need to poll for them.
     pub(super) fn has_buffered(&self) -> bool {
         !self.reader.buffer().is_empty()

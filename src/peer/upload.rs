@@ -58,6 +58,12 @@ impl Upload {
         }
     }
 
+    /// No bitfield was sent (the connection began before the torrent was known): every
+    /// piece verified so far goes out as a `have` instead.
+    pub(super) fn announce_all_as_haves(&mut self) {
+        self.have_cursor = 0;
+    }
+
     /// The peer told us it is interested.
     pub(super) fn peer_interested(&self) -> bool {
         self.peer_interested
@@ -67,7 +73,7 @@ impl Upload {
 impl Connection {
     /// Our bitfield, the first message after the handshake, if we have any piece.
     pub(super) fn send_bitfield(&mut self) {
-        let ours = self.shared.pieces.verified();
+        let ours = self.torrent.pieces.verified();
         if ours.count() > 0 {
             self.send(Message::Bitfield(ours.as_bytes().to_vec()));
         }
@@ -76,7 +82,7 @@ impl Connection {
     /// A `have` for every piece verified since the last call (or since our bitfield).
     pub(super) fn send_haves(&mut self) {
         let mut verified = Vec::new();
-        self.shared
+        self.torrent
             .pieces
             .verified_since(&mut self.upload.have_cursor, &mut verified);
         for piece in verified {
@@ -108,7 +114,7 @@ impl Connection {
             )));
         }
         if !self
-            .shared
+            .torrent
             .geometry
             .contains(block.piece, block.offset, block.length)
         {
@@ -117,7 +123,7 @@ impl Connection {
                 block.length, block.offset, block.piece
             )));
         }
-        if !self.shared.pieces.has_piece(block.piece) {
+        if !self.torrent.pieces.has_piece(block.piece) {
             self.upload.bad_requests += 1;
             if self.upload.bad_requests > MAX_BAD_REQUESTS {
                 return Err(self.misbehaved("keeps requesting pieces we do not have".into()));
@@ -177,12 +183,12 @@ impl Connection {
                 break;
             }
             self.upload.requests.pop_front();
-            if !self.shared.pieces.still_has_piece(block.piece) {
+            if !self.torrent.pieces.still_has_piece(block.piece) {
                 // Verified when the peer asked, lost since: its file was truncated under
                 // us and is being repaired. Never send bytes we cannot vouch for.
                 continue;
             }
-            let offset = self.shared.geometry.piece_offset(block.piece) + block.offset as u64;
+            let offset = self.torrent.geometry.piece_offset(block.piece) + block.offset as u64;
             let fields = [
                 ("piece", u64::from(block.piece)),
                 ("offset", u64::from(block.offset)),
@@ -193,7 +199,7 @@ impl Connection {
                 .wire(self.addr, Direction::Out, "piece", &fields);
             let out = self.socket.queue();
             out.extend_from_slice(&piece_header(block.piece, block.offset, block.length));
-            self.shared
+            self.torrent
                 .storage
                 .read_with(offset, block.length as u64, |bytes| {
                     out.extend_from_slice(bytes)

@@ -43,9 +43,16 @@ fn malformed(path: &Path, why: &str) -> ResumeError {
     }
 }
 
-/// Writes `resume` to `path` atomically: a temp file beside it, fsync, rename over the old
-/// one, fsync of the folder. A crash at any moment leaves the old file or the new one.
+/// Writes `resume` to `path` atomically (see [`write_atomically`]).
 pub fn save(path: &Path, resume: &Resume) -> Result<(), ResumeError> {
+    write_atomically(path, &encode(resume))
+}
+
+/// Writes `bytes` to `path` in the state folder atomically: a temp file beside it, fsync,
+/// rename over the old one, fsync of the folder. A crash at any moment leaves the old file
+/// or the new one. Creates the state folder if needed. (Also how a magnet link's metadata
+/// is kept.)
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ResumeError> {
     let folder = path.parent().unwrap_or(Path::new("."));
     make_state_dir(folder)?;
     let io_error = |action, at: &Path| {
@@ -56,7 +63,9 @@ pub fn save(path: &Path, resume: &Resume) -> Result<(), ResumeError> {
             source,
         }
     };
-    let temp = path.with_extension("resume.tmp");
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = std::path::PathBuf::from(temp);
     match fs::remove_file(&temp) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => {
             return Err(io_error("remove", &temp)(e));
@@ -69,8 +78,7 @@ pub fn save(path: &Path, resume: &Resume) -> Result<(), ResumeError> {
         .create_new(true)
         .open(&temp)
         .map_err(io_error("create", &temp))?;
-    file.write_all(&encode(resume))
-        .map_err(io_error("write", &temp))?;
+    file.write_all(bytes).map_err(io_error("write", &temp))?;
     file.sync_all().map_err(io_error("fsync", &temp))?;
     drop(file);
     fs::rename(&temp, path).map_err(io_error("rename", path))?;

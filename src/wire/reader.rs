@@ -30,7 +30,7 @@ enum Stage {
         need: usize,
         filled: usize,
     },
-    /// Reading the variable data of a `bitfield` or `piece` straight into its final vector,
+    /// Reading the variable data of a `bitfield`, `piece` or `extended` message straight into its final vector,
     /// made with the capacity `want`; its length is how much has arrived.
     Data {
         id: u8,
@@ -149,6 +149,11 @@ impl MessageReader {
         }
     }
 
+    /// Changes the frame limit for the frames that follow.
+    pub fn set_max_len(&mut self, max_len: u32) {
+        self.max_len = max_len;
+    }
+
     /// Every byte consumed from the stream so far, headers included.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
@@ -238,6 +243,17 @@ impl MessageReader {
                     let data = std::mem::take(data);
                     Step::Done(match *id {
                         id::BITFIELD => Message::Bitfield(data),
+                        id::EXTENDED => {
+                            // The extension's id is the first byte (`after_id` let no
+                            // shorter frame through); the payload is the rest.
+                            let mut payload = data;
+                            let id = if payload.is_empty() {
+                                0
+                            } else {
+                                payload.remove(0)
+                            };
+                            Message::Extended { id, payload }
+                        }
                         _ => Message::Piece {
                             piece: *piece,
                             offset: *offset,
@@ -290,7 +306,8 @@ fn after_id(id: u8, len: u32) -> Result<Stage, WireError> {
         id::PORT => exact(3).map(|_| head(2))?,
         id::PIECE if len < 9 => return Err(WireError::BadLength { id, len }),
         id::PIECE => head(8),
-        id::BITFIELD => Stage::Data {
+        id::EXTENDED if len < 2 => return Err(WireError::BadLength { id, len }),
+        id::BITFIELD | id::EXTENDED => Stage::Data {
             id,
             piece: 0,
             offset: 0,

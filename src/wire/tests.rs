@@ -88,7 +88,9 @@ fn examples() -> Vec<(Message, Vec<u8>)> {
         (Message::Cancel(block(3, 0, 0x4000)),
             vec![0, 0, 0, 13, /* id */ 8, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0x40, 0]),
         (Message::Port(6881), vec![/* len */ 0, 0, 0, 3, /* id */ 9, /* port */ 0x1a, 0xe1]),
-        (Message::Unknown { id: 20, len: 2 }, vec![/* len */ 0, 0, 0, 3, /* id */ 20, 0, 0]),
+        (Message::Extended { id: 3, payload: b"de".to_vec() },
+            vec![/* len */ 0, 0, 0, 4, /* id */ 20, /* extension */ 3, b'd', b'e']),
+        (Message::Unknown { id: 21, len: 2 }, vec![/* len */ 0, 0, 0, 3, /* id */ 21, 0, 0]),
     ];
     table
 }
@@ -293,10 +295,10 @@ fn zero_length_frames_are_keep_alives_and_garbage_ids_are_skipped() {
 
 #[test]
 fn unknown_messages_are_skipped_in_chunks_and_the_next_one_decodes() {
-    // A 10,000-byte extension message (id 20), then `have 7`.
+    // A 10,000-byte message of an id we do not speak (21), then `have 7`.
     let mut bytes = Vec::new();
     bytes.extend_from_slice(&10_001u32.to_be_bytes());
-    bytes.push(20);
+    bytes.push(21);
     bytes.extend(std::iter::repeat_n(0x5a, 10_000));
     Message::Have(7).encode(&mut bytes);
     let mut trickle = Trickle::new(bytes.chunks(3000).map(<[u8]>::to_vec).collect());
@@ -311,7 +313,7 @@ fn unknown_messages_are_skipped_in_chunks_and_the_next_one_decodes() {
         decoded,
         vec![
             Message::Unknown {
-                id: 20,
+                id: 21,
                 len: 10_000
             },
             Message::Have(7)
@@ -382,7 +384,7 @@ fn random_input_never_panics() {
 }
 
 #[test]
-fn our_handshake_says_we_speak_bep_10_and_the_extension_handshake_carries_reqq() {
+fn our_handshake_says_we_speak_bep_10() {
     let ours = Handshake::new([1; 20], [2; 20]);
     assert!(ours.supports_extensions());
     assert_eq!(ours.to_bytes()[25], 0x10, "reserved byte 5, bit 0x10");
@@ -391,12 +393,16 @@ fn our_handshake_says_we_speak_bep_10_and_the_extension_handshake_carries_reqq()
         ..ours
     };
     assert!(!plain.supports_extensions());
+}
 
-    let mut out = Vec::new();
-    encode_extended_handshake(&mut out, 2048, "smalltorrent 0.1.0");
-    let payload = b"d1:mde4:reqqi2048e1:v18:smalltorrent 0.1.0e";
-    assert_eq!(&out[..4], &(2 + payload.len() as u32).to_be_bytes());
-    assert_eq!(out[4], 20, "message id 20: extended");
-    assert_eq!(out[5], 0, "extension message 0: the handshake");
-    assert_eq!(&out[6..], payload);
+#[test]
+fn an_extended_message_shorter_than_its_extension_byte_is_refused() {
+    let mut reader = MessageReader::new(DEFAULT_MAX_LEN);
+    let bytes = [0u8, 0, 0, 1, 20];
+    let error = reader.read_from(&mut &bytes[..]).unwrap_err();
+    assert!(
+        matches!(error, WireError::BadLength { id: 20, len: 1 }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("`extended`"), "{error}");
 }

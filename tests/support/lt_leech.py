@@ -15,6 +15,9 @@ With --report-after SECS it gives up once SECS pass without a new verified piece
 (counted from start, so a seeder that never connects also ends it): it prints HAVE
 and exits, so a test can see exactly which pieces a seeder served.
 
+TORRENT may be a magnet link instead of a .torrent file: libtorrent then fetches the
+metadata from its peers first (BEP 9) and prints `METADATA <size>` once it has it.
+
 With --encryption LEVEL it speaks only Message Stream Encryption, both ways (in and out
 enc_policy forced), and allows LEVEL after the handshake: both (plaintext or RC4, as the
 other side selects), plaintext (offers only plaintext) or rc4 (offers only RC4).
@@ -67,9 +70,13 @@ def main():
         settings["in_enc_policy"] = lt.enc_policy.forced
         settings["allowed_enc_level"] = levels[args.encryption]
     ses = lt.session(settings)
-    info = lt.torrent_info(args.torrent)
-    params = lt.add_torrent_params()
-    params.ti = info
+    if args.torrent.startswith("magnet:"):
+        params = lt.parse_magnet_uri(args.torrent)
+        info = None
+    else:
+        info = lt.torrent_info(args.torrent)
+        params = lt.add_torrent_params()
+        params.ti = info
     params.save_path = args.save_dir
     params.flags &= ~lt.torrent_flags.auto_managed
     params.flags &= ~lt.torrent_flags.paused
@@ -87,6 +94,15 @@ def main():
         host, port = peer.rsplit(":", 1)
         handle.connect_peer((host, int(port)))
 
+    while not stop and info is None and os.getppid() == parent:
+        ses.pop_alerts()
+        if handle.status().has_metadata:
+            info = handle.torrent_file()
+            print(f"METADATA {info.metadata_size()}", flush=True)
+        else:
+            ses.wait_for_alert(100)
+    if info is None:
+        return
     num_pieces = info.num_pieces()
     last_count = -1
     last_progress = time.monotonic()

@@ -3,7 +3,7 @@
 
 use super::view::{self, PeerLine, Row};
 use super::{DemoError, TICK};
-use crate::download::{self, DownloadError, Summary};
+use crate::download::{self, DownloadError, Source, Summary};
 use crate::extras::demo::observer::{Exchanged, Observer};
 use crate::peer::Encryption;
 use crate::progress;
@@ -45,7 +45,7 @@ pub(super) fn peer(
 ) -> Peer {
     let observer = Arc::new(Observer::new());
     let options = download::Options {
-        torrent,
+        source: Source::Torrent(torrent),
         dir,
         progress: progress::Mode::Quiet,
         max_peers: 50,

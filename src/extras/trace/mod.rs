@@ -160,6 +160,10 @@ impl TraceFile {
 
 impl Transcript for TraceFile {
     fn message(&self, peer: SocketAddr, dir: Direction, message: &Message) {
+        if let Message::Extended { .. } = message {
+            // Recorded decoded, by `extended`, by the code that knows the extension's name.
+            return;
+        }
         let (name, fields) = describe(message);
         self.wire(peer, dir, name, &fields);
     }
@@ -170,6 +174,19 @@ impl Transcript for TraceFile {
                 text,
                 ",\"dir\":\"{}\",\"msg\":\"{name}\"",
                 direction_name(dir)
+            );
+            for (key, value) in fields {
+                let _ = write!(text, ",\"{key}\":{value}");
+            }
+        });
+    }
+
+    fn extended(&self, peer: SocketAddr, dir: Direction, ext: &str, fields: &[(&str, u64)]) {
+        self.line(Some(peer), |text| {
+            let dir = direction_name(dir);
+            let _ = write!(
+                text,
+                ",\"dir\":\"{dir}\",\"msg\":\"extended\",\"ext\":\"{ext}\""
             );
             for (key, value) in fields {
                 let _ = write!(text, ",\"{key}\":{value}");
@@ -226,6 +243,10 @@ fn describe(message: &Message) -> (&'static str, Vec<(&'static str, u64)>) {
             ],
         ),
         Message::Port(port) => ("port", vec![("port", u64::from(*port))]),
+        Message::Extended { id, payload } => (
+            "extended",
+            vec![("id", u64::from(*id)), ("length", payload.len() as u64)],
+        ),
         Message::Unknown { id, len } => (
             "unknown",
             vec![("id", u64::from(*id)), ("length", u64::from(*len))],

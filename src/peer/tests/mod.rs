@@ -134,21 +134,27 @@ fn connect_local(
         let data: Vec<u8> = (0..g.total_length).map(payload_byte).collect();
         storage.write(0, &data).unwrap();
     }
-    let shared = Arc::new(Shared {
-        info_hash: INFO_HASH,
-        peer_id: OUR_ID,
+    let torrent = Torrent {
         geometry: g,
         pieces: pieces.clone(),
         saver,
+        storage,
+        info: Arc::from(&b"d4:name4:datae"[..]),
+    };
+    let shared = Arc::new(Shared {
+        info_hash: INFO_HASH,
+        peer_id: OUR_ID,
+        torrent: OnceLock::from(Arc::new(torrent)),
         counters: Arc::new(Counters::new(g.total_length)),
         timeouts: local.timeouts,
         pipeline: 4,
-        storage,
         bind: None,
         encryption: Encryption::Plain,
         tracer: crate::transcript::Tracer::disabled(),
         upload_limit: None,
         registry: Arc::new(Registry::new(OUR_ID)),
+        listen_port: None,
+        metadata: None,
     });
     spawn_outgoing(1, addr, shared, status, exits_tx).unwrap();
     Setup {
@@ -435,12 +441,12 @@ fn a_bep_10_peer_gets_our_extension_handshake_and_a_plain_one_does_not() {
         assert!(matches!(seen[0], Message::Bitfield(_)), "{seen:?}");
         let extended = seen
             .iter()
-            .filter(|m| matches!(m, Message::Unknown { id: 20, .. }))
+            .filter(|m| matches!(m, Message::Extended { id: 0, .. }))
             .count();
         assert_eq!(extended, speaks_bep_10 as usize, "{seen:?}");
         if speaks_bep_10 {
             assert!(
-                matches!(seen[1], Message::Unknown { id: 20, .. }),
+                matches!(seen[1], Message::Extended { id: 0, .. }),
                 "{seen:?}"
             );
         }

@@ -1,0 +1,128 @@
+use super::metadata::{self, MetadataMessage};
+use super::*;
+
+fn payload(message: Message) -> (u8, Vec<u8>) {
+    match message {
+        Message::Extended { id, payload } => (id, payload),
+        other => panic!("not an extended message: {other:?}"),
+    }
+}
+
+#[test]
+fn our_handshake_offers_ut_metadata_and_reads_back() {
+    let ours = Ours {
+        metadata_size: Some(31_337),
+        reqq: 250,
+        version: "smalltorrent 0.1.0",
+        listen_port: Some(6881),
+    };
+    let (id, bytes) = payload(ours.message());
+    assert_eq!(id, 0, "the extension handshake is extension message 0");
+    let read = Handshake::decode(&bytes).unwrap();
+    assert_eq!(
+        read,
+        Handshake {
+            ut_metadata: Some(UT_METADATA),
+            metadata_size: Some(31_337),
+            reqq: Some(250),
+            client: Some("smalltorrent 0.1.0".into()),
+            listen_port: Some(6881),
+        }
+    );
+}
+
+#[test]
+fn a_libtorrent_handshake_is_read() {
+    // The shape libtorrent 2.0 sends, with keys we do not use.
+    let bytes = b"d12:complete_agoi-1e1:md11:lt_donthavei7e10:share_modei8e11:upload_onlyi3e12:ut_holepunchi4e11:ut_metadatai2e6:ut_pexi1ee13:metadata_sizei4321e4:reqqi500e11:upload_onlyi0e1:v17:libtorrent 2.0.11e";
+    let read = Handshake::decode(bytes).unwrap();
+    assert_eq!(read.ut_metadata, Some(2));
+    assert_eq!(read.metadata_size, Some(4321));
+    assert_eq!(read.reqq, Some(500));
+    assert_eq!(read.client.as_deref(), Some("libtorrent 2.0.11"));
+}
+
+#[test]
+fn disabled_and_impossible_extension_numbers_mean_not_spoken() {
+    for m in ["i0e", "i256e", "i-1e", "3:abc"] {
+        let bytes = format!("d1:md11:ut_metadata{m}ee");
+        let read = Handshake::decode(bytes.as_bytes()).unwrap();
+        assert_eq!(read.ut_metadata, None, "{bytes}");
+    }
+}
+
+#[test]
+fn a_negative_or_zero_metadata_size_is_no_size() {
+    for size in ["i0e", "i-5e", "3:abc"] {
+        let bytes = format!("d13:metadata_size{size}e");
+        assert_eq!(
+            Handshake::decode(bytes.as_bytes()).unwrap().metadata_size,
+            None
+        );
+    }
+}
+
+#[test]
+fn a_malformed_handshake_is_an_error_naming_why() {
+    let cases: [(&[u8], &str); 3] = [
+        (b"i5e", "not a dictionary"),
+        (b"d1:mi1ee", "its 'm' is not a dictionary"),
+        (b"d1:m", "malformed extension handshake"),
+    ];
+    for (bytes, text) in cases {
+        let error = Handshake::decode(bytes).unwrap_err().to_string();
+        assert!(error.contains(text), "{error}");
+    }
+}
+
+#[test]
+fn metadata_messages_round_trip() {
+    let messages = [
+        MetadataMessage::Request { piece: 3 },
+        MetadataMessage::Reject { piece: 0 },
+        MetadataMessage::Data {
+            piece: 1,
+            total_size: 20_000,
+            data: vec![7; 20_000 - metadata::PIECE_SIZE],
+        },
+    ];
+    for message in messages {
+        let (id, bytes) = payload(message.to_message(9));
+        assert_eq!(id, 9, "sent with the peer's number for ut_metadata");
+        assert_eq!(MetadataMessage::decode(&bytes).unwrap(), Some(message));
+    }
+}
+
+#[test]
+fn unknown_metadata_message_types_are_ignored() {
+    assert_eq!(
+        MetadataMessage::decode(b"d8:msg_typei7e5:piecei0ee").unwrap(),
+        None
+    );
+}
+
+#[test]
+fn malformed_metadata_messages_are_errors() {
+    let cases: [&[u8]; 5] = [
+        b"d5:piecei0ee",
+        b"d8:msg_typei0ee",
+        b"d8:msg_typei0e5:piecei-1ee",
+        b"d8:msg_typei1e5:piecei0ee",
+        b"l8:msg_typee",
+    ];
+    for bytes in cases {
+        assert!(MetadataMessage::decode(bytes).is_err(), "{bytes:?}");
+    }
+}
+
+#[test]
+fn metadata_pieces_are_16_kib_but_the_last() {
+    let size = 2 * metadata::PIECE_SIZE as u64 + 5;
+    assert_eq!(metadata::piece_count(size), 3);
+    assert_eq!(metadata::piece_len(size, 0), Some(metadata::PIECE_SIZE));
+    assert_eq!(metadata::piece_len(size, 2), Some(5));
+    assert_eq!(metadata::piece_len(size, 3), None);
+    let bytes = vec![1u8; size as usize];
+    assert_eq!(metadata::piece_of(&bytes, 2).map(<[u8]>::len), Some(5));
+    assert_eq!(metadata::piece_of(&bytes, u32::MAX), None);
+}
