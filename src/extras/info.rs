@@ -4,7 +4,9 @@
 //! and symlinks marked), trackers by tier, web seeds, creation date, comment, creator and
 //! the private flag, and the torrent's magnet link. The JSON is written by hand (there is
 //! no serde here); [`json_string`] does the escaping. Dates are ISO-8601 in UTC, computed
-//! from the Unix timestamp by [`iso8601_utc`].
+//! from the Unix timestamp by [`iso8601_utc`]. A magnet link's report is in [`magnet`].
+
+pub mod magnet;
 
 use crate::metainfo::{FileEntry, FileKind, Metainfo};
 use std::fmt::Write;
