@@ -12,13 +12,16 @@
 //! the other way, from a torrent to the link other clients print for it.
 //!
 //! Pure: no sockets, no threads. Only [`Magnet::peer_addrs`] may resolve host names.
-//! The text encodings are in `magnet/coding.rs`.
+//! The text encodings are in `magnet/coding.rs`, the errors in `magnet/error.rs`.
 
 mod coding;
+mod error;
+
+pub use error::MagnetError;
 
 use crate::metainfo::hex;
 use crate::tracker::http::percent_encode;
-use std::fmt;
+use error::shown;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 /// What a magnet link says about a torrent.
@@ -38,92 +41,11 @@ pub struct Magnet {
     pub length: Option<u64>,
 }
 
-/// Why a text is not a magnet link smalltorrent can use.
-#[derive(Debug, PartialEq, Eq)]
-pub enum MagnetError {
-    /// The text does not start with `magnet:?`.
-    NotAMagnet,
-    /// No `xt` parameter: nothing names the torrent.
-    NoExactTopic,
-    /// `xt` names something other than a BitTorrent torrent (`urn:sha1:`, `urn:ed2k:`...);
-    /// holds the first `xt`.
-    NotBitTorrent { xt: String },
-    /// Only `xt=urn:btmh:`: a BitTorrent v2 info-hash, and smalltorrent speaks v1 only.
-    OnlyV2,
-    /// The `urn:btih:` hash is neither 40 nor 32 characters long.
-    HashLength { length: usize },
-    /// A 40-character hash with a character that is not a hex digit.
-    BadHex { hash: String },
-    /// A 32-character hash with a character outside base32's `A`-`Z`, `2`-`7`.
-    BadBase32 { hash: String },
-    /// Two `urn:btih:` parameters naming different torrents.
-    TwoHashes,
-    /// A `%` in a parameter not followed by two hex digits.
-    BadEscape { parameter: String, escape: String },
-    /// `xl` is not a whole number of bytes.
-    BadLength { xl: String },
-}
-
-impl fmt::Display for MagnetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let problem = match self {
-            MagnetError::NotAMagnet => {
-                return write!(f, "not a magnet link: it must start with 'magnet:?'");
-            }
-            MagnetError::NoExactTopic => {
-                "it has no 'xt' parameter (expected xt=urn:btih: and the info-hash)".to_string()
-            }
-            MagnetError::NotBitTorrent { xt } => format!(
-                "xt '{}' is not a BitTorrent info-hash (expected xt=urn:btih:...)",
-                shown(xt)
-            ),
-            MagnetError::OnlyV2 => "it has only a BitTorrent v2 info-hash (xt=urn:btmh:); \
-                                    smalltorrent needs a v1 info-hash (xt=urn:btih:)"
-                .to_string(),
-            MagnetError::HashLength { length } => format!(
-                "the info-hash has {length} characters; expected 40 hex digits or 32 base32 \
-                 characters"
-            ),
-            MagnetError::BadHex { hash } => format!(
-                "the info-hash '{}' is not 40 hex digits (0-9, a-f)",
-                shown(hash)
-            ),
-            MagnetError::BadBase32 { hash } => format!(
-                "the info-hash '{}' is not 32 base32 characters (A-Z, 2-7)",
-                shown(hash)
-            ),
-            MagnetError::TwoHashes => {
-                "it names two different torrents (two different xt=urn:btih: hashes)".to_string()
-            }
-            MagnetError::BadEscape { parameter, escape } => format!(
-                "'{}' has a bad percent-escape '{}' (a '%' must be followed by two hex digits)",
-                shown(parameter),
-                shown(escape)
-            ),
-            MagnetError::BadLength { xl } => {
-                format!("xl '{}' is not a number of bytes", shown(xl))
-            }
-        };
-        write!(f, "invalid magnet link: {problem}")
-    }
-}
-
-impl std::error::Error for MagnetError {}
-
-/// Untrusted text in an error message: control characters escaped, cut at 64 characters.
-fn shown(text: &str) -> String {
-    let mut out: String = text.chars().take(64).flat_map(char::escape_debug).collect();
-    if text.chars().nth(64).is_some() {
-        out.push_str("...");
-    }
-    out
-}
-
 impl Magnet {
     /// Reads a magnet link. Parameters other than `xt`, `dn`, `tr`, `x.pe` and `xl` are
-    /// ignored (web seeds, keywords, ...), as are parameters without a value; of several
-    /// `xt` (a hybrid torrent's link carries `urn:btih:` and `urn:btmh:`), the
-    /// `urn:btih:` one is used. A repeated `dn` or `xl`: the first wins.
+    /// ignored (web seeds, keywords, ...), as are those without an `=`; of several `xt` (a
+    /// hybrid torrent's link carries `urn:btih:` and `urn:btmh:`), the `urn:btih:` one is
+    /// used. A repeated `dn` or `xl`: the first wins.
     pub fn parse(uri: &str) -> Result<Magnet, MagnetError> {
         let query = strip_prefix_ignoring_case(uri, "magnet:?").ok_or(MagnetError::NotAMagnet)?;
         let mut topics = Vec::new();

@@ -48,8 +48,13 @@ fn hex_and_base32_in_either_case_give_the_same_hash() {
         let magnet = parse(&format!("magnet:?xt=urn:btih:{hash}"));
         assert_eq!(magnet.info_hash, HASH, "{hash}");
     }
-    // The scheme and the URN's prefix are case-insensitive too.
+    // The scheme and the URN's prefix are case-insensitive too, and a pasted link may
+    // bring spaces or a newline.
     assert_eq!(parse(&format!("MAGNET:?xt=URN:BTIH:{HEX}")).info_hash, HASH);
+    assert_eq!(
+        parse(&format!(" magnet:?xt=urn:btih:{HEX}\n")).info_hash,
+        HASH
+    );
 }
 
 #[test]
