@@ -42,11 +42,12 @@ pub struct Magnet {
 }
 
 impl Magnet {
-    /// Reads a magnet link. Parameters other than `xt`, `dn`, `tr`, `x.pe` and `xl` are
-    /// ignored (web seeds, keywords, ...), as are those without an `=`; of several `xt` (a
-    /// hybrid torrent's link carries `urn:btih:` and `urn:btmh:`), the `urn:btih:` one is
-    /// used. A repeated `dn` or `xl`: the first wins.
+    /// Reads a magnet link (spaces around it ignored). Parameters other than `xt`, `dn`,
+    /// `tr`, `x.pe` and `xl` are ignored (web seeds, keywords, ...), as are those without
+    /// an `=`; of several `xt` (a hybrid torrent's link carries `urn:btih:` and
+    /// `urn:btmh:`), the `urn:btih:` one is used. A repeated `dn` or `xl`: the first wins.
     pub fn parse(uri: &str) -> Result<Magnet, MagnetError> {
+        let uri = uri.trim();
         let query = strip_prefix_ignoring_case(uri, "magnet:?").ok_or(MagnetError::NotAMagnet)?;
         let mut topics = Vec::new();
         let mut magnet = Magnet {
