@@ -47,15 +47,12 @@ pub enum Target {
 
 impl Target {
     fn from_arg(arg: OsString) -> Target {
-        match arg.to_str() {
-            Some(text)
-                if text
-                    .get(..7)
-                    .is_some_and(|s| s.eq_ignore_ascii_case("magnet:")) =>
-            {
-                Target::Magnet(text.to_string())
-            }
-            _ => Target::Torrent(PathBuf::from(arg)),
+        let text = arg.to_str().unwrap_or_default();
+        let scheme = text.get(..7).unwrap_or_default();
+        if scheme.eq_ignore_ascii_case("magnet:") {
+            Target::Magnet(text.to_string())
+        } else {
+            Target::Torrent(PathBuf::from(arg))
         }
     }
 }
