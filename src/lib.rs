@@ -6,8 +6,9 @@
 //! * **The core, the download path**: how a block travels from a peer's socket to the
 //!   disk, and how a piece is verified.
 //! * **Around the core**: what a real client needs besides (trackers, the listener, the
-//!   choker, resume, progress and the terminal, encryption), each behind one small interface; and the
-//!   hooks the extras plug into ([`transcript`], `download::Watcher`).
+//!   choker, resume, progress and the terminal, encryption, magnet links), each behind one
+//!   small interface; and the hooks the extras plug into ([`transcript`],
+//!   `download::Watcher`).
 //! * **Extras** ([`extras`]): the demo, the trace, `create`, `info`, the tracker server.
 //!   Each joins the core through one narrow interface; nothing in the core names them.
 //! * **The command line** ([`cli`]): turns arguments into one of the above.
@@ -31,6 +32,7 @@ pub mod choker;
 pub mod extension;
 pub mod hash_pool;
 pub mod listener;
+pub mod magnet;
 pub mod metadata;
 pub mod mse;
 pub mod net;

@@ -1,8 +1,10 @@
-//! The command line as a user meets it: help, `info`, and every way a download can fail,
-//! each ending with one clear line and the documented exit code.
+//! The command line as a user meets it: help, `info` (of a torrent file and of a magnet
+//! link), and every way a download can fail, each ending with one clear line and the
+//! documented exit code.
 
 mod support;
 
+use ::smalltorrent::magnet::Magnet;
 use std::fs;
 use std::net::TcpListener;
 use std::path::Path;
@@ -189,6 +191,15 @@ fn info_prints_what_the_torrent_holds() {
     assert!(text.contains("mktorrent"), "created by: {text}");
     let name = payload.file_name().unwrap().to_string_lossy().into_owned();
     assert!(text.contains(&name), "{text}");
+    // The magnet line names the same torrent, by name and tracker too.
+    let link = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Magnet:      "))
+        .unwrap_or_else(|| panic!("no magnet line:\n{text}"));
+    let magnet = Magnet::parse(link).unwrap();
+    assert_eq!(::smalltorrent::metainfo::hex(&magnet.info_hash), hex);
+    assert_eq!(magnet.name, Some(name));
+    assert_eq!(magnet.trackers, ["http://127.0.0.1:1/announce"]);
 
     let output = run_smalltorrent(
         ["info".as_ref(), "--json".as_ref(), torrent.as_os_str()],
@@ -201,6 +212,99 @@ fn info_prints_what_the_torrent_holds() {
         "{json}"
     );
     assert!(json.trim_start().starts_with('{') && json.trim_end().ends_with('}'));
+    assert!(json.contains(&format!("\"magnet\": \"{link}\"")), "{json}");
+}
+
+/// A link with every parameter `info` shows (the info-hash in base32); its hex is
+/// `MAGNET_HEX`.
+const MAGNET: &str = "magnet:?xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK&dn=Big+Buck+Bunny\
+                      &xl=276134947&tr=udp%3A%2F%2F127.0.0.1%3A1&tr=http://127.0.0.1:2/announce\
+                      &x.pe=127.0.0.2:6881&x.pe=[::1]:6882&ws=http://127.0.0.1:3/";
+const MAGNET_HEX: &str = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a";
+
+#[test]
+fn info_prints_what_a_magnet_link_holds() {
+    let output = run_smalltorrent(["info", MAGNET], secs(10));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+    let text = stdout(&output);
+    for line in [
+        "Name:        Big Buck Bunny\n",
+        &format!("Info hash:   {MAGNET_HEX}\n"),
+        "Total size:  263.3 MiB (276134947 bytes)\n",
+        "  tier 1: udp://127.0.0.1:1\n  tier 2: http://127.0.0.1:2/announce\n",
+        "Peers:\n  127.0.0.2:6881\n  [::1]:6882\n",
+        "Files:       not in a magnet link; known once the metadata is fetched from a peer\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?}:\n{text}");
+    }
+
+    let output = run_smalltorrent(["info", "--json", MAGNET], secs(10));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = stdout(&output);
+    assert!(
+        json.contains(&format!("\"info_hash\": \"{MAGNET_HEX}\"")),
+        "{json}"
+    );
+    assert!(json.contains("\"files\": null"), "{json}");
+}
+
+#[test]
+fn a_magnet_link_scrapes_its_trackers() {
+    let tracker = format!("http://127.0.0.1:{}/announce", closed_port());
+    let link = format!("magnet:?xt=urn:btih:{MAGNET_HEX}&tr={tracker}");
+    let output = run_smalltorrent(["info", "--scrape", &link], secs(30));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!("scrape:\n  {tracker}: failed: ")),
+        "{text}"
+    );
+
+    let bare = format!("magnet:?xt=urn:btih:{MAGNET_HEX}");
+    let output = run_smalltorrent(["info", "--scrape", &bare], secs(10));
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "smalltorrent: the magnet link lists no tracker to scrape\n"
+    );
+}
+
+/// A malformed link is a bad argument: exit 2 and one line saying what is wrong.
+#[test]
+fn a_malformed_magnet_link_is_one_line_and_exit_2() {
+    let cases = [
+        (
+            "magnet:",
+            "not a magnet link: it must start with 'magnet:?'",
+        ),
+        (
+            "magnet:?dn=no+hash",
+            "invalid magnet link: it has no 'xt' parameter",
+        ),
+        (
+            "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a8",
+            "invalid magnet link: the info-hash has 38 characters; expected 40 hex digits or \
+             32 base32 characters",
+        ),
+        (
+            "magnet:?xt=urn:btmh:1220c12fe1c06bba254a9dc9f519b335aa7c1367a88a",
+            "smalltorrent needs a v1 info-hash (xt=urn:btih:)",
+        ),
+        (
+            "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&tr=http://t/%zz",
+            "invalid magnet link: 'tr' has a bad percent-escape '%zz'",
+        ),
+    ];
+    for (link, expected) in cases {
+        let output = run_smalltorrent(["info", link], secs(10));
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{link}: {text}");
+        assert!(text.starts_with("smalltorrent: "), "{link}: {text}");
+        assert!(text.contains(expected), "{link}: {text}");
+        assert_eq!(text.lines().count(), 1, "{link}: one line: {text}");
+        assert_eq!(stdout(&output), "", "{link}");
+    }
 }
 
 /// Ctrl-C mid-download: exit 130 with "interrupted", the files stay at full size, and a

@@ -2,7 +2,7 @@
 //! Transmission and aria2, and real clients move the data with them.
 //!
 //! Round trips through `smalltorrent info --json` and `Metainfo::from_file`; the info-hash
-//! against libtorrent's and mktorrent's; a libtorrent seeder and a Transmission seeder
+//! against libtorrent's and mktorrent's; the magnet link against libtorrent's; a libtorrent seeder and a Transmission seeder
 //! serving OUR torrent to an aria2c leecher, byte for byte.
 //!
 //! `real_clients_download_our_torrent_from_a_smalltorrent_seeder` closes the loop: our
@@ -10,6 +10,7 @@
 
 mod support;
 
+use ::smalltorrent::magnet::Magnet;
 use ::smalltorrent::metainfo::{Metainfo, hex};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -55,6 +56,36 @@ fn info_json(torrent: &Path) -> String {
     let output = run_smalltorrent(args, secs(10));
     assert!(output.status.success(), "info failed: {output:?}");
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// What libtorrent reads from a magnet link: info-hash, name, then one tracker a line.
+fn libtorrent_reads_magnet(uri: &str) -> Vec<String> {
+    let script = "import sys, libtorrent as lt\n\
+                  p = lt.parse_magnet_uri(sys.argv[1])\n\
+                  print(p.info_hashes.v1); print(p.name); print('\\n'.join(p.trackers))";
+    let output = Command::new(PYTHON)
+        .args(["-c", script, uri])
+        .output()
+        .expect("run python3 with libtorrent");
+    assert!(
+        output.status.success(),
+        "libtorrent refused {uri}: {output:?}"
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.lines().map(String::from).collect()
+}
+
+/// The magnet link libtorrent makes for a torrent file.
+fn libtorrent_magnet(torrent: &Path) -> String {
+    let script = "import sys, libtorrent as lt\n\
+                  print(lt.make_magnet_uri(lt.torrent_info(sys.argv[1])))";
+    let output = Command::new(PYTHON)
+        .args(["-c", script])
+        .arg(torrent)
+        .output()
+        .expect("run python3 with libtorrent");
+    assert!(output.status.success(), "libtorrent refused: {output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
 /// The data tree of [`make_tree`] plus a hidden file and a hidden folder.
@@ -134,6 +165,46 @@ fn a_folder_keeps_nested_empty_and_hidden_files_and_matches_mktorrent() {
     let json = info_json(&torrent);
     assert!(json.contains("\"path\": \"tree/docs/.cache/x\""), "{json}");
     assert!(json.contains("\"multi_file\": true"), "{json}");
+}
+
+/// `create` prints the new torrent's magnet link on stdout, `-q` or not; libtorrent reads
+/// it as the torrent it made, and our parser reads libtorrent's link the same way.
+#[test]
+fn create_prints_a_magnet_link_that_libtorrent_reads_as_the_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = make_file(&dir.path().join("data"), "two words & more.bin", 70_000, 4);
+    let trackers = ["http://127.0.0.1:1/announce?key=a%2Fb", "udp://127.0.0.1:2"];
+    let torrent = dir.path().join("t.torrent");
+    let mut args: Vec<&OsStr> = vec![data.as_os_str(), "-o".as_ref(), torrent.as_os_str()];
+    for tracker in trackers {
+        args.extend([OsStr::new("-t"), OsStr::new(tracker)]);
+    }
+    let loud = create_in(dir.path(), &args);
+    assert!(loud.status.success(), "{loud:?}");
+    args.extend([OsStr::new("--force"), OsStr::new("-q")]);
+    let quiet = create_in(dir.path(), &args);
+    assert!(
+        quiet.status.success() && quiet.stderr.is_empty(),
+        "{quiet:?}"
+    );
+
+    let meta = Metainfo::from_file(&torrent).unwrap();
+    let stdout = String::from_utf8(quiet.stdout).unwrap();
+    assert_eq!(String::from_utf8(loud.stdout).unwrap(), stdout);
+    let link = stdout.trim_end();
+    assert!(
+        link.starts_with("magnet:?xt=urn:btih:") && !link.contains('\n'),
+        "{stdout}"
+    );
+    let ours = Magnet::parse(link).unwrap();
+    assert_eq!(ours.info_hash, meta.info_hash);
+    assert_eq!(ours.name.as_deref(), Some("two words & more.bin"));
+    assert_eq!(ours.trackers, trackers);
+
+    let mut expected = vec![meta.info_hash_hex(), meta.name.clone()];
+    expected.extend(trackers.map(String::from));
+    assert_eq!(libtorrent_reads_magnet(link), expected);
+    assert_eq!(Magnet::parse(&libtorrent_magnet(&torrent)).unwrap(), ours);
 }
 
 #[test]

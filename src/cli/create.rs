@@ -1,6 +1,6 @@
 //! `smalltorrent create PATH [OPTIONS]`: make a .torrent for a file or folder (main
-//! thread: arguments, the hashing progress line, writing the file). The work itself is in
-//! [`crate::extras::create`].
+//! thread: arguments, the hashing progress line, writing the file, printing its magnet
+//! link). The work itself is in [`crate::extras::create`].
 
 use super::text;
 use crate::extras::create::{self, CreateError, Extras, Layout};
@@ -17,7 +17,8 @@ pub const USAGE: &str = "\
 Usage: smalltorrent create PATH [OPTIONS]
 
 Makes a .torrent for PATH, a file or a folder (every file below it, sorted by path,
-empty and hidden files included; symlinks are skipped with a warning).
+empty and hidden files included; symlinks are skipped with a warning), and prints its
+magnet link on stdout.
 
 Options:
   -t, --tracker URL    announce URL (repeatable; each one its own tier, the first is
@@ -30,7 +31,8 @@ Options:
       --comment TEXT   a comment
       --web-seed URL   a web seed (BEP 19; repeatable)
       --no-hidden      skip files and folders whose name starts with '.'
-  -q, --quiet          no progress display, errors only
+  -q, --quiet          no progress display and no summary: only errors on stderr (the
+                       magnet link is still printed on stdout)
   -h, --help           this help
 ";
 
@@ -150,6 +152,11 @@ fn make(request: &Request) -> Result<(), CreateError> {
             meta.info_hash_hex(),
         );
     }
+    // The result, on stdout even with -q: `link=$(smalltorrent create -q dir)` works.
+    println!(
+        "{}",
+        crate::magnet::link(&meta.info_hash, &meta.name, &meta.trackers)
+    );
     Ok(())
 }
 

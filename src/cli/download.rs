@@ -20,8 +20,8 @@ Usage:
   smalltorrent demo [--leechers N] [--size SIZE] [--growth] [--keep DIR]
                                         watch a whole swarm on this machine (no internet)
   smalltorrent [OPTIONS] FILE.torrent   download a torrent
-  smalltorrent info [--json] [--scrape] FILE.torrent
-                                        show what a .torrent file contains
+  smalltorrent info [--json] [--scrape] FILE.torrent|MAGNET
+                                        show what a .torrent file or magnet link holds
   smalltorrent create PATH [-t URL]...  make a .torrent for a file or folder
   smalltorrent tracker [--http ADDR:PORT] [--udp ADDR:PORT]
                                         run a tracker (HTTP and UDP)

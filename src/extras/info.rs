@@ -2,9 +2,11 @@
 //!
 //! Both renderings show the same facts: name, info-hash, sizes, pieces, files (pad files
 //! and symlinks marked), trackers by tier, web seeds, creation date, comment, creator and
-//! the private flag. The JSON is written by hand (there is no serde here); [`json_string`]
-//! does the escaping. Dates are ISO-8601 in UTC, computed from the Unix timestamp by
-//! [`iso8601_utc`].
+//! the private flag, and the torrent's magnet link. The JSON is written by hand (there is
+//! no serde here); [`json_string`] does the escaping. Dates are ISO-8601 in UTC, computed
+//! from the Unix timestamp by [`iso8601_utc`]. A magnet link's report is in [`magnet`].
+
+pub mod magnet;
 
 use crate::metainfo::{FileEntry, FileKind, Metainfo};
 use std::fmt::Write;
@@ -15,6 +17,7 @@ pub fn render_text(meta: &Metainfo) -> String {
     let geometry = meta.geometry();
     let _ = writeln!(out, "Name:        {}", meta.name);
     let _ = writeln!(out, "Info hash:   {}", meta.info_hash_hex());
+    let _ = writeln!(out, "Magnet:      {}", magnet_link(meta));
     let _ = writeln!(out, "Total size:  {}", size_with_bytes(meta.total_length));
     let _ = writeln!(
         out,
@@ -59,6 +62,11 @@ pub fn render_text(meta: &Metainfo) -> String {
         );
     }
     out
+}
+
+/// The magnet link other clients would print for this torrent.
+fn magnet_link(meta: &Metainfo) -> String {
+    crate::magnet::link(&meta.info_hash, &meta.name, &meta.trackers)
 }
 
 /// A file's path, with a marker for pad files and symlinks.
@@ -142,6 +150,7 @@ pub fn render_json(meta: &Metainfo) -> String {
     let mut out = String::from("{\n");
     let _ = writeln!(out, "  \"name\": {},", json_string(&meta.name));
     let _ = writeln!(out, "  \"info_hash\": \"{}\",", meta.info_hash_hex());
+    let _ = writeln!(out, "  \"magnet\": {},", json_string(&magnet_link(meta)));
     let _ = writeln!(out, "  \"total_length\": {},", meta.total_length);
     let _ = writeln!(out, "  \"piece_length\": {},", meta.piece_length);
     let _ = writeln!(out, "  \"piece_count\": {},", geometry.piece_count);
@@ -250,6 +259,7 @@ mod tests {
         let expected = format!(
             "Name:        demo\n\
              Info hash:   {hash}\n\
+             Magnet:      magnet:?xt=urn:btih:{hash}&dn=demo&tr=http%3A%2F%2Ft.example%2Fannounce\n\
              Total size:  32.0 KiB (32768 bytes)\n\
              Pieces:      2 x 16.0 KiB (16384 bytes)\n\
              Private:     yes\n\
@@ -269,6 +279,7 @@ mod tests {
             r#"{{
   "name": "demo",
   "info_hash": "{hash}",
+  "magnet": "magnet:?xt=urn:btih:{hash}&dn=demo&tr=http%3A%2F%2Ft.example%2Fannounce",
   "total_length": 32768,
   "piece_length": 16384,
   "piece_count": 2,

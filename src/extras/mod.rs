@@ -7,7 +7,8 @@
 //! * [`trace`] (`--trace FILE`, `trace-summary`): a JSONL transcript of every message,
 //!   written through the core's transcript hooks.
 //! * [`create`] (`smalltorrent create`): makes a `.torrent` from files.
-//! * [`info`] (`smalltorrent info`): what a torrent holds, as text or JSON, and a scrape.
+//! * [`info`] (`smalltorrent info`): what a torrent or a magnet link holds, as text or
+//!   JSON, and a scrape.
 //! * [`tracker_server`] (`smalltorrent tracker`): an HTTP and UDP tracker.
 
 pub mod create;
