@@ -4,12 +4,70 @@
 //! * Serving: smalltorrent seeds a torrent (`-s`); libtorrent and aria2c are given only a
 //!   magnet link (`xt` and `tr`), so they must fetch the metadata from smalltorrent before
 //!   they can download anything. Each must end with a byte-identical copy.
+//! * Fetching: `smalltorrent MAGNET -d OUT` with a link that has only `xt` and `tr`, or
+//!   only `xt` and `x.pe`, downloads from a libtorrent or an aria2c seeder: it fetches the
+//!   metadata, keeps it in `OUT/.smalltorrent/<info-hash>.torrent`, and a rerun of the
+//!   same link uses it without asking anyone.
 
 mod support;
 
 use std::fs;
-use std::path::Path;
+use std::net::SocketAddrV4;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 use support::*;
+
+/// The info-hash of `torrent` in 40 lowercase hex digits.
+fn hex_hash(torrent: &Path) -> String {
+    info_hash(torrent)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `magnet:?xt=urn:btih:<hex>&x.pe=<addr>`: a link that names one peer and no tracker.
+fn magnet_with_peer(torrent: &Path, peer: SocketAddrV4) -> String {
+    format!("magnet:?xt=urn:btih:{}&x.pe={peer}", hex_hash(torrent))
+}
+
+/// `smalltorrent LINK -d OUT -q --bind 127.0.0.3 --port 0`, to completion.
+fn smalltorrent_magnet(link: &str, out: &Path) -> Output {
+    let args = [
+        link,
+        "-d",
+        out.to_str().unwrap(),
+        "-q",
+        "--bind",
+        "127.0.0.3",
+        "--port",
+        "0",
+    ];
+    run_smalltorrent(args, secs(120))
+}
+
+/// The download ended well, the payload is byte-identical, and the metadata was kept.
+fn check_magnet_download(published: &Published, out: &Path, output: &Output) -> PathBuf {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "smalltorrent failed ({})
+{stderr}",
+        output.status
+    );
+    assert_same_tree(
+        &published.payload,
+        &out.join(published.payload.file_name().unwrap()),
+    );
+    let kept = out
+        .join(".smalltorrent")
+        .join(format!("{}.torrent", hex_hash(&published.torrent)));
+    assert_eq!(
+        info_hash(&kept),
+        info_hash(&published.torrent),
+        "the kept metadata is the torrent's"
+    );
+    kept
+}
 
 /// `magnet:?xt=urn:btih:<hex>&tr=<url>` for the torrent at `torrent`.
 fn magnet_link(torrent: &Path, tracker: &str) -> String {
@@ -91,4 +149,61 @@ fn aria2_fetches_the_metadata_from_a_smalltorrent_seeder() {
         &out.join(published.payload.file_name().unwrap()),
     );
     seeder.interrupt(secs(10));
+}
+
+/// A link with only `xt` and `tr`: the libtorrent seeder is found through the tracker, the
+/// metadata fetched from it, the multi-file payload downloaded. A rerun of the same link,
+/// with the seeder gone, finds everything on disk and the metadata kept.
+#[test]
+fn smalltorrent_downloads_a_magnet_link_from_libtorrent_via_its_tracker() {
+    let published = Published::multi_file();
+    let mut seeder = Seeder::libtorrent(
+        &published.tracker,
+        &published.torrent,
+        &published.data_dir,
+        LtOptions::on(ip(2)),
+    );
+    let link = magnet_link(&published.torrent, &published.tracker.announce_url());
+    let out = published.dir.path().join("out");
+    let output = smalltorrent_magnet(&link, &out);
+    check_magnet_download(&published, &out, &output);
+    assert!(seeder.stop().unwrap_or(0) > 0, "the seeder sent nothing");
+
+    let again = smalltorrent_magnet(&link, &out);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "the rerun failed\n{stderr}");
+    assert!(stderr.contains("is complete"), "{stderr}");
+}
+
+/// A link with only `xt` and `x.pe`: no tracker at all, the aria2c seeder named in the
+/// link is the only source of the metadata and of the data.
+#[test]
+fn smalltorrent_downloads_a_magnet_link_from_aria2_named_in_x_pe() {
+    let published = Published::single_file(5 * (1 << 20) + 99, 16);
+    let seeder = Seeder::aria2(
+        &published.tracker,
+        &published.torrent,
+        &published.data_dir,
+        ip(2),
+    );
+    let link = magnet_with_peer(&published.torrent, seeder.addr());
+    let out = published.dir.path().join("out");
+    let output = smalltorrent_magnet(&link, &out);
+    check_magnet_download(&published, &out, &output);
+}
+
+/// A link with only `xt` and `x.pe`, to a libtorrent seeder.
+#[test]
+fn smalltorrent_downloads_a_magnet_link_from_libtorrent_named_in_x_pe() {
+    let published = Published::single_file(2 * (1 << 20) + 5, 15);
+    let seeder = Seeder::libtorrent(
+        &published.tracker,
+        &published.torrent,
+        &published.data_dir,
+        LtOptions::on(ip(2)),
+    );
+    let link = magnet_with_peer(&published.torrent, seeder.addr());
+    let out = published.dir.path().join("out");
+    let output = smalltorrent_magnet(&link, &out);
+    check_magnet_download(&published, &out, &output);
 }

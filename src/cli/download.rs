@@ -3,6 +3,7 @@
 use super::{EXIT_INTERRUPTED, number, parse_size, text};
 use crate::download::{self, DownloadError, Options, Source};
 use crate::extras::trace::TraceFile;
+use crate::magnet::{Magnet, MagnetError};
 use crate::peer::Encryption;
 use crate::progress::{self, format_bytes};
 use crate::transcript::Tracer;
@@ -20,6 +21,8 @@ Usage:
   smalltorrent demo [--leechers N] [--size SIZE] [--growth] [--keep DIR]
                                         watch a whole swarm on this machine (no internet)
   smalltorrent [OPTIONS] FILE.torrent   download a torrent
+  smalltorrent [OPTIONS] 'magnet:?xt=urn:btih:...'
+                                        download the torrent a magnet link names
   smalltorrent info [--json] [--scrape] FILE.torrent|MAGNET
                                         show what a .torrent file or magnet link holds
   smalltorrent create PATH [-t URL]...  make a .torrent for a file or folder
@@ -62,6 +65,10 @@ Download options:
 
 Resume: DIR/.smalltorrent/<info-hash>.resume records the verified pieces; a rerun trusts
 it for files whose size and mtime are unchanged and hashes the rest.
+Magnet links: the metadata is fetched from the link's peers (its tr trackers, x.pe
+addresses and --peer), then kept as DIR/.smalltorrent/<info-hash>.torrent, so a rerun
+of the same link does not fetch it again. Nothing is written under DIR before it is
+verified.
 Logging: RUST_LOG=info shows trackers and peers, RUST_LOG=debug the protocol detail.
 Exit codes: 0 done and verified, 1 failed, 2 bad command line, 130 interrupted.
 ";
@@ -74,6 +81,9 @@ pub struct Download {
     /// Where to write the transcript (`--trace`): the command line opens the file and
     /// hands it to the core as [`Options::tracer`].
     pub trace: Option<PathBuf>,
+    /// The magnet link given instead of a .torrent file, read by [`run`] (a malformed link
+    /// is one error line, not a usage error).
+    pub link: Option<String>,
 }
 
 /// Parses the download's arguments; `Ok(None)` means help was printed.
@@ -148,11 +158,16 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
             Long("tracker") => options.trackers.push(tracker_url(&text(&mut parser)?)?),
             Long("max-upload-rate") => options.max_upload_rate = rate(&text(&mut parser)?)?,
             Long("trace") => trace = Some(text(&mut parser)?.into()),
-            Value(value) if torrent.is_none() => torrent = Some(PathBuf::from(value)),
+            Value(value) if torrent.is_none() => torrent = Some(value),
             _ => return Err(arg.unexpected().to_string()),
         }
     }
-    options.source = Source::Torrent(torrent.ok_or("missing the .torrent file to use")?);
+    let torrent = torrent.ok_or("missing the .torrent file or magnet link to use")?;
+    let link = torrent
+        .to_str()
+        .filter(|text| is_magnet(text))
+        .map(str::to_string);
+    options.source = Source::Torrent(PathBuf::from(torrent));
     if options.max_peers == 0 || options.pipeline == 0 {
         return Err("--max-peers and --pipeline must be at least 1".into());
     }
@@ -161,7 +176,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
         options.seed = true;
     }
     options.progress = progress::Mode::detect(quiet);
-    Ok(Some(Download { options, trace }))
+    Ok(Some(Download {
+        options,
+        trace,
+        link,
+    }))
 }
 
 /// `--max-upload-rate RATE`: bytes per second, with the units of [`parse_size`]; 0 is no
@@ -204,10 +223,50 @@ fn tracker_url(value: &str) -> Result<String, String> {
     }
 }
 
+/// True for an argument that is a magnet link rather than a file.
+fn is_magnet(text: &str) -> bool {
+    text.get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("magnet:"))
+}
+
+/// Makes `options` download what the magnet link `link` names: its info-hash, and its
+/// trackers (`tr`) and peers (`x.pe`) before those given with `--tracker` and `--peer`.
+pub fn use_magnet(options: &mut Options, link: &str) -> Result<(), MagnetError> {
+    let magnet = Magnet::parse(link)?;
+    let mut trackers = Vec::new();
+    for url in magnet.trackers.iter().chain(&options.trackers) {
+        match tracker_url(url) {
+            Ok(url) if !trackers.contains(&url) => trackers.push(url),
+            Ok(_) => {}
+            Err(_) => log::info!("skipping tracker {url}: not http://, https:// or udp://"),
+        }
+    }
+    options.trackers = trackers;
+    let mut peers = magnet.peer_addrs();
+    peers.extend(options.peers.iter().copied());
+    options.peers = peers;
+    options.source = Source::Magnet {
+        info_hash: magnet.info_hash,
+        name: magnet.name,
+    };
+    Ok(())
+}
+
 pub fn run(args: Vec<OsString>) -> Result<i32, String> {
-    let Some(Download { mut options, trace }) = parse(args)? else {
+    let Some(Download {
+        mut options,
+        trace,
+        link,
+    }) = parse(args)?
+    else {
         return Ok(0);
     };
+    if let Some(link) = link
+        && let Err(error) = use_magnet(&mut options, &link)
+    {
+        eprintln!("smalltorrent: {error}");
+        return Ok(super::EXIT_USAGE);
+    }
     let trace = match trace.as_deref().map(TraceFile::create).transpose() {
         Ok(trace) => trace.map(Arc::new),
         Err(error) => {

@@ -160,6 +160,13 @@ fn wait_for_metadata(
 /// the link will use; returns its path.
 fn keep(options: &Options, info_hash: [u8; 20], info: &[u8]) -> Result<PathBuf, DownloadError> {
     let path = metadata_path(&options.dir, &info_hash);
+    std::fs::create_dir_all(&options.dir).map_err(|source| {
+        DownloadError::SaveMetadata(resume::ResumeError::Io {
+            path: options.dir.clone(),
+            action: "create folder",
+            source,
+        })
+    })?;
     let bytes = metadata::torrent_file(info, &options.trackers);
     resume::write_atomically(&path, &bytes).map_err(DownloadError::SaveMetadata)?;
     log::info!("metadata kept in {}", path.display());
