@@ -157,7 +157,7 @@ fn aria2_fetches_the_metadata_from_a_smalltorrent_seeder() {
 #[test]
 fn smalltorrent_downloads_a_magnet_link_from_libtorrent_via_its_tracker() {
     let published = Published::multi_file();
-    let mut seeder = Seeder::libtorrent(
+    let seeder = Seeder::libtorrent(
         &published.tracker,
         &published.torrent,
         &published.data_dir,
