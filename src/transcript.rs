@@ -60,8 +60,8 @@ pub trait Transcript: Send + Sync {
     fn message(&self, peer: SocketAddr, dir: Direction, message: &Message);
 
     /// A wire event that is no [`Message`], by name with its numeric fields: the
-    /// `handshake`, the `extended_handshake`, and `piece` messages sent straight from the
-    /// map (no [`Message`] is built for them).
+    /// `handshake`, and `piece` messages sent straight from the map (no [`Message`] is
+    /// built for them).
     fn wire(&self, peer: SocketAddr, dir: Direction, name: &str, fields: &[(&str, u64)]);
 
     /// An extension message (BEP 10) sent or received, decoded: `ext` is `handshake` or

@@ -148,7 +148,7 @@ fn length_just_over_the_limit_is_dropped() {
 #[test]
 fn unknown_message_ids_are_ignored() {
     let run = against(Behaviour::UnknownIds);
-    run.assert_logged("ignored message id 20 (18 bytes)");
+    run.assert_logged("ignored extension message 100");
     run.assert_logged("ignored message id 99 (0 bytes)");
     run.assert_logged("ignored message id 255 (300 bytes)");
 }

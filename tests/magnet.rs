@@ -207,3 +207,85 @@ fn smalltorrent_downloads_a_magnet_link_from_libtorrent_named_in_x_pe() {
     let output = smalltorrent_magnet(&link, &out);
     check_magnet_download(&published, &out, &output);
 }
+
+/// A malformed link is one error line and exit 2; nothing is created.
+#[test]
+fn a_malformed_magnet_link_is_one_error_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    for (link, says) in [
+        ("magnet:?dn=no-hash", "xt"),
+        ("magnet:?xt=urn:btih:12345", "has 5 characters"),
+        ("magnet:?xt=urn:btmh:1220abcd", "v1"),
+    ] {
+        let output = smalltorrent_magnet(link, &out);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{link}: {stderr}");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{link}: one line, got:\n{stderr}"
+        );
+        assert!(stderr.contains(says), "{link}: {stderr}");
+        assert!(!out.exists(), "{link}: nothing may be written");
+    }
+}
+
+/// While no peer can be reached, `--give-up` ends the wait for the metadata, and nothing
+/// was written under the download folder.
+#[test]
+fn no_peer_for_the_metadata_gives_up_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let closed = SocketAddrV4::new(ip(9), free_port());
+    let link = format!("magnet:?xt=urn:btih:{}&x.pe={closed}", "ab".repeat(20));
+    let args = [
+        &link,
+        "-d",
+        out.to_str().unwrap(),
+        "--give-up",
+        "2",
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.3",
+    ];
+    let output = run_smalltorrent(args, secs(60));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no peers"), "{stderr}");
+    assert!(
+        !out.exists(),
+        "nothing may be written before the metadata is verified"
+    );
+}
+
+/// A link that names no tracker and no peer cannot find anyone (until the DHT): it says so.
+#[test]
+fn a_link_with_no_tracker_and_no_peer_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = format!("magnet:?xt=urn:btih:{}", "cd".repeat(20));
+    let output = smalltorrent_magnet(&link, &dir.path().join("out"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("names no tracker (tr) and no peer (x.pe)"),
+        "{stderr}"
+    );
+}
+
+/// A link with only `xt` and `tr`, to an aria2c seeder found through the tracker.
+#[test]
+fn smalltorrent_downloads_a_magnet_link_from_aria2_via_its_tracker() {
+    let published = Published::multi_file();
+    let _seeder = Seeder::aria2(
+        &published.tracker,
+        &published.torrent,
+        &published.data_dir,
+        ip(2),
+    );
+    let link = magnet_link(&published.torrent, &published.tracker.announce_url());
+    let out = published.dir.path().join("out");
+    let output = smalltorrent_magnet(&link, &out);
+    check_magnet_download(&published, &out, &output);
+}

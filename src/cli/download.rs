@@ -1,4 +1,5 @@
-//! `smalltorrent [OPTIONS] FILE.torrent`: download a torrent (the default command).
+//! `smalltorrent [OPTIONS] FILE.torrent|MAGNET`: download a torrent, or the one a magnet
+//! link names (the default command).
 
 use super::{EXIT_INTERRUPTED, number, parse_size, text};
 use crate::download::{self, DownloadError, Options, Source};
@@ -361,6 +362,52 @@ mod tests {
     }
 
     #[test]
+    fn a_magnet_link_gives_the_info_hash_then_its_trackers_and_peers_first() {
+        let hash = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a";
+        let link = format!(
+            "magnet:?xt=urn:btih:{hash}&dn=A+b&tr=udp%3A%2F%2F127.0.0.1%3A1&tr=wss%3A%2F%2Fx\
+             &x.pe=127.0.0.9%3A7000"
+        );
+        let parsed = parse(args(&[
+            &link,
+            "--tracker",
+            "udp://127.0.0.1:1",
+            "--tracker",
+            "http://127.0.0.1:2/announce",
+            "--peer",
+            "127.0.0.2:6881",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(parsed.link.as_deref(), Some(link.as_str()));
+        let mut options = parsed.options;
+        use_magnet(&mut options, &link).unwrap();
+        let Source::Magnet { info_hash, name } = &options.source else {
+            panic!("{:?}", options.source);
+        };
+        assert_eq!(info_hash[0], 0xc1);
+        assert_eq!(name.as_deref(), Some("A b"));
+        // The link's trackers first, each once; a scheme we do not speak is skipped.
+        assert_eq!(
+            options.trackers,
+            ["udp://127.0.0.1:1", "http://127.0.0.1:2/announce"]
+        );
+        let peers: Vec<String> = options.peers.iter().map(|p| p.to_string()).collect();
+        assert_eq!(peers, ["127.0.0.9:7000", "127.0.0.2:6881"]);
+    }
+
+    #[test]
+    fn a_malformed_magnet_link_is_an_error_naming_why() {
+        let mut options = parse(args(&["x.torrent"])).unwrap().unwrap().options;
+        let error = use_magnet(&mut options, "magnet:?xt=urn:btih:1234").unwrap_err();
+        assert!(
+            error.to_string().starts_with("invalid magnet link"),
+            "{error}"
+        );
+        assert_eq!(options.source, Source::Torrent(PathBuf::from("x.torrent")));
+    }
+
+    #[test]
     fn an_upload_rate_takes_units_of_1024_and_0_is_no_limit() {
         let rate = |value: &str| {
             let download = parse(args(&["--max-upload-rate", value, "x.torrent"]));
@@ -387,7 +434,7 @@ mod tests {
     fn bad_command_lines_say_what_is_wrong() {
         assert_eq!(
             parse(args(&[])).unwrap_err(),
-            "missing the .torrent file to use"
+            "missing the .torrent file or magnet link to use"
         );
         assert_eq!(
             parse(args(&["--port", "x", "a.torrent"])).unwrap_err(),

@@ -34,7 +34,8 @@ pub enum Behaviour {
     HugeLength,
     /// After the handshake, a length prefix one byte over [`MAX_MESSAGE`].
     JustOverLimit,
-    /// Messages with ids 20, 99 and 255 (with payloads), then stays quiet.
+    /// An extension message (id 20) with an extension number we never gave (100), and
+    /// messages with ids 99 and 255 (with payloads), then stays quiet.
     UnknownIds,
     /// A hundred zero-length frames (keep-alives), then ASCII garbage.
     ZeroLengthGarbage,
