@@ -29,6 +29,7 @@ pub mod wire;
 // ─── Around the core ───────────────────────────────────────────────────────────────────
 pub mod announcer;
 pub mod choker;
+pub mod dht;
 pub mod extension;
 pub mod hash_pool;
 pub mod listener;
