@@ -29,6 +29,8 @@ Usage:
   smalltorrent create PATH [-t URL]...  make a .torrent for a file or folder
   smalltorrent tracker [--http ADDR:PORT] [--udp ADDR:PORT]
                                         run a tracker (HTTP and UDP)
+  smalltorrent dht [--bind IP:PORT] [--bootstrap HOST:PORT]...
+                                        run a DHT node alone (BEP 5)
   smalltorrent verify FILE.torrent [-d DIR]
                                         check the data on disk, per file
   smalltorrent trace-summary FILE [--peer ADDR]

@@ -9,6 +9,7 @@
 
 mod create;
 mod demo;
+mod dht;
 mod download;
 mod info;
 mod trace_summary;
@@ -40,6 +41,7 @@ pub fn main() -> i32 {
         "info" => info::run(rest),
         "create" => create::run(rest),
         "tracker" => tracker::run(rest),
+        "dht" => dht::run(rest),
         "demo" => demo::run(rest),
         "trace-summary" => trace_summary::run(rest),
         "verify" => verify::run(rest),

@@ -228,6 +228,18 @@ impl Table {
         }
     }
 
+    /// The id of the node at `addr`, if it is in the table.
+    pub fn id_at(&self, addr: SocketAddrV4) -> Option<Id> {
+        self.nodes().find(|n| n.addr == addr).map(|n| n.id)
+    }
+
+    /// Drops the node at `addr` (it answered with garbage).
+    pub fn remove_addr(&mut self, addr: SocketAddrV4) {
+        for bucket in &mut self.buckets {
+            bucket.nodes.retain(|n| n.addr != addr);
+        }
+    }
+
     /// The `n` nodes closest to `target` that are not bad, closest first.
     pub fn closest(&self, target: &Id, n: usize) -> Vec<(Id, SocketAddrV4)> {
         let mut nodes: Vec<&Node> = self.nodes().filter(|node| !node.is_bad()).collect();

@@ -1,0 +1,214 @@
+//! Acceptance tests for the DHT node (BEP 5), over real UDP sockets on loopback.
+//!
+//! `smalltorrent dht --bind 127.0.0.2:0` runs a node alone. The tests talk KRPC to it from
+//! a plain UDP socket (the queries are written out byte for byte, as a client would send
+//! them), and let a real libtorrent node bootstrap from it and announce a torrent to it.
+
+mod support;
+
+use std::net::{SocketAddrV4, UdpSocket};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// How long a program may take to start listening.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A `smalltorrent dht` node on `ip`, and its address.
+fn node(ip: std::net::Ipv4Addr) -> (Proc, SocketAddrV4) {
+    let mut proc = spawn_smalltorrent_named("dht node", ["dht", "--bind", &format!("{ip}:0")]);
+    proc.wait_for_stdout("dht node listening on ", READY_TIMEOUT);
+    let addr = proc
+        .stdout()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("dht node listening on ")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .expect("an address after 'dht node listening on'");
+    (proc, addr)
+}
+
+/// A KRPC client: a UDP socket on `ip` that sends one datagram and waits for the answer.
+struct Client(UdpSocket);
+
+impl Client {
+    fn on(ip: std::net::Ipv4Addr) -> Client {
+        let socket = UdpSocket::bind((ip, 0)).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        Client(socket)
+    }
+
+    /// Sends `query` and returns the answer: the first datagram that is not a query (the
+    /// node may query us too, once we are in its table).
+    fn ask(&self, node: SocketAddrV4, query: &[u8]) -> Option<Vec<u8>> {
+        self.0.send_to(query, node).unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            let (len, _) = self.0.recv_from(&mut buf).ok()?;
+            if !contains(&buf[..len], b"1:y1:q") {
+                return Some(buf[..len].to_vec());
+            }
+        }
+    }
+}
+
+/// `d1:ad2:id20:<id>...e1:q<method>1:t2:<t>1:y1:qe` with `args` inside `a` after the id.
+fn query(method: &str, transaction: &[u8; 2], args: &[u8]) -> Vec<u8> {
+    let mut out = b"d1:ad2:id20:QQQQQQQQQQQQQQQQQQQQ".to_vec();
+    out.extend_from_slice(args);
+    out.extend_from_slice(format!("e1:q{}:{method}1:t2:", method.len()).as_bytes());
+    out.extend_from_slice(transaction);
+    out.extend_from_slice(b"1:y1:qe");
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The value of the 8-byte `token` in a `get_peers` answer.
+fn token_of(answer: &[u8]) -> Vec<u8> {
+    let at = answer
+        .windows(8)
+        .position(|w| w == b"5:token8")
+        .expect("a token in the answer");
+    answer[at + 9..at + 17].to_vec()
+}
+
+const INFO_HASH: &[u8; 20] = b"IIIIIIIIIIIIIIIIIIII";
+
+/// Every query gets its answer with the same transaction id; a peer announced with the
+/// token from `get_peers` is then handed out by `get_peers`; a wrong token is error 203;
+/// an unknown method error 204; a malformed query error 203.
+#[test]
+fn the_node_answers_every_query_as_bep_5_says() {
+    let (_node, addr) = node(ip(2));
+    let client = Client::on(ip(3));
+    let ping = client
+        .ask(addr, &query("ping", b"p1", b""))
+        .expect("a pong");
+    let text = String::from_utf8_lossy(&ping);
+    assert!(
+        contains(&ping, b"1:t2:p1") && contains(&ping, b"1:y1:r"),
+        "{text}"
+    );
+
+    let find = client.ask(
+        addr,
+        &query("find_node", b"f1", b"6:target20:TTTTTTTTTTTTTTTTTTTT"),
+    );
+    assert!(contains(&find.unwrap(), b"1:t2:f1"));
+
+    let mut args = b"9:info_hash20:".to_vec();
+    args.extend_from_slice(INFO_HASH);
+    let peers = client.ask(addr, &query("get_peers", b"g1", &args)).unwrap();
+    assert!(!contains(&peers, b"6:values"), "nobody announced yet");
+    let token = token_of(&peers);
+
+    let mut announce = args.clone();
+    announce.extend_from_slice(b"4:porti7777e5:token8:");
+    announce.extend_from_slice(&token);
+    let ok = client
+        .ask(addr, &query("announce_peer", b"a1", &announce))
+        .unwrap();
+    assert!(contains(&ok, b"1:y1:r"), "{}", String::from_utf8_lossy(&ok));
+
+    let peers = client.ask(addr, &query("get_peers", b"g2", &args)).unwrap();
+    // 127.0.0.3:7777, compact.
+    assert!(
+        contains(&peers, &[b'6', b':', 127, 0, 0, 3, 0x1e, 0x61]),
+        "{peers:?}"
+    );
+
+    let mut forged = args.clone();
+    forged.extend_from_slice(b"4:porti7777e5:token8:XXXXXXXX");
+    let refused = client
+        .ask(addr, &query("announce_peer", b"a2", &forged))
+        .unwrap();
+    assert!(
+        contains(&refused, b"1:eli203e9:bad tokene"),
+        "{}",
+        String::from_utf8_lossy(&refused)
+    );
+
+    let unknown = client.ask(addr, &query("vote", b"u1", b"")).unwrap();
+    assert!(
+        contains(&unknown, b"1:eli204e"),
+        "{}",
+        String::from_utf8_lossy(&unknown)
+    );
+
+    let malformed = client
+        .ask(addr, b"d1:ad2:id3:abce1:q4:ping1:t2:m11:y1:qe")
+        .unwrap();
+    assert!(
+        contains(&malformed, b"1:eli203e"),
+        "{}",
+        String::from_utf8_lossy(&malformed)
+    );
+    assert!(
+        client.ask(addr, b"garbage").is_none(),
+        "no answer to what is no message"
+    );
+}
+
+/// One address that floods the node is answered up to the limit (50 in 10 s), then
+/// ignored; another address is still answered.
+#[test]
+fn a_flood_from_one_address_is_cut_off_and_others_are_still_answered() {
+    let (_node, addr) = node(ip(2));
+    let flooder = Client::on(ip(4));
+    // 80 pings at once (well within the 10 s window), then every answer that comes.
+    for _ in 0..80 {
+        flooder.0.send_to(&query("ping", b"ff", b""), addr).unwrap();
+    }
+    flooder
+        .0
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut answered = 0;
+    while let Ok((len, _)) = flooder.0.recv_from(&mut buf) {
+        // Only our pings' answers: the node may query us too.
+        answered += usize::from(contains(&buf[..len], b"1:t2:ff"));
+    }
+    assert_eq!(answered, 50, "answered up to the limit, then ignored");
+    let other = Client::on(ip(5));
+    assert!(other.ask(addr, &query("ping", b"ok", b"")).is_some());
+}
+
+/// A real libtorrent node bootstraps from ours and announces a torrent it wants (a magnet
+/// link): our node then hands out libtorrent's address for that info-hash.
+#[test]
+fn libtorrent_bootstraps_from_our_node_and_announces_to_it() {
+    let (_node, addr) = node(ip(2));
+    let hex: String = INFO_HASH.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(PYTHON);
+    cmd.arg(seeders::script("lt_dht_node.py"))
+        .args(["--ip", "127.0.0.6", "--bootstrap", &addr.to_string()])
+        .args(["--magnet", &format!("magnet:?xt=urn:btih:{hex}")])
+        .arg(dir.path());
+    let mut libtorrent = Proc::spawn("libtorrent dht node", cmd);
+    libtorrent.wait_for_stdout("LISTENING", READY_TIMEOUT);
+    let client = Client::on(ip(3));
+    let mut args = b"9:info_hash20:".to_vec();
+    args.extend_from_slice(INFO_HASH);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = client.ask(addr, &query("get_peers", b"g1", &args)).unwrap();
+        if contains(&answer, &[b'6', b':', 127, 0, 0, 6]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "libtorrent never announced to our node\n{}",
+            libtorrent.report()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
