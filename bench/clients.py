@@ -76,7 +76,8 @@ def leecher(ctx, name, torrent, payload, dest, log, dial=None):
     peer, for Transmission."""
     ip = LEECHER_IP.get(name, "127.0.0.1")
     if name == "smalltorrent":
-        return Leecher([ctx.smalltorrent, torrent, "-d", dest, "-q", "--bind", ip, "--port", "0"])
+        return Leecher([ctx.smalltorrent, torrent, "-d", dest, "-q", "--bind", ip, "--port", "0",
+                        "--no-dht"])
     if name == "aria2c":
         return Leecher(aria2c_command(torrent, dest, ip))
     if name == "libtorrent":
@@ -170,7 +171,8 @@ class SmalltorrentSeeder:
 
     def __init__(self, processes, ctx, torrent, data_dir, ip, log, tracker=None, peers=(), extra=()):
         self.processes, self.log = processes, log
-        cmd = [ctx.smalltorrent, torrent, "-s", data_dir, "--bind", ip, "--port", "0", *extra]
+        cmd = [ctx.smalltorrent, torrent, "-s", data_dir, "--bind", ip, "--port", "0", "--no-dht",
+               *extra]
         for peer_ip, peer_port in peers:
             cmd += ["--peer", f"{peer_ip}:{peer_port}"]
         # Its log then also says what the tracker answered and why a peer was dropped.

@@ -33,7 +33,7 @@ def run(ctx, processes, tracker, torrent, payload, leechers):
         dest = os.path.join(ctx.work, f"swarm-leecher-{i + 1}")
         log = dest + ".log"
         cmd = [ctx.smalltorrent, torrent, "-d", dest, "--seed", "-q",
-               "--bind", f"127.0.0.{10 + i}", "--port", "0"]
+               "--bind", f"127.0.0.{10 + i}", "--port", "0", "--no-dht"]
         peers.append((processes.start(cmd, log), dest, log))
 
     done_after, failed = {}, []

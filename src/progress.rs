@@ -44,6 +44,8 @@ pub struct Snapshot {
     pub uploaded: u64,
     pub peers: u64,
     pub unchoking_us: u64,
+    /// Nodes in the DHT's routing table, when the DHT runs.
+    pub dht_nodes: Option<u64>,
 }
 
 /// Turns snapshots into rates and draws them.
@@ -156,9 +158,9 @@ impl Display {
 }
 
 /// The progress line for a snapshot and the current rates (bytes per second), at most
-/// `width` characters: `25.0% of 100.0 MiB  down 1.0 MiB/s  up 0 B/s  peers 3/5  ETA 1:15`.
-/// When that is too wide, the least important fields go first: the upload rate, the
-/// size, the peers, the download rate, the ETA; the percent stays.
+/// `width` characters: `25.0% of 100.0 MiB  down 1.0 MiB/s  up 0 B/s  peers 3/5  ETA 1:15
+/// dht: 120 nodes`. When that is too wide, the least important fields go first: the DHT,
+/// the upload rate, the size, the peers, the download rate, the ETA; the percent stays.
 pub fn render(s: &Snapshot, down_rate: f64, up_rate: f64, width: usize) -> String {
     let percent = if s.total_bytes == 0 {
         100.0
@@ -181,12 +183,17 @@ pub fn render(s: &Snapshot, down_rate: f64, up_rate: f64, width: usize) -> Strin
         (5, format!("  up {}", format_rate(up_rate))),
         (2, format!("  peers {}/{}", s.unchoking_us, s.peers)),
         (1, format!("  ETA {eta}")),
+        (
+            6,
+            s.dht_nodes
+                .map_or(String::new(), |n| format!("  dht: {n} nodes")),
+        ),
     ];
     let up_to = |most: usize| -> String {
         let kept = fields.iter().filter(|(rank, _)| *rank <= most);
         kept.map(|(_, text)| text.as_str()).collect()
     };
-    let line = (0..=5)
+    let line = (0..=6)
         .rev()
         .map(up_to)
         .find(|line| terminal::width_of(line) <= width);
@@ -264,6 +271,7 @@ mod tests {
             uploaded: 0,
             peers: 5,
             unchoking_us: 3,
+            dht_nodes: None,
         };
         let line = render(&s, 1024.0 * 1024.0, 0.0, 79);
         assert_eq!(
@@ -277,6 +285,20 @@ mod tests {
         };
         assert!(render(&done, 0.0, 0.0, 79).starts_with("100.0%"));
         assert!(render(&done, 0.0, 0.0, 79).ends_with("ETA done"));
+    }
+
+    #[test]
+    fn the_dht_nodes_show_last_and_go_first() {
+        let s = Snapshot {
+            total_bytes: 1024,
+            dht_nodes: Some(120),
+            ..Snapshot::default()
+        };
+        let wide = render(&s, 0.0, 0.0, 200);
+        assert!(wide.ends_with("ETA --:--  dht: 120 nodes"), "{wide}");
+        let narrow = render(&s, 0.0, 0.0, wide.len() - 1);
+        assert!(!narrow.contains("dht"), "{narrow}");
+        assert!(narrow.contains("up 0 B/s"), "{narrow}");
     }
 
     #[test]

@@ -97,7 +97,8 @@ fn io_error(e: io::Error) -> WireError {
 /// The first 68 bytes each side sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handshake {
-    /// Extension bits. We set one: BEP 10's (bit 20 from the right, 0x10 in byte 5).
+    /// Extension bits. We set BEP 10's (bit 20 from the right, 0x10 in byte 5), and BEP
+    /// 5's (0x01 in byte 7) when our DHT node runs.
     pub reserved: [u8; 8],
     pub info_hash: [u8; 20],
     pub peer_id: [u8; 20],
@@ -118,6 +119,19 @@ impl Handshake {
     /// True if the sender speaks BEP 10 extension messages.
     pub fn supports_extensions(&self) -> bool {
         self.reserved[EXTENSION_BYTE] & EXTENSION_BIT != 0
+    }
+
+    /// This handshake saying we run a DHT node (BEP 5: the last bit), if `dht`.
+    pub fn with_dht(mut self, dht: bool) -> Handshake {
+        if dht {
+            self.reserved[DHT_BYTE] |= DHT_BIT;
+        }
+        self
+    }
+
+    /// True if the sender runs a DHT node: it takes a `port` message.
+    pub fn supports_dht(&self) -> bool {
+        self.reserved[DHT_BYTE] & DHT_BIT != 0
     }
 
     /// `<19><"BitTorrent protocol"><reserved><info_hash><peer_id>`.
@@ -215,6 +229,9 @@ pub fn piece_header(piece: u32, offset: u32, len: u32) -> [u8; 13] {
 /// Where BEP 10's bit lives in the handshake's reserved bytes.
 const EXTENSION_BYTE: usize = 5;
 const EXTENSION_BIT: u8 = 0x10;
+/// Where BEP 5's bit lives: the last bit of the reserved bytes.
+const DHT_BYTE: usize = 7;
+const DHT_BIT: u8 = 0x01;
 
 /// Appends a frame's length prefix and id.
 fn frame(out: &mut Vec<u8>, len: u32, id: u8) {

@@ -212,3 +212,174 @@ fn libtorrent_bootstraps_from_our_node_and_announces_to_it() {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// Starts `lt_dht_node.py` on `ip`, bootstrapped from `bootstrap`, with `extra` arguments.
+fn libtorrent_dht(
+    ip: &str,
+    bootstrap: SocketAddrV4,
+    extra: &[&str],
+    dir: &std::path::Path,
+) -> Proc {
+    let mut cmd = std::process::Command::new(PYTHON);
+    cmd.arg(seeders::script("lt_dht_node.py"))
+        .args(["--ip", ip, "--bootstrap", &bootstrap.to_string()])
+        .args(extra)
+        .arg(dir);
+    let mut proc = Proc::spawn(&format!("libtorrent dht {ip}"), cmd);
+    proc.wait_for_stdout("LISTENING", READY_TIMEOUT);
+    proc
+}
+
+fn hex(torrent: &std::path::Path) -> String {
+    info_hash(torrent)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// No tracker anywhere: a libtorrent seeder announces in the DHT through a
+/// `smalltorrent dht` node, and smalltorrent, bootstrapped from that node, finds it and
+/// downloads a magnet link that holds only the info-hash.
+#[test]
+fn smalltorrent_finds_a_libtorrent_seeder_through_the_dht() {
+    let published = Published::multi_file();
+    let (_node, addr) = node(ip(2));
+    let torrent = published.torrent.to_str().unwrap();
+    let _seeder = libtorrent_dht("127.0.0.6", addr, &["--seed", torrent], &published.data_dir);
+    let link = format!("magnet:?xt=urn:btih:{}", hex(&published.torrent));
+    let out = published.dir.path().join("out");
+    let args = [
+        link.as_str(),
+        "-d",
+        out.to_str().unwrap(),
+        "-q",
+        "--bind",
+        "127.0.0.3",
+        "--port",
+        "0",
+        "--dht-bootstrap",
+        &addr.to_string(),
+    ];
+    let output = run_smalltorrent(args, Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "smalltorrent failed\n{stderr}");
+    assert_same_tree(
+        &published.payload,
+        &out.join(published.payload.file_name().unwrap()),
+    );
+}
+
+/// No tracker anywhere: smalltorrent seeds with only its DHT node, and a libtorrent leecher
+/// bootstrapped from the seeder's own port finds it there and downloads an `xt`-only
+/// magnet link.
+#[test]
+fn libtorrent_finds_a_smalltorrent_seeder_through_its_dht_node() {
+    let published = Published::multi_file();
+    // The seeder's DHT has no one to bootstrap from: a closed loopback port stands for none.
+    let nowhere = SocketAddrV4::new(ip(9), free_port());
+    let mut seeder = spawn_smalltorrent_named(
+        "smalltorrent seeder",
+        [
+            published.torrent.as_os_str(),
+            "-s".as_ref(),
+            published.data_dir.as_os_str(),
+            "--bind".as_ref(),
+            "127.0.0.2".as_ref(),
+            "--port".as_ref(),
+            "0".as_ref(),
+            "--dht-bootstrap".as_ref(),
+            nowhere.to_string().as_ref(),
+        ],
+    );
+    seeder.wait_until(READY_TIMEOUT, "a 'listening on' line", |p| {
+        p.stderr().contains("listening on")
+    });
+    let port: u16 = seeder
+        .stderr()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("listening on ")?
+                .rsplit(':')
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .expect("the seeder's port");
+    // The DHT listens on UDP at the same port number as the TCP listener.
+    let dht = SocketAddrV4::new(ip(2), port);
+    let link = format!("magnet:?xt=urn:btih:{}", hex(&published.torrent));
+    let out = published.dir.path().join("out");
+    let mut leecher = libtorrent_dht("127.0.0.6", dht, &["--magnet", &link], &out);
+    leecher.wait_for_stdout("DONE", Duration::from_secs(90));
+    assert_same_tree(
+        &published.payload,
+        &out.join(published.payload.file_name().unwrap()),
+    );
+}
+
+/// Waits up to `wait` for datagrams on `socket`; true if one holds `needle`.
+fn heard(socket: &UdpSocket, needle: &[u8], wait: Duration) -> bool {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        if let Ok((len, _)) = socket.recv_from(&mut buf)
+            && contains(&buf[..len], needle)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// A private torrent (BEP 27) never produces a DHT query for its info-hash: a recording
+/// socket as the only bootstrap node hears nothing about it, while the same torrent made
+/// public is looked up there at once (so the recorder would hear it).
+#[test]
+fn a_private_torrent_never_asks_the_dht() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = make_file(dir.path(), "payload.bin", 1 << 20, 7);
+    for private in [true, false] {
+        let torrent = dir.path().join(format!("private-{private}.torrent"));
+        let mut create = vec![
+            "create".into(),
+            data.clone().into_os_string(),
+            "-o".into(),
+            torrent.clone().into_os_string(),
+            "-t".into(),
+            "http://127.0.0.1:1/announce".into(),
+        ];
+        if private {
+            create.push("--private".into());
+        }
+        let made = run_smalltorrent(create, Duration::from_secs(30));
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let recorder = UdpSocket::bind((ip(9), 0)).unwrap();
+        let bootstrap = recorder.local_addr().unwrap().to_string();
+        let out = dir.path().join(format!("out-{private}"));
+        let mut leecher = spawn_smalltorrent([
+            torrent.as_os_str(),
+            "-d".as_ref(),
+            out.as_os_str(),
+            "--bind".as_ref(),
+            "127.0.0.3".as_ref(),
+            "--port".as_ref(),
+            "0".as_ref(),
+            "--dht-bootstrap".as_ref(),
+            bootstrap.as_ref(),
+        ]);
+        let asked = heard(&recorder, &info_hash(&torrent), Duration::from_secs(5));
+        leecher.kill();
+        assert_eq!(
+            asked, !private,
+            "private = {private}: asked the DHT = {asked}"
+        );
+    }
+}

@@ -109,7 +109,7 @@ fn run_as_nobody(args: &[&std::ffi::OsStr]) -> Option<std::process::Output> {
     Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(env!("CARGO_BIN_EXE_smalltorrent"))
-        .args(args)
+        .args(without_public_dht(args))
         .output()
         .ok()
         .filter(|o| o.status.code() != Some(127))

@@ -411,7 +411,7 @@ fn the_progress_line_fits_and_follows_a_narrowing() {
     let torrent = keep.join("demo.torrent");
     let seeder = keep.join("seeder");
     let args = format!(
-        "'{}' -s '{}' --port 0 --bind 127.0.0.1",
+        "'{}' -s '{}' --port 0 --bind 127.0.0.1 --no-dht",
         torrent.display(),
         seeder.display()
     );

@@ -61,6 +61,10 @@ Download options:
       --max-upload-rate RATE
                        upload at most RATE bytes per second over all peers: 500K, 2M,
                        ... (units of 1024; default 0, no limit)
+      --no-dht         do not use the DHT (BEP 5) to find peers
+      --dht-bootstrap HOST:PORT
+                       join the DHT through this node (repeatable) instead of the
+                       well-known routers; the DHT listens on UDP at the --port number
       --trace FILE     write a JSONL transcript of every message, state change and
                        piece event to FILE (see `smalltorrent trace-summary`)
   -h, --help           this help
@@ -75,6 +79,14 @@ verified.
 Logging: RUST_LOG=info shows trackers and peers, RUST_LOG=debug the protocol detail.
 Exit codes: 0 done and verified, 1 failed, 2 bad command line, 130 interrupted.
 ";
+
+/// The DHT's well-known bootstrap routers, for a user's real downloads (tests pass
+/// `--no-dht` or a loopback `--dht-bootstrap`).
+pub const DHT_ROUTERS: [&str; 3] = [
+    "router.bittorrent.com:6881",
+    "dht.transmissionbt.com:6881",
+    "router.utorrent.com:6881",
+];
 
 /// A download as the command line asks for it.
 #[derive(Debug)]
@@ -109,11 +121,14 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
         seed_ratio: None,
         seed_time: None,
         max_upload_rate: None,
+        dht: Some(DHT_ROUTERS.iter().map(|r| r.to_string()).collect()),
         tracer: Tracer::disabled(),
         watcher: None,
     };
     let mut trace = None;
     let mut quiet = false;
+    let mut no_dht = false;
+    let mut bootstrap = Vec::new();
     let mut torrent = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -161,6 +176,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
             Long("tracker") => options.trackers.push(tracker_url(&text(&mut parser)?)?),
             Long("max-upload-rate") => options.max_upload_rate = rate(&text(&mut parser)?)?,
             Long("trace") => trace = Some(text(&mut parser)?.into()),
+            Long("no-dht") => no_dht = true,
+            Long("dht-bootstrap") => bootstrap.push(bootstrap_node(&text(&mut parser)?)?),
             Value(value) if torrent.is_none() => torrent = Some(value),
             _ => return Err(arg.unexpected().to_string()),
         }
@@ -177,6 +194,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
     if (options.seed_ratio.is_some() || options.seed_time.is_some()) && !options.seed {
         // A limit on seeding implies seeding.
         options.seed = true;
+    }
+    if no_dht {
+        options.dht = None;
+    } else if !bootstrap.is_empty() {
+        options.dht = Some(bootstrap);
     }
     options.progress = progress::Mode::detect(quiet);
     Ok(Some(Download {
@@ -205,6 +227,18 @@ pub fn peer_address(value: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("--peer {value}: {e}"))?
         .next()
         .ok_or_else(|| format!("--peer {value}: no address found"))
+}
+
+/// `HOST:PORT` of a DHT node, checked for its shape only: the DHT thread resolves it.
+fn bootstrap_node(value: &str) -> Result<String, String> {
+    let port = value.rsplit_once(':').and_then(|(host, port)| {
+        (!host.is_empty()).then_some(())?;
+        port.parse::<u16>().ok().filter(|&p| p != 0)
+    });
+    match port {
+        Some(_) => Ok(value.to_owned()),
+        None => Err(format!("--dht-bootstrap needs HOST:PORT, got '{value}'")),
+    }
 }
 
 fn encryption(value: &str) -> Result<Encryption, String> {

@@ -113,6 +113,12 @@ impl Node {
         })
     }
 
+    /// A handle to send the node commands from another thread (a peer thread that learns
+    /// a node from a `port` message).
+    pub fn commands(&self) -> Sender<Command> {
+        self.commands.clone()
+    }
+
     /// Sends the node a command (nothing happens if it has ended).
     pub fn send(&self, command: Command) {
         let _ = self.commands.send(command);
@@ -178,6 +184,8 @@ struct Search {
     next_at: Instant,
     /// The lookup running for it, if any.
     running: Option<u64>,
+    /// Lookups in a row that found no peer.
+    empty_lookups: u32,
 }
 
 /// Everything the thread owns.
@@ -281,6 +289,7 @@ impl State {
                     seen: HashSet::new(),
                     next_at: Instant::now(),
                     running: None,
+                    empty_lookups: 0,
                 };
                 self.searches.insert(Id(info_hash), search);
             }

@@ -32,8 +32,18 @@ pub fn load(path: &Path) -> Option<(Id, Vec<(Id, SocketAddrV4)>)> {
     Some((own, nodes))
 }
 
-/// Writes our id and `nodes` to `path` atomically; a failure is logged, not fatal.
+/// Writes our id and `nodes` to `path` atomically; a failure is logged, not fatal. The
+/// folder above `path`'s own (the download folder) must exist: a run that wrote nothing
+/// else (a magnet link whose metadata never came) leaves nothing behind.
 pub fn save(path: &Path, own: Id, nodes: &[(Id, SocketAddrV4)]) {
+    if path
+        .parent()
+        .and_then(Path::parent)
+        .is_some_and(|dir| !dir.is_dir())
+    {
+        log::debug!("dht: table not saved: {} has no folder", path.display());
+        return;
+    }
     let mut bytes = own.0.to_vec();
     for (id, addr) in nodes {
         bytes.extend_from_slice(&id.0);

@@ -62,10 +62,10 @@ pub(super) fn run(
     interrupt: &Receiver<()>,
     started: Instant,
 ) -> Result<Summary, DownloadError> {
-    if options.trackers.is_empty() && options.peers.is_empty() {
+    if options.trackers.is_empty() && options.peers.is_empty() && options.dht.is_none() {
         return Err(DownloadError::NoTracker(
-            "the magnet link names no tracker (tr) and no peer (x.pe), and no --peer or \
-             --tracker was given"
+            "the magnet link names no tracker (tr) and no peer (x.pe), no --peer or \
+             --tracker was given, and the DHT is off (--no-dht)"
                 .into(),
         ));
     }
@@ -82,6 +82,7 @@ pub(super) fn run(
             .collect(),
         counters: counters.clone(),
         metadata: Some(Arc::new(Fetch::new(info_hash, events_tx))),
+        private: false,
     };
     let mut threads = Threads::start(options, swarm, None)?;
     let outcome = wait_for_metadata(options, &threads, &events, interrupt, &counters)

@@ -99,6 +99,7 @@ impl MainLoop<'_> {
             uploaded: counters.uploaded(),
             peers: counters.peers(),
             unchoking_us: counters.unchoking_us(),
+            dht_nodes: self.threads.dht_nodes(),
         };
         self.display.draw(Instant::now(), snapshot);
         if !pieces.is_complete() {

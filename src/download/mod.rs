@@ -95,6 +95,9 @@ pub struct Options {
     pub seed_time: Option<Duration>,
     /// Upload at most this many bytes per second, over all peers (`--max-upload-rate`).
     pub max_upload_rate: Option<u64>,
+    /// The DHT's bootstrap nodes (`HOST:PORT`; `--dht-bootstrap`, else the well-known
+    /// routers), or `None` for no DHT (`--no-dht`). A private torrent never uses it.
+    pub dht: Option<Vec<String>>,
     /// Where every message and state change is reported (`--trace`); disabled by default.
     pub tracer: Tracer,
     /// Someone watching this run from another thread (see [`Watcher`]). A watched run
@@ -190,6 +193,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         trackers,
         counters: parts.counters.clone(),
         metadata: None,
+        private: parts.meta.private,
     };
     let threads = Threads::start(options, swarm, Some((&parts, recorder)))?;
     let give_up = GiveUp::new(has_trackers, !options.peers.is_empty(), options.give_up);

@@ -83,9 +83,12 @@ impl Parts {
                 trackers.push(vec![url.clone()]);
             }
         }
-        if trackers.is_empty() && options.peers.is_empty() && !options.seed {
+        let dht = options.dht.is_some() && !self.meta.private;
+        if trackers.is_empty() && options.peers.is_empty() && !options.seed && !dht {
             return Err(DownloadError::NoTracker(
-                "the torrent lists no tracker and no --peer was given".into(),
+                "the torrent lists no tracker, no --peer was given, and there is no DHT \
+                 (--no-dht, or the torrent is private)"
+                    .into(),
             ));
         }
         Ok(trackers)

@@ -6,6 +6,7 @@ use super::parts::Parts;
 use super::{DownloadError, Options};
 use crate::announcer::{self, AnnouncerConfig, Report};
 use crate::block_saver::{self, Event};
+use crate::dht::{self, Node};
 use crate::listener::{self, Listener};
 use crate::metadata::Fetch;
 use crate::peer::{Registry, Shared, Timeouts, Torrent};
@@ -14,11 +15,13 @@ use crate::piece_manager::PeerKey;
 use crate::progress;
 use crate::random::Rng;
 use crate::rate_limit::RateLimit;
+use crate::resume::STATE_DIR;
 use crate::resume::recorder::Recorder;
 use crate::stats::Counters;
 use crate::storage::StorageError;
 use crossbeam_channel::{Receiver, Sender, unbounded};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
@@ -41,6 +44,11 @@ pub(super) struct Threads {
     pub(super) saver_events: Receiver<Event>,
     /// What the announcer reports, for the main loop.
     pub(super) reports: Receiver<Report>,
+    /// The DHT node, unless `--no-dht` or the torrent is private.
+    dht: Option<Node>,
+    /// The info-hash, our listen port and where the DHT's peers go: for the search that
+    /// announces, once a magnet link's metadata says the torrent is not private.
+    dht_search: ([u8; 20], u16, Sender<Vec<SocketAddr>>),
 }
 
 /// What the threads of a swarm need before the torrent's metadata is known.
@@ -50,6 +58,9 @@ pub(super) struct Swarm {
     pub(super) counters: Arc<Counters>,
     /// The metadata assembly, for a magnet link.
     pub(super) metadata: Option<Arc<Fetch>>,
+    /// The torrent is private (BEP 27): no DHT. Unknown, so `false`, for a magnet link
+    /// until its metadata is in.
+    pub(super) private: bool,
 }
 
 impl Threads {
@@ -66,7 +77,13 @@ impl Threads {
     ) -> Result<Threads, DownloadError> {
         let (incoming, incoming_inbox) = unbounded();
         let listener = start_listener(options, incoming)?;
-        let shared = Arc::new(shared(&swarm, options, listener.addr().port()));
+        let port = listener.addr().port();
+        let dht = if swarm.private {
+            None
+        } else {
+            start_dht(options, port)
+        };
+        let shared = Arc::new(shared(&swarm, options, port, dht.as_ref()));
         let (saver_reports, saver_events) = unbounded();
         let (saver, saver_reports, recorder) = match torrent {
             Some((parts, recorder)) => {
@@ -114,6 +131,16 @@ impl Threads {
         if !options.peers.is_empty() {
             let _ = addresses.send(options.peers.clone());
         }
+        let dht_search = (swarm.info_hash, port, addresses.clone());
+        if let Some(node) = &dht {
+            // A magnet link's torrent may turn out private: announce only once it is known.
+            let announce = swarm.metadata.is_none().then_some(port);
+            node.send(dht::Command::Search {
+                info_hash: swarm.info_hash,
+                announce,
+                peers: addresses.clone(),
+            });
+        }
         let mut threads = Threads {
             listener,
             manager: (manager_handle, manager),
@@ -124,6 +151,8 @@ impl Threads {
             saver_reports,
             saver_events,
             reports: report_inbox,
+            dht,
+            dht_search,
         };
         threads.start_recorder(recorder)?;
         Ok(threads)
@@ -141,7 +170,28 @@ impl Threads {
         if let (Some(shared), Some(reports)) = (&self.shared, self.saver_reports.take()) {
             self.saver = Some(start_saver(parts, options, shared, reports)?);
         }
+        if parts.meta.private
+            && let Some(node) = self.dht.take()
+        {
+            // BEP 27: the metadata says private; the lookup may have started, no announce.
+            log::info!("the torrent is private: no DHT");
+            node.stop();
+        }
+        if let Some(node) = &self.dht {
+            let (info_hash, port, peers) = self.dht_search.clone();
+            node.send(dht::Command::Search {
+                info_hash,
+                announce: Some(port),
+                peers,
+            });
+        }
         self.start_recorder(recorder)
+    }
+
+    /// Nodes in the DHT's routing table, when it runs.
+    pub(super) fn dht_nodes(&self) -> Option<u64> {
+        let nodes = self.dht.as_ref()?.stats.nodes.load(Ordering::Relaxed);
+        Some(nodes as u64)
     }
 
     fn start_recorder(&mut self, recorder: Option<Recorder>) -> Result<(), DownloadError> {
@@ -190,6 +240,9 @@ impl Threads {
         }
         let _ = self.announcer.1.send(announcer::Command::Stop);
         crate::threads::join(self.announcer.0);
+        if let Some(node) = self.dht {
+            node.stop();
+        }
         written
     }
 }
@@ -243,8 +296,38 @@ fn start_listener(
     Ok(listener)
 }
 
+/// Starts the DHT node on UDP at the listen port (as libtorrent and Transmission do),
+/// keeping its table in `DIR/.smalltorrent/dht.dat`; `None` with `--no-dht`, or if the
+/// port cannot be had (the download goes on without it).
+fn start_dht(options: &Options, port: u16) -> Option<Node> {
+    let bootstrap = options.dht.clone()?;
+    let ip = match options.bind {
+        None => Ipv4Addr::UNSPECIFIED,
+        Some(IpAddr::V4(ip)) => ip,
+        Some(IpAddr::V6(ip)) => {
+            log::warn!("no DHT: it speaks IPv4 and --bind is {ip}");
+            return None;
+        }
+    };
+    let config = dht::Config {
+        bind: SocketAddrV4::new(ip, port),
+        bootstrap,
+        table_file: Some(options.dir.join(STATE_DIR).join("dht.dat")),
+    };
+    match Node::spawn(config) {
+        Ok(node) => {
+            log::info!("dht node on udp {}", node.addr);
+            Some(node)
+        }
+        Err(error) => {
+            log::warn!("no DHT: cannot listen on udp {ip}:{port}: {error}");
+            None
+        }
+    }
+}
+
 /// What every peer thread will share, with a fresh peer id; the torrent's parts come later.
-fn shared(swarm: &Swarm, options: &Options, listen_port: u16) -> Shared {
+fn shared(swarm: &Swarm, options: &Options, listen_port: u16, dht: Option<&Node>) -> Shared {
     let peer_id = peer_id();
     Shared {
         info_hash: swarm.info_hash,
@@ -262,6 +345,7 @@ fn shared(swarm: &Swarm, options: &Options, listen_port: u16) -> Shared {
         registry: Arc::new(Registry::new(peer_id)),
         listen_port: Some(listen_port),
         metadata: swarm.metadata.clone(),
+        dht: dht.map(|node| (node.addr.port(), node.commands())),
     }
 }
 

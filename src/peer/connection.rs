@@ -67,6 +67,8 @@ pub(super) struct Connection {
     pub(super) upload: Upload,
     /// The peer speaks BEP 10: it gets our extension handshake (with `reqq`) at the start.
     extensions: bool,
+    /// The peer runs a DHT node: it gets our `port` at the start.
+    peer_dht: bool,
     /// The peer's extension handshake, once it sent one (`extensions.rs`).
     pub(super) theirs: Option<extension::Handshake>,
     /// The connection began before the torrent was known (`magnet.rs`), which sent our
@@ -92,6 +94,8 @@ pub(super) struct Opened {
     pub(super) socket: Socket,
     /// The peer speaks BEP 10.
     pub(super) extensions: bool,
+    /// The peer runs a DHT node (BEP 5).
+    pub(super) dht: bool,
     /// The peer's extension handshake, if it sent one already.
     pub(super) theirs: Option<extension::Handshake>,
     /// Messages about pieces that came before the torrent was known, to be read first.
@@ -112,6 +116,7 @@ impl Connection {
             stream,
             ciphers,
             extensions,
+            dht,
             peer_id: _,
         } = established;
         let socket = Socket::new(stream, ciphers, max_message_len(&torrent))?;
@@ -121,6 +126,7 @@ impl Connection {
             registration,
             socket,
             extensions,
+            dht,
             theirs: None,
             kept: Vec::new(),
         };
@@ -153,6 +159,7 @@ impl Connection {
             torrent,
             status,
             extensions: opened.extensions,
+            peer_dht: opened.dht,
             theirs: opened.theirs,
             from_magnet,
             kept: opened.kept,
@@ -181,6 +188,9 @@ impl Connection {
         self.socket.set_nonblocking()?;
         if !self.from_magnet {
             self.send_bitfield();
+            if self.peer_dht {
+                super::send_dht_port(&self.shared, self.addr, self.socket.queue());
+            }
         }
         if self.extensions {
             let handshake = super::extensions::our_handshake(&self.shared, self.addr);
@@ -256,7 +266,8 @@ impl Connection {
     /// Hands a received message to the side it is for.
     fn dispatch(&mut self, message: Message) -> Result<(), PeerError> {
         match message {
-            Message::KeepAlive | Message::Port(_) => {}
+            Message::KeepAlive => {}
+            Message::Port(port) => super::peer_dht_node(&self.shared, self.addr, port),
             Message::Choke => self.choked(),
             Message::Unchoke => self.unchoked(),
             Message::Interested => self.set_peer_interested(true),

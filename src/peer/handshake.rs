@@ -39,6 +39,8 @@ pub(super) struct Terms<'a> {
     pub stop: &'a AtomicBool,
     /// Open outgoing connections with MSE.
     pub encrypt: bool,
+    /// Our DHT node runs: the handshake says so.
+    pub dht: bool,
     pub tracer: &'a Tracer,
 }
 
@@ -49,6 +51,8 @@ pub(super) struct Established {
     pub ciphers: Option<Ciphers>,
     /// The peer set the BEP 10 bit: it understands our extension handshake.
     pub extensions: bool,
+    /// The peer set the BEP 5 bit: it runs a DHT node, and takes our `port` message.
+    pub dht: bool,
     /// The peer id from the peer's handshake.
     pub peer_id: [u8; 20],
 }
@@ -80,7 +84,9 @@ fn greet(stream: TcpStream, terms: &Terms, encrypt: bool) -> Result<Established,
     prepare(&stream, terms)?;
     let addr = stream.peer_addr()?;
     let mut io = Deadline::new(&stream, terms);
-    let ours = Handshake::new(terms.info_hash, terms.peer_id).to_bytes();
+    let ours = Handshake::new(terms.info_hash, terms.peer_id)
+        .with_dht(terms.dht)
+        .to_bytes();
     let mut ciphers = if encrypt {
         // Our BitTorrent handshake goes inside the MSE message, as its initial payload.
         let offer = [Method::Plaintext, Method::Rc4];
@@ -100,6 +106,7 @@ fn greet(stream: TcpStream, terms: &Terms, encrypt: bool) -> Result<Established,
         stream,
         ciphers,
         extensions: theirs.supports_extensions(),
+        dht: theirs.supports_dht(),
         peer_id: theirs.peer_id,
     })
 }
@@ -123,7 +130,9 @@ pub(super) fn answer(stream: TcpStream, terms: &Terms) -> Result<Established, Pe
     let theirs = read_handshake(&mut io, &first_bytes, ciphers.as_mut())?;
     terms.tracer.wire(addr, Direction::In, "handshake", &[]);
     check_handshake(&theirs, terms, addr)?;
-    let mut ours = Handshake::new(terms.info_hash, terms.peer_id).to_bytes();
+    let mut ours = Handshake::new(terms.info_hash, terms.peer_id)
+        .with_dht(terms.dht)
+        .to_bytes();
     if let Some(ciphers) = &mut ciphers {
         ciphers.send.apply(&mut ours);
     }
@@ -133,6 +142,7 @@ pub(super) fn answer(stream: TcpStream, terms: &Terms) -> Result<Established, Pe
         stream,
         ciphers,
         extensions: theirs.supports_extensions(),
+        dht: theirs.supports_dht(),
         peer_id: theirs.peer_id,
     })
 }

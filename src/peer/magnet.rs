@@ -67,6 +67,7 @@ pub(super) fn wait_for_torrent(
             registration,
             socket,
             extensions: established.extensions,
+            dht: established.dht,
             theirs: None,
             kept: Vec::new(),
         },
@@ -95,6 +96,9 @@ impl Waiting {
         if self.opened.extensions {
             let handshake = our_handshake(&self.shared, self.opened.addr);
             handshake.encode(self.opened.socket.queue());
+        }
+        if self.opened.dht {
+            super::send_dht_port(&self.shared, self.opened.addr, self.opened.socket.queue());
         }
         let timeouts = self.shared.timeouts;
         loop {
@@ -135,7 +139,8 @@ impl Waiting {
         let tracer = self.shared.tracer.clone();
         tracer.message(addr, Direction::In, &message);
         match message {
-            Message::KeepAlive | Message::Port(_) | Message::Unknown { .. } => {}
+            Message::KeepAlive | Message::Unknown { .. } => {}
+            Message::Port(port) => super::peer_dht_node(&self.shared, addr, port),
             Message::Extended { id: 0, payload } => {
                 self.opened.theirs = Some(read_handshake(&payload, addr, &tracer)?);
             }

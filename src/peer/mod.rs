@@ -48,7 +48,7 @@ use registry::Opened;
 pub use registry::Registry;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -135,6 +135,9 @@ pub struct Shared {
     /// The metadata being fetched, for a magnet link: every peer thread adds to it until
     /// [`Shared::torrent`] is set. `None` for a .torrent file.
     pub metadata: Option<Arc<Fetch>>,
+    /// Our DHT node's UDP port and its commands, when it runs: a peer that speaks the DHT
+    /// gets a `port` message, and the node a peer names in one is pinged (BEP 5).
+    pub dht: Option<(u16, Sender<crate::dht::Command>)>,
 }
 
 /// What the peer threads share that needs the torrent's metadata: the pieces and where
@@ -357,6 +360,27 @@ fn connection(
     }
 }
 
+/// Our DHT port, as a `port` message (BEP 5), to a peer that runs a DHT node too.
+fn send_dht_port(shared: &Shared, addr: SocketAddr, out: &mut Vec<u8>) {
+    if let Some((port, _)) = &shared.dht {
+        let message = crate::wire::Message::Port(*port);
+        let out_dir = crate::transcript::Direction::Out;
+        shared.tracer.message(addr, out_dir, &message);
+        message.encode(out);
+    }
+}
+
+/// A peer said its DHT node listens on `port` (BEP 5): our node pings it, and keeps it in
+/// its table if it answers.
+fn peer_dht_node(shared: &Shared, addr: SocketAddr, port: u16) {
+    if let (Some((_, node)), SocketAddr::V4(addr), true) = (&shared.dht, addr, port != 0) {
+        let _ = node.send(crate::dht::Command::AddNode(SocketAddrV4::new(
+            *addr.ip(),
+            port,
+        )));
+    }
+}
+
 fn spawn_thread(
     key: PeerKey,
     addr: SocketAddr,
@@ -387,6 +411,7 @@ impl<'a> Terms<'a> {
             tick: shared.timeouts.tick,
             stop: &status.stop,
             encrypt: shared.encryption == Encryption::Prefer,
+            dht: shared.dht.is_some(),
             tracer: &shared.tracer,
         }
     }

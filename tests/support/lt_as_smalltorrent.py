@@ -52,6 +52,7 @@ def main():
     ap.add_argument("--seed-time", type=float, default=0)
     ap.add_argument("--max-upload-rate", type=rate, default=0)
     ap.add_argument("-q", "--quiet", action="store_true")
+    ap.add_argument("--no-dht", action="store_true", help="accepted; this stand-in never uses the DHT")
     args = ap.parse_args()
     seeding_mode = args.seed_dir is not None
     keep_seeding = seeding_mode or args.seed

@@ -49,6 +49,7 @@ pub use payload::{
 };
 pub use process::{
     Proc, run_smalltorrent, smalltorrent_command, spawn_smalltorrent, spawn_smalltorrent_named,
+    without_public_dht,
 };
 pub use published::Published;
 pub use seeders::{LtOptions, PYTHON, Seeder, aria2_download};

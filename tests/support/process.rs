@@ -1,7 +1,7 @@
 //! Child processes that cannot outlive a test: every external program the harness starts is
 //! wrapped in a [`Proc`], whose `Drop` kills and reaps it, also when the test panics.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -277,6 +277,38 @@ where
     let program = std::env::var_os("SMALLTORRENT_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_smalltorrent").into());
     let mut cmd = Command::new(program);
-    cmd.args(args);
+    cmd.args(without_public_dht(args));
     cmd
+}
+
+/// The commands that are not a download or a seed, so take no DHT option.
+const NOT_A_DOWNLOAD: [&str; 10] = [
+    "demo",
+    "info",
+    "create",
+    "tracker",
+    "verify",
+    "trace-summary",
+    "dht",
+    "--help",
+    "-h",
+    "--version",
+];
+
+/// `args` with `--no-dht` added to a download or seed that chose no DHT of its own (a
+/// loopback `--dht-bootstrap`): no test may ask the internet's DHT routers.
+pub fn without_public_dht<I, S>(args: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let command = args.first().and_then(|a| a.to_str()).unwrap_or("");
+    let chose = args
+        .iter()
+        .any(|a| a == "--no-dht" || a == "--dht-bootstrap");
+    if !NOT_A_DOWNLOAD.contains(&command) && !chose {
+        args.push("--no-dht".into());
+    }
+    args
 }

@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 pub const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// How often a search looks again (and re-announces): BEP 5 suggests 15 to 30 minutes.
 pub const SEARCH_EVERY: Duration = Duration::from_secs(15 * 60);
-/// How soon a search that found no peer looks again.
-const SEARCH_AGAIN_EMPTY: Duration = Duration::from_secs(60);
+/// How soon a search that found no peer looks again: doubled after each empty lookup, up
+/// to [`SEARCH_EMPTY_MAX`] (a new swarm's first seeder may announce a moment after us).
+const SEARCH_AGAIN_EMPTY: Duration = Duration::from_secs(15);
+const SEARCH_EMPTY_MAX: Duration = Duration::from_secs(5 * 60);
 /// How often an empty table goes back to the bootstrap nodes.
 const BOOTSTRAP_EVERY: Duration = Duration::from_secs(30);
 /// Peers handed on from one lookup at most.
@@ -243,12 +245,14 @@ impl State {
         };
         search.running = None;
         let found = search.seen.len();
-        search.next_at = Instant::now()
-            + if found == 0 {
-                SEARCH_AGAIN_EMPTY
-            } else {
-                SEARCH_EVERY
-            };
+        let wait = if found == 0 {
+            let doubled = SEARCH_AGAIN_EMPTY * 2u32.pow(search.empty_lookups.min(5));
+            search.empty_lookups += 1;
+            doubled.min(SEARCH_EMPTY_MAX)
+        } else {
+            SEARCH_EVERY
+        };
+        search.next_at = Instant::now() + wait;
         log::info!("dht: lookup of {info_hash:?} done: {found} peers so far");
         let Some(port) = search.announce else {
             return;

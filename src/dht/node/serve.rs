@@ -95,7 +95,8 @@ impl State {
                 ..Response::default()
             }),
             Query::GetPeers { info_hash, .. } => {
-                let values = self.store.peers(&info_hash, now);
+                let mut values = self.store.peers(&info_hash, now);
+                values.extend(self.ourselves(&info_hash));
                 let nodes = if values.is_empty() {
                     self.table.closest(&info_hash, K)
                 } else {
@@ -126,6 +127,17 @@ impl State {
             body,
         };
         self.send(from, &reply);
+    }
+
+    /// Our own peer for `info_hash`, if we announce it and know our address: the first
+    /// node a newcomer bootstraps from may be ours, and it must hear of us there.
+    fn ourselves(&self, info_hash: &Id) -> Option<SocketAddrV4> {
+        let port = self.searches.get(info_hash)?.announce?;
+        let ip = match self.socket.local_addr().ok()? {
+            std::net::SocketAddr::V4(addr) if !addr.ip().is_unspecified() => *addr.ip(),
+            _ => return None,
+        };
+        Some(SocketAddrV4::new(ip, port))
     }
 
     fn announced(

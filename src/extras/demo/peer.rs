@@ -62,6 +62,8 @@ pub(super) fn peer(
         seed_ratio: None,
         seed_time: None,
         max_upload_rate,
+        // The demo swarm is on loopback: it never asks the internet's DHT.
+        dht: None,
         tracer: Tracer::disabled(),
         watcher: Some(observer.clone()),
     };

@@ -20,6 +20,7 @@ fn terms<'a>(stop: &'a AtomicBool, tracer: &'a Tracer, encrypt: bool) -> Terms<'
         tick: Duration::from_millis(50),
         stop,
         encrypt,
+        dht: false,
         tracer,
     }
 }

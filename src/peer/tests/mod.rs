@@ -155,6 +155,7 @@ fn connect_local(
         registry: Arc::new(Registry::new(OUR_ID)),
         listen_port: None,
         metadata: None,
+        dht: None,
     });
     spawn_outgoing(1, addr, shared, status, exits_tx).unwrap();
     Setup {
