@@ -27,6 +27,7 @@ pub(super) fn our_handshake(shared: &Shared, addr: SocketAddr) -> Message {
         reqq,
         version: concat!("smalltorrent ", env!("CARGO_PKG_VERSION")),
         listen_port: shared.listen_port,
+        pex: false,
     };
     let mut fields = vec![("reqq", u64::from(reqq))];
     fields.extend(metadata_size.map(|size| ("metadata_size", size)));
