@@ -66,7 +66,10 @@ impl Threads {
     ) -> Result<Threads, DownloadError> {
         let (incoming, incoming_inbox) = unbounded();
         let listener = start_listener(options, incoming)?;
-        let shared = Arc::new(shared(&swarm, options, listener.addr().port()));
+        // Addresses for the peer manager: from the announcer, `--peer` and peer exchange.
+        let (addresses, address_inbox) = unbounded();
+        let port = listener.addr().port();
+        let shared = Arc::new(shared(&swarm, options, port, addresses.clone()));
         let (saver_reports, saver_events) = unbounded();
         let (saver, saver_reports, recorder) = match torrent {
             Some((parts, recorder)) => {
@@ -75,7 +78,6 @@ impl Threads {
             }
             None => (None, Some(saver_reports), None),
         };
-        let (addresses, address_inbox) = unbounded();
         let (reports, report_inbox) = unbounded();
         let (announcer_handle, announcer) = announcer::spawn(
             AnnouncerConfig {
@@ -219,6 +221,7 @@ fn start_saver(
         storage: parts.storage.clone(),
         saver,
         info: parts.meta.info.clone(),
+        private: parts.meta.private,
     };
     // Set once: the saver starts once per download.
     let _ = shared.torrent.set(Arc::new(torrent));
@@ -244,7 +247,13 @@ fn start_listener(
 }
 
 /// What every peer thread will share, with a fresh peer id; the torrent's parts come later.
-fn shared(swarm: &Swarm, options: &Options, listen_port: u16) -> Shared {
+/// The peers that peers tell of go to `addresses`.
+fn shared(
+    swarm: &Swarm,
+    options: &Options,
+    listen_port: u16,
+    addresses: Sender<Vec<SocketAddr>>,
+) -> Shared {
     let peer_id = peer_id();
     Shared {
         info_hash: swarm.info_hash,
@@ -262,6 +271,7 @@ fn shared(swarm: &Swarm, options: &Options, listen_port: u16) -> Shared {
         registry: Arc::new(Registry::new(peer_id)),
         listen_port: Some(listen_port),
         metadata: swarm.metadata.clone(),
+        addresses,
     }
 }
 

@@ -8,6 +8,9 @@
 //! keeps every message about pieces (bitfield, `have`, choke...) in order. Then it becomes
 //! an ordinary [`Connection`] on the same socket, which reads the kept messages as if they
 //! had just arrived: the download goes on exactly as it does from a .torrent file.
+//!
+//! It offers no peer exchange, whose messages it ignores: the torrent may turn out to be
+//! private (`pex.rs`). The [`Connection`] offers it once the torrent is known.
 
 use super::connection::{Connection, Opened, max_message_len};
 use super::extensions::{our_handshake, read_handshake, read_metadata_message, trace_metadata};
@@ -137,7 +140,9 @@ impl Waiting {
         match message {
             Message::KeepAlive | Message::Port(_) | Message::Unknown { .. } => {}
             Message::Extended { id: 0, payload } => {
-                self.opened.theirs = Some(read_handshake(&payload, addr, &tracer)?);
+                let theirs = read_handshake(&payload, addr, &tracer)?;
+                self.opened.registration.learned(&theirs);
+                self.opened.theirs = Some(theirs);
             }
             Message::Extended {
                 id: UT_METADATA,

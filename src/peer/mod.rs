@@ -8,7 +8,8 @@
 //!   from us.
 //! * Reads: the socket; its [`PeerStatus`] (stop flag, the choker's verdict).
 //! * Writes: the socket; accepted blocks to the block saver's channel; byte counts into its
-//!   [`PeerStatus`]; one [`Exited`] to the peer manager when the thread ends.
+//!   [`PeerStatus`]; the peers its peer tells of (PEX) to the peer manager's `addresses`;
+//!   one [`Exited`] to the peer manager when the thread ends.
 //! * Calls: the piece manager (what to fetch, what arrived), storage (blocks to upload).
 //!
 //! First the handshakes (`handshake.rs`): the BitTorrent handshake, after a Message Stream
@@ -18,14 +19,17 @@
 //! message to its side, each side keeping its own state. The download side
 //! (`download.rs`): bitfield → interested → wait for unchoke → keep a pipeline of requests full while
 //! `piece`s arrive. The upload side (`upload.rs`): our bitfield and `have`s, unchoke when
-//! the choker says so, serve requests straight from the map. Every waiting state has a
-//! timeout (see [`Timeouts`]).
+//! the choker says so, serve requests straight from the map. The extension protocol
+//! (`extensions.rs`) serves the metadata and, through peer exchange (`pex.rs`), tells the
+//! peer whom the torrent is connected to and passes on whom it knows. Every waiting state
+//! has a timeout (see [`Timeouts`]).
 
 mod connection;
 mod download;
 mod extensions;
 mod handshake;
 mod magnet;
+mod pex;
 mod poll;
 mod registry;
 mod socket;
@@ -135,6 +139,9 @@ pub struct Shared {
     /// The metadata being fetched, for a magnet link: every peer thread adds to it until
     /// [`Shared::torrent`] is set. `None` for a .torrent file.
     pub metadata: Option<Arc<Fetch>>,
+    /// Where the peers that peers tell us of (PEX) go: the peer manager's `addresses`
+    /// input, which the trackers' peers take too.
+    pub addresses: Sender<Vec<SocketAddr>>,
 }
 
 /// What the peer threads share that needs the torrent's metadata: the pieces and where
@@ -146,6 +153,9 @@ pub struct Torrent {
     pub saver: Sender<block_saver::Command>,
     /// The raw `info` dictionary (the metadata), for peers that ask for it (BEP 9).
     pub info: Arc<[u8]>,
+    /// The torrent is private (BEP 27): its peers come from its trackers only, so no peer
+    /// exchange.
+    pub private: bool,
 }
 
 impl Shared {
