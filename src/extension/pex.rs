@@ -1,6 +1,6 @@
-//! BEP 11's `ut_pex` messages: peer exchange. Two connected peers tell each other, about
-//! once a minute, which peers they connected to and which they lost since their last
-//! message, so a swarm's peers find each other without asking the tracker again.
+//! BEP 11's `ut_pex` messages: peer exchange, two connected peers telling each other about
+//! once a minute which peers they connected to and which they lost since their last
+//! message, so that a swarm's peers find each other without asking a tracker again.
 //!
 //! One message is a bencoded dictionary of byte strings, every key optional:
 //!

@@ -1,4 +1,5 @@
-//! One connection per peer: the peer ids of a torrent's established connections.
+//! One connection per peer: the peer ids of a torrent's established connections, and
+//! where each of those peers listens, for peer exchange.
 //!
 //! A peer that dials us while we dial it (both learnt of the other from the tracker at the
 //! same moment), or that connects twice, would otherwise have two connections: two
