@@ -65,7 +65,7 @@ pub trait Transcript: Send + Sync {
     fn wire(&self, peer: SocketAddr, dir: Direction, name: &str, fields: &[(&str, u64)]);
 
     /// An extension message (BEP 10) sent or received, decoded: `ext` is `handshake` or
-    /// the extension's name (`ut_metadata`), with its numeric fields.
+    /// the extension's name (`ut_metadata`, `ut_pex`), with its numeric fields.
     fn extended(&self, peer: SocketAddr, dir: Direction, ext: &str, fields: &[(&str, u64)]);
 
     /// A flag of the connection's state machine changed.

@@ -273,6 +273,31 @@ fn connect_and_hang_does_not_hold_up_the_download() {
     );
 }
 
+/// 200 peers in one message, four times what the convention allows: dropped, and none of
+/// them dialled (they are on 127.0.1.x, where nothing listens).
+#[test]
+fn a_pex_message_of_200_peers_is_dropped() {
+    against(Behaviour::PexTooManyPeers)
+        .assert_logged("protocol violation: sent a PEX message of 200 peers (limit 100)");
+}
+
+#[test]
+fn a_pex_message_with_a_garbage_peer_list_is_dropped() {
+    against(Behaviour::PexGarbage).assert_logged(
+        "protocol violation: sent a malformed ut_pex message: 'added' is 13 bytes, not a \
+         multiple of 6",
+    );
+}
+
+/// The first message is honoured (its one peer, where nothing listens, is dialled and
+/// refused); the second and third, too soon, are ignored; the fourth is a flood.
+#[test]
+fn a_flood_of_pex_messages_is_dropped() {
+    let run = against(Behaviour::PexFlood);
+    run.assert_logged("ignored PEX: too soon after the last");
+    run.assert_logged("protocol violation: sent 4 PEX messages within 60 s (limit 3)");
+}
+
 /// A peer that closes every connection at once is dialled again with a growing delay
 /// (5 s, 10 s, ...), not in a tight loop.
 #[test]

@@ -77,13 +77,22 @@ impl Threads {
     ) -> Result<Threads, DownloadError> {
         let (incoming, incoming_inbox) = unbounded();
         let listener = start_listener(options, incoming)?;
+        // Addresses for the peer manager: from the announcer, `--peer`, peer exchange and
+        // the DHT.
+        let (addresses, address_inbox) = unbounded();
         let port = listener.addr().port();
         let dht = if swarm.private {
             None
         } else {
             start_dht(options, port)
         };
-        let shared = Arc::new(shared(&swarm, options, port, dht.as_ref()));
+        let shared = Arc::new(shared(
+            &swarm,
+            options,
+            port,
+            addresses.clone(),
+            dht.as_ref(),
+        ));
         let (saver_reports, saver_events) = unbounded();
         let (saver, saver_reports, recorder) = match torrent {
             Some((parts, recorder)) => {
@@ -92,7 +101,6 @@ impl Threads {
             }
             None => (None, Some(saver_reports), None),
         };
-        let (addresses, address_inbox) = unbounded();
         let (reports, report_inbox) = unbounded();
         let (announcer_handle, announcer) = announcer::spawn(
             AnnouncerConfig {
@@ -272,6 +280,7 @@ fn start_saver(
         storage: parts.storage.clone(),
         saver,
         info: parts.meta.info.clone(),
+        private: parts.meta.private,
     };
     // Set once: the saver starts once per download.
     let _ = shared.torrent.set(Arc::new(torrent));
@@ -327,7 +336,14 @@ fn start_dht(options: &Options, port: u16) -> Option<Node> {
 }
 
 /// What every peer thread will share, with a fresh peer id; the torrent's parts come later.
-fn shared(swarm: &Swarm, options: &Options, listen_port: u16, dht: Option<&Node>) -> Shared {
+/// The peers that peers tell of go to `addresses`.
+fn shared(
+    swarm: &Swarm,
+    options: &Options,
+    listen_port: u16,
+    addresses: Sender<Vec<SocketAddr>>,
+    dht: Option<&Node>,
+) -> Shared {
     let peer_id = peer_id();
     Shared {
         info_hash: swarm.info_hash,
@@ -346,6 +362,7 @@ fn shared(swarm: &Swarm, options: &Options, listen_port: u16, dht: Option<&Node>
         listen_port: Some(listen_port),
         metadata: swarm.metadata.clone(),
         dht: dht.map(|node| (node.addr.port(), node.commands())),
+        addresses,
     }
 }
 

@@ -1,5 +1,5 @@
 //! The BEP 10 extension protocol: the extension handshake, and the extensions we speak
-//! on top of it (BEP 9's `ut_metadata`, in `metadata.rs`).
+//! on top of it (BEP 9's `ut_metadata`, in `metadata.rs`; BEP 11's `ut_pex`, in `pex.rs`).
 //!
 //! Like `wire.rs` this layer is pure: it turns the payload of a [`Message::Extended`] into
 //! a typed value and back, and no input can make it panic. The peer thread decides what
@@ -8,9 +8,10 @@
 //! Every extension message travels as wire message 20. Its first byte says which
 //! extension: 0 is the extension handshake, any other number is the one the *receiver*
 //! chose for that extension in its own handshake's `m` dictionary. So we read messages
-//! with our numbers ([`UT_METADATA`]) and send them with the peer's.
+//! with our numbers ([`UT_METADATA`], [`UT_PEX`]) and send them with the peer's.
 
 pub mod metadata;
+pub mod pex;
 
 use crate::bencode::{self, Limits, OwnedValue, Value};
 use crate::wire::Message;
@@ -18,6 +19,8 @@ use std::fmt;
 
 /// The number we give `ut_metadata` in our handshake: peers send us its messages with it.
 pub const UT_METADATA: u8 = 1;
+/// The number we give `ut_pex` in our handshake (when we offer it).
+pub const UT_PEX: u8 = 2;
 
 /// Limits for decoding a peer's extension payload: a handshake is a small dictionary.
 const LIMITS: Limits = Limits {
@@ -32,6 +35,8 @@ pub enum ExtensionError {
     BadHandshake(String),
     /// A `ut_metadata` message is not what BEP 9 describes.
     BadMetadataMessage(String),
+    /// A `ut_pex` message is not what BEP 11 describes.
+    BadPexMessage(String),
 }
 
 impl fmt::Display for ExtensionError {
@@ -42,6 +47,9 @@ impl fmt::Display for ExtensionError {
             }
             ExtensionError::BadMetadataMessage(why) => {
                 write!(f, "sent a malformed ut_metadata message: {why}")
+            }
+            ExtensionError::BadPexMessage(why) => {
+                write!(f, "sent a malformed ut_pex message: {why}")
             }
         }
     }
@@ -56,6 +64,10 @@ pub struct Handshake {
     /// The number the peer gave `ut_metadata` (we send it its metadata messages with it);
     /// `None` if it does not speak it.
     pub ut_metadata: Option<u8>,
+    /// The number the peer gave `ut_pex` (peer exchange); `None` if it does not speak it.
+    pub ut_pex: Option<u8>,
+    /// The peer prefers encrypted connections (`e` = 1): a flag for peer exchange.
+    pub prefers_encryption: bool,
     /// The size in bytes of the torrent's `info` dictionary, if the peer has it.
     pub metadata_size: Option<u64>,
     /// How many requests the peer queues for us (`reqq`).
@@ -86,6 +98,8 @@ impl Handshake {
         };
         Ok(Handshake {
             ut_metadata: extension_id("ut_metadata"),
+            ut_pex: extension_id("ut_pex"),
+            prefers_encryption: value.get("e").and_then(Value::as_int) == Some(1),
             metadata_size: positive(value.get("metadata_size")),
             reqq: positive(value.get("reqq")).and_then(|n| u32::try_from(n).ok()),
             client: value
@@ -117,12 +131,19 @@ pub struct Ours<'a> {
     pub version: &'a str,
     /// The port we listen on.
     pub listen_port: Option<u16>,
+    /// Offer peer exchange: never for a private torrent (BEP 27), nor before we know
+    /// whether the torrent is private.
+    pub pex: bool,
 }
 
 impl Ours<'_> {
     /// Our extension handshake, as a wire message.
     pub fn message(&self) -> Message {
-        let m = OwnedValue::dict([("ut_metadata", OwnedValue::Int(i64::from(UT_METADATA)))]);
+        let mut m = vec![("ut_metadata", OwnedValue::Int(i64::from(UT_METADATA)))];
+        if self.pex {
+            m.push(("ut_pex", OwnedValue::Int(i64::from(UT_PEX))));
+        }
+        let m = OwnedValue::dict(m);
         let mut entries = vec![
             ("m", m),
             ("reqq", OwnedValue::Int(i64::from(self.reqq))),

@@ -17,6 +17,7 @@
 
 use super::download::Download;
 use super::handshake::Established;
+use super::pex::Pex;
 use super::registry::Registration;
 use super::socket::Socket;
 use super::upload::Upload;
@@ -43,9 +44,10 @@ pub(super) fn max_message_len(torrent: &Torrent) -> u32 {
 
 pub(super) struct Connection {
     /// Holds the peer's id in the torrent's registry while the connection lives, so no
-    /// second connection to the same peer is made. The first field, so it is dropped
-    /// first: the id is free before the peer sees the socket close.
-    _registration: Registration,
+    /// second connection to the same peer is made (and tells peer exchange where it
+    /// listens). The first field, so it is dropped first: the id is free before the peer
+    /// sees the socket close.
+    pub(super) registration: Registration,
     /// This connection's name with the piece manager (whose requests, whose blocks) and
     /// the peer manager.
     pub(super) key: PeerKey,
@@ -65,6 +67,8 @@ pub(super) struct Connection {
     pub(super) download: Download,
     /// The upload side's state (`upload.rs`).
     pub(super) upload: Upload,
+    /// Peer exchange's state (`pex.rs`): what we told the peer, when it told us.
+    pub(super) pex: Pex,
     /// The peer speaks BEP 10: it gets our extension handshake (with `reqq`) at the start.
     extensions: bool,
     /// The peer runs a DHT node: it gets our `port` at the start.
@@ -149,12 +153,13 @@ impl Connection {
             upload.announce_all_as_haves();
         }
         Connection {
-            _registration: opened.registration,
+            registration: opened.registration,
             key: opened.key,
             addr: opened.addr,
             socket: opened.socket,
             download: Download::new(torrent.geometry.piece_count, now),
             upload,
+            pex: Pex::new(now),
             shared,
             torrent,
             status,
@@ -189,7 +194,7 @@ impl Connection {
         if !self.from_magnet {
             self.send_bitfield();
             if self.peer_dht {
-                super::send_dht_port(&self.shared, self.addr, self.socket.queue());
+                super::dht_port::send_dht_port(&self.shared, self.addr, self.socket.queue());
             }
         }
         if self.extensions {
@@ -267,7 +272,7 @@ impl Connection {
     fn dispatch(&mut self, message: Message) -> Result<(), PeerError> {
         match message {
             Message::KeepAlive => {}
-            Message::Port(port) => super::peer_dht_node(&self.shared, self.addr, port),
+            Message::Port(port) => super::dht_port::peer_dht_node(&self.shared, self.addr, port),
             Message::Choke => self.choked(),
             Message::Unchoke => self.unchoked(),
             Message::Interested => self.set_peer_interested(true),
@@ -289,7 +294,7 @@ impl Connection {
         Ok(())
     }
 
-    /// Periodic checks: timeouts, keep-alives, endgame cancels, interest.
+    /// Periodic checks: timeouts, keep-alives, endgame cancels, interest, peer exchange.
     fn housekeeping(&mut self, now: Instant) -> Result<(), PeerError> {
         let timeouts = self.shared.timeouts;
         if self.socket.since_received(now) > timeouts.idle {
@@ -302,6 +307,7 @@ impl Connection {
         if pointless && now.duration_since(self.waiting_since) > timeouts.useless {
             return Err(PeerError::Timeout("with a peer that neither side needs"));
         }
+        self.pex_housekeeping(now);
         if self.socket.since_sent(now) > timeouts.idle / 2 && self.socket.is_drained() {
             self.send(Message::KeepAlive);
         }

@@ -53,6 +53,11 @@ impl Download {
         self.am_interested
     }
 
+    /// True if the peer has every piece.
+    pub(super) fn peer_is_seed(&self) -> bool {
+        self.peer_has.is_full()
+    }
+
     /// Moves the requests in flight to the stale ones, keeping the newest [`STALE_LIMIT`].
     fn remember_stale_in_flight(&mut self) {
         self.stale.append(&mut self.in_flight);

@@ -1,5 +1,6 @@
 //! The extension protocol (BEP 10) on one connection: our extension handshake, the peer's,
-//! and the `ut_metadata` requests (BEP 9) we answer from the torrent's metadata.
+//! the `ut_metadata` requests (BEP 9) we answer from the torrent's metadata, and the
+//! `ut_pex` messages (BEP 11), which `pex.rs` handles.
 //!
 //! The messages themselves are decoded in [`crate::extension`]; this file decides what a
 //! connection does with them. A connection that waits for the metadata (a magnet link)
@@ -8,7 +9,7 @@
 use super::connection::Connection;
 use super::{PeerError, Shared};
 use crate::extension::metadata::{self, MetadataMessage};
-use crate::extension::{ExtensionError, Handshake, Ours, UT_METADATA};
+use crate::extension::{ExtensionError, Handshake, Ours, UT_METADATA, UT_PEX};
 use crate::metadata::MAX_SIZE;
 use crate::transcript::{Direction, Tracer};
 use crate::wire::Message;
@@ -18,18 +19,22 @@ use std::net::SocketAddr;
 /// answered: a peer that asks and never reads must not grow our buffer.
 const MAX_UNSENT_FOR_METADATA: usize = 1024 * 1024;
 
-/// Our extension handshake: `ut_metadata`, with `metadata_size` once we know it.
+/// Our extension handshake: `ut_metadata`, with `metadata_size` once we know it, and
+/// `ut_pex` once we know the torrent is not private (`pex.rs`).
 pub(super) fn our_handshake(shared: &Shared, addr: SocketAddr) -> Message {
     let metadata_size = shared.torrent().map(|t| t.info.len() as u64);
+    let pex = shared.torrent().is_some_and(|t| !t.private);
     let reqq = super::upload::MAX_QUEUED_REQUESTS as u32;
     let ours = Ours {
         metadata_size,
         reqq,
         version: concat!("smalltorrent ", env!("CARGO_PKG_VERSION")),
         listen_port: shared.listen_port,
+        pex,
     };
     let mut fields = vec![("reqq", u64::from(reqq))];
     fields.extend(metadata_size.map(|size| ("metadata_size", size)));
+    fields.extend(pex.then_some(("ut_pex", u64::from(UT_PEX))));
     shared
         .tracer
         .extended(addr, Direction::Out, "handshake", &fields);
@@ -47,6 +52,7 @@ pub(super) fn read_handshake(
     let mut fields = Vec::new();
     fields.extend(theirs.metadata_size.map(|size| ("metadata_size", size)));
     fields.extend(theirs.ut_metadata.map(|id| ("ut_metadata", u64::from(id))));
+    fields.extend(theirs.ut_pex.map(|id| ("ut_pex", u64::from(id))));
     tracer.extended(addr, Direction::In, "handshake", &fields);
     if let Some(size) = theirs.metadata_size
         && size > MAX_SIZE
@@ -105,9 +111,9 @@ fn misbehaved(error: ExtensionError) -> PeerError {
 }
 
 impl Connection {
-    /// An extension message, once the torrent is known: a newer handshake, or a metadata
-    /// request to answer. Metadata answers that come late (we asked before we had it) are
-    /// ignored.
+    /// An extension message, once the torrent is known: a newer handshake, a metadata
+    /// request to answer, or peer exchange. Metadata answers that come late (we asked
+    /// before we had it) are ignored.
     pub(super) fn extended(&mut self, id: u8, payload: &[u8]) -> Result<(), PeerError> {
         let tracer = self.shared.tracer.clone();
         match id {
@@ -119,6 +125,7 @@ impl Connection {
                         "announced metadata of {said} bytes; this torrent's is {size}"
                     )));
                 }
+                self.registration.learned(&theirs);
                 self.theirs = Some(theirs);
             }
             UT_METADATA => {
@@ -127,6 +134,7 @@ impl Connection {
                     self.answer_metadata_request(piece);
                 }
             }
+            UT_PEX => self.pex_received(payload)?,
             _ => log::debug!("peer {}: ignored extension message {id}", self.addr),
         }
         Ok(())

@@ -8,6 +8,9 @@
 //! keeps every message about pieces (bitfield, `have`, choke...) in order. Then it becomes
 //! an ordinary [`Connection`] on the same socket, which reads the kept messages as if they
 //! had just arrived: the download goes on exactly as it does from a .torrent file.
+//!
+//! It offers no peer exchange, whose messages it ignores: the torrent may turn out to be
+//! private (`pex.rs`). The [`Connection`] offers it once the torrent is known.
 
 use super::connection::{Connection, Opened, max_message_len};
 use super::extensions::{our_handshake, read_handshake, read_metadata_message, trace_metadata};
@@ -98,7 +101,11 @@ impl Waiting {
             handshake.encode(self.opened.socket.queue());
         }
         if self.opened.dht {
-            super::send_dht_port(&self.shared, self.opened.addr, self.opened.socket.queue());
+            super::dht_port::send_dht_port(
+                &self.shared,
+                self.opened.addr,
+                self.opened.socket.queue(),
+            );
         }
         let timeouts = self.shared.timeouts;
         loop {
@@ -140,9 +147,11 @@ impl Waiting {
         tracer.message(addr, Direction::In, &message);
         match message {
             Message::KeepAlive | Message::Unknown { .. } => {}
-            Message::Port(port) => super::peer_dht_node(&self.shared, addr, port),
+            Message::Port(port) => super::dht_port::peer_dht_node(&self.shared, addr, port),
             Message::Extended { id: 0, payload } => {
-                self.opened.theirs = Some(read_handshake(&payload, addr, &tracer)?);
+                let theirs = read_handshake(&payload, addr, &tracer)?;
+                self.opened.registration.learned(&theirs);
+                self.opened.theirs = Some(theirs);
             }
             Message::Extended {
                 id: UT_METADATA,

@@ -8,7 +8,8 @@
 //!   from us.
 //! * Reads: the socket; its [`PeerStatus`] (stop flag, the choker's verdict).
 //! * Writes: the socket; accepted blocks to the block saver's channel; byte counts into its
-//!   [`PeerStatus`]; one [`Exited`] to the peer manager when the thread ends.
+//!   [`PeerStatus`]; the peers its peer tells of (PEX) to the peer manager's `addresses`;
+//!   one [`Exited`] to the peer manager when the thread ends.
 //! * Calls: the piece manager (what to fetch, what arrived), storage (blocks to upload).
 //!
 //! First the handshakes (`handshake.rs`): the BitTorrent handshake, after a Message Stream
@@ -18,14 +19,19 @@
 //! message to its side, each side keeping its own state. The download side
 //! (`download.rs`): bitfield → interested → wait for unchoke → keep a pipeline of requests full while
 //! `piece`s arrive. The upload side (`upload.rs`): our bitfield and `have`s, unchoke when
-//! the choker says so, serve requests straight from the map. Every waiting state has a
-//! timeout (see [`Timeouts`]).
+//! the choker says so, serve requests straight from the map. The extension protocol
+//! (`extensions.rs`) serves the metadata and, through peer exchange (`pex.rs`), tells the
+//! peer whom the torrent is connected to and passes on whom it knows. Every waiting state
+//! has a timeout (see [`Timeouts`]).
 
 mod connection;
+mod dht_port;
 mod download;
+mod error;
 mod extensions;
 mod handshake;
 mod magnet;
+mod pex;
 mod poll;
 mod registry;
 mod socket;
@@ -34,21 +40,19 @@ mod upload;
 use crate::block_saver;
 use crate::geometry::Geometry;
 use crate::metadata::Fetch;
-use crate::mse::MseError;
 use crate::piece_manager::{PeerKey, PieceManager};
 use crate::rate_limit::RateLimit;
 use crate::stats::Counters;
 use crate::storage::Storage;
 use crate::transcript::Tracer;
-use crate::wire::WireError;
 use connection::Connection;
 use crossbeam_channel::Sender;
+pub use error::PeerError;
 use handshake::Terms;
 use registry::Opened;
 pub use registry::Registry;
-use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -138,6 +142,9 @@ pub struct Shared {
     /// Our DHT node's UDP port and its commands, when it runs: a peer that speaks the DHT
     /// gets a `port` message, and the node a peer names in one is pinged (BEP 5).
     pub dht: Option<(u16, Sender<crate::dht::Command>)>,
+    /// Where the peers that peers tell us of (PEX) go: the peer manager's `addresses`
+    /// input, which the trackers' peers take too.
+    pub addresses: Sender<Vec<SocketAddr>>,
 }
 
 /// What the peer threads share that needs the torrent's metadata: the pieces and where
@@ -149,6 +156,9 @@ pub struct Torrent {
     pub saver: Sender<block_saver::Command>,
     /// The raw `info` dictionary (the metadata), for peers that ask for it (BEP 9).
     pub info: Arc<[u8]>,
+    /// The torrent is private (BEP 27): its peers come from its trackers only, so no peer
+    /// exchange.
+    pub private: bool,
 }
 
 impl Shared {
@@ -225,72 +235,6 @@ impl PeerStatus {
     }
 }
 
-/// Why a peer connection ended.
-#[derive(Debug)]
-pub enum PeerError {
-    /// TCP connect failed or timed out.
-    Connect(io::Error),
-    /// The socket failed, or the peer broke the framing.
-    Wire(WireError),
-    /// The peer is in a different torrent.
-    WrongInfoHash,
-    /// The Message Stream Encryption handshake failed (the socket's own failures are
-    /// `Wire`).
-    Encryption(MseError),
-    /// We dialled ourselves.
-    OwnPeerId,
-    /// The peer is connected to us already, on another connection of this torrent (it
-    /// dialled us while we dialled it, or it connected twice).
-    AlreadyConnected,
-    /// The peer broke the protocol in a way that makes it untrustworthy.
-    Misbehaved(String),
-    /// A state lasted longer than its timeout.
-    Timeout(&'static str),
-    /// We and the peer both have every piece: neither can give the other anything.
-    BothComplete,
-    /// The peer manager asked us to stop.
-    Stopped,
-    /// The block saver is gone (the download is shutting down).
-    SaverGone,
-    /// Reading a block to upload failed.
-    Storage(crate::storage::StorageError),
-}
-
-impl fmt::Display for PeerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PeerError::Connect(e) => write!(f, "connect failed: {e}"),
-            PeerError::Wire(e) => write!(f, "{e}"),
-            PeerError::WrongInfoHash => write!(f, "peer is not sharing this torrent"),
-            PeerError::Encryption(e) => write!(f, "encryption handshake failed: {e}"),
-            PeerError::OwnPeerId => write!(f, "connected to ourselves"),
-            PeerError::AlreadyConnected => {
-                write!(f, "already connected to this peer (same peer id)")
-            }
-            PeerError::Misbehaved(what) => write!(f, "protocol violation: {what}"),
-            PeerError::Timeout(state) => write!(f, "timed out {state}"),
-            PeerError::BothComplete => write!(f, "both sides have every piece"),
-            PeerError::Stopped => write!(f, "stopped"),
-            PeerError::SaverGone => write!(f, "block saver stopped"),
-            PeerError::Storage(e) => write!(f, "cannot read a block to upload: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for PeerError {}
-
-impl From<WireError> for PeerError {
-    fn from(error: WireError) -> PeerError {
-        PeerError::Wire(error)
-    }
-}
-
-impl From<io::Error> for PeerError {
-    fn from(error: io::Error) -> PeerError {
-        PeerError::Wire(WireError::Io(error))
-    }
-}
-
 /// The report a peer thread leaves when it ends.
 #[derive(Debug)]
 pub struct Exited {
@@ -357,27 +301,6 @@ fn connection(
             status,
         ),
         None => magnet::wait_for_torrent(key, addr, established, registration, shared, status),
-    }
-}
-
-/// Our DHT port, as a `port` message (BEP 5), to a peer that runs a DHT node too.
-fn send_dht_port(shared: &Shared, addr: SocketAddr, out: &mut Vec<u8>) {
-    if let Some((port, _)) = &shared.dht {
-        let message = crate::wire::Message::Port(*port);
-        let out_dir = crate::transcript::Direction::Out;
-        shared.tracer.message(addr, out_dir, &message);
-        message.encode(out);
-    }
-}
-
-/// A peer said its DHT node listens on `port` (BEP 5): our node pings it, and keeps it in
-/// its table if it answers.
-fn peer_dht_node(shared: &Shared, addr: SocketAddr, port: u16) {
-    if let (Some((_, node)), SocketAddr::V4(addr), true) = (&shared.dht, addr, port != 0) {
-        let _ = node.send(crate::dht::Command::AddNode(SocketAddrV4::new(
-            *addr.ip(),
-            port,
-        )));
     }
 }
 

@@ -1,4 +1,5 @@
-//! One connection per peer: the peer ids of a torrent's established connections.
+//! One connection per peer: the peer ids of a torrent's established connections, and
+//! where each of those peers listens, for peer exchange.
 //!
 //! A peer that dials us while we dial it (both learnt of the other from the tracker at the
 //! same moment), or that connects twice, would otherwise have two connections: two
@@ -18,7 +19,17 @@
 //!   the greater peer id, whichever came first: a newcomer that loses is refused, an older
 //!   connection that loses is stopped.
 //!
-//! * Used by: the peer threads (through [`Shared`](super::Shared)), right after the handshake.
+//! The registry is also where a peer thread learns whom the torrent is connected to, for
+//! peer exchange (BEP 11, `pex.rs`): [`Registry::connected_peers`] lists every established
+//! connection with the address other peers reach it at. For a peer we dialled that is the
+//! address we dialled; for one that dialled us, its IP with the port its extension
+//! handshake names (`p`), so a connection is listed only once that handshake came
+//! ([`Registration::learned`]): the source port of an accepted connection is nobody's
+//! listening port.
+//!
+//! * Used by: the peer threads (through [`Shared`](super::Shared)), right after the handshake;
+//!   then, for peer exchange, when the peer's extension handshake comes, when it turns out
+//!   to be a seed, and once a minute to list the connections.
 //! * Why a set behind a lock and not a question to the peer manager: the answer is needed
 //!   the moment a handshake ends and must be atomic with taking the id; asking the
 //!   manager's loop would make every handshake wait a round trip. The lock is held only to
@@ -26,6 +37,8 @@
 //!   it only sees a peer thread end, with a reason that does not count against the address.
 
 use super::{PeerError, PeerStatus};
+use crate::extension::Handshake;
+use crate::extension::pex::Flags;
 use crate::piece_manager::PeerKey;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -60,6 +73,13 @@ struct Holder {
     opened: Opened,
     /// To stop the connection if a crossed one replaces it.
     status: Arc<PeerStatus>,
+    /// Where other peers reach this one, for peer exchange: `addr` if we dialled it, else
+    /// its listening port once its extension handshake names it; `None` until then.
+    listen_addr: Option<SocketAddr>,
+    /// The peer has every piece (a flag for peer exchange).
+    seed: bool,
+    /// The peer said it prefers encryption (a flag for peer exchange).
+    prefers_encryption: bool,
 }
 
 /// A peer id taken by one connection; dropping it frees the id.
@@ -108,6 +128,9 @@ impl Registry {
             addr,
             opened,
             status: status.clone(),
+            listen_addr: (opened == Opened::ByUs).then_some(addr),
+            seed: false,
+            prefers_encryption: false,
         };
         connected.insert(peer_id, holder);
         Ok(Registration {
@@ -127,6 +150,66 @@ impl Registry {
             Opened::ByPeer
         };
         holder != newcomer && newcomer == greater
+    }
+
+    /// The established connections that peer exchange may tell `to` about: every one but
+    /// `to` itself whose listening address is known, with its BEP 11 flags, in address
+    /// order.
+    pub fn connected_peers(&self, to: PeerKey) -> Vec<(SocketAddr, Flags)> {
+        let connected = self.connected.lock();
+        let mut peers: Vec<(SocketAddr, Flags)> = connected
+            .values()
+            .filter(|holder| holder.key != to)
+            .filter_map(|holder| Some((holder.listen_addr?, holder.flags())))
+            .collect();
+        drop(connected);
+        peers.sort_unstable();
+        peers
+    }
+}
+
+impl Holder {
+    /// What peer exchange says about this connection's peer.
+    fn flags(&self) -> Flags {
+        let mut flags = Flags::default();
+        if self.seed {
+            flags = flags.with(Flags::SEED);
+        }
+        if self.prefers_encryption {
+            flags = flags.with(Flags::PREFERS_ENCRYPTION);
+        }
+        if self.opened == Opened::ByUs {
+            flags = flags.with(Flags::REACHABLE);
+        }
+        flags
+    }
+}
+
+impl Registration {
+    /// The peer's extension handshake came: for a peer that dialled us, where it listens
+    /// (`p`); whether it prefers encryption (`e`).
+    pub(super) fn learned(&self, theirs: &Handshake) {
+        self.update(|holder| {
+            if let (Opened::ByPeer, Some(port)) = (holder.opened, theirs.listen_port) {
+                holder.listen_addr = Some(SocketAddr::new(holder.addr.ip(), port));
+            }
+            holder.prefers_encryption = theirs.prefers_encryption;
+        });
+    }
+
+    /// The peer has every piece.
+    pub(super) fn became_seed(&self) {
+        self.update(|holder| holder.seed = true);
+    }
+
+    /// Changes this connection's entry (not that of a crossed connection that replaced it).
+    fn update(&self, change: impl FnOnce(&mut Holder)) {
+        let mut connected = self.registry.connected.lock();
+        if let Some(holder) = connected.get_mut(&self.peer_id)
+            && holder.key == self.key
+        {
+            change(holder);
+        }
     }
 }
 

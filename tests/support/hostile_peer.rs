@@ -61,6 +61,25 @@ pub enum Behaviour {
     Hang,
     /// Accepts and closes at once.
     AcceptAndClose,
+    /// Speaks peer exchange (BEP 10 bit, `ut_pex` in its extension handshake), then sends
+    /// one `ut_pex` message adding 200 peers (on 127.0.1.x, never dialled).
+    PexTooManyPeers,
+    /// Speaks peer exchange, then sends a `ut_pex` message whose `added` is 13 bytes (no
+    /// multiple of 6).
+    PexGarbage,
+    /// Speaks peer exchange, then sends four small `ut_pex` messages back to back (each
+    /// adding 127.0.1.1:9, where nothing listens).
+    PexFlood,
+}
+
+impl Behaviour {
+    /// True for the behaviours that speak peer exchange.
+    fn speaks_pex(self) -> bool {
+        matches!(
+            self,
+            Behaviour::PexTooManyPeers | Behaviour::PexGarbage | Behaviour::PexFlood
+        )
+    }
 }
 
 /// What a hostile peer needs to know about the torrent to lie precisely.
@@ -207,7 +226,10 @@ fn play(
     shared: &Shared,
 ) -> io::Result<()> {
     use Behaviour::*;
-    let good = handshake(facts.info_hash, *b"-HO0001-hostilepeer!");
+    let mut good = handshake(facts.info_hash, *b"-HO0001-hostilepeer!");
+    if behaviour.speaks_pex() {
+        good[25] |= 0x10; // BEP 10: reserved byte 5, bit 0x10
+    }
     match behaviour {
         // Shut down, not just dropped: [`Shared::sockets`] holds a clone.
         AcceptAndClose => return s.shutdown(Shutdown::Both),
@@ -273,6 +295,29 @@ fn play(
             payload.extend_from_slice(&facts.data[..16384]);
             s.write_all(&frame(7, &payload))?;
         }
+        PexTooManyPeers | PexGarbage | PexFlood => {
+            s.write_all(&frame(20, b"\x00d1:md6:ut_pexi1eee"))?;
+            let theirs = their_ut_pex(&mut s)?;
+            let added = match behaviour {
+                PexTooManyPeers => (0..200u16)
+                    .flat_map(|n| {
+                        let mut peer = vec![127, 0, 1, (n % 250 + 1) as u8];
+                        peer.extend_from_slice(&(1000 + n).to_be_bytes());
+                        peer
+                    })
+                    .collect(),
+                PexGarbage => vec![7; 13],
+                _ => vec![127, 0, 1, 1, 0, 9],
+            };
+            let mut message = vec![theirs];
+            message.extend_from_slice(format!("d5:added{}:", added.len()).as_bytes());
+            message.extend_from_slice(&added);
+            message.push(b'e');
+            let times = if behaviour == PexFlood { 4 } else { 1 };
+            for _ in 0..times {
+                s.write_all(&frame(20, &message))?;
+            }
+        }
         WrongLengthPiece | OutOfRangeOffset | BadData => {
             s.write_all(&frame(5, &facts.full_bitfield()))?;
             s.write_all(&frame(1, &[]))?; // unchoke
@@ -281,6 +326,26 @@ fn play(
         _ => {}
     }
     hold(s)
+}
+
+/// Reads the client's messages up to its extension handshake and returns the number it
+/// gave `ut_pex` there (the number our `ut_pex` messages must carry).
+fn their_ut_pex(s: &mut TcpStream) -> io::Result<u8> {
+    loop {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len)?;
+        let mut body = vec![0u8; u32::from_be_bytes(len).min(1 << 20) as usize];
+        s.read_exact(&mut body)?;
+        if body.get(..2) != Some(&[20, 0]) {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&body[2..]).into_owned();
+        let number = text
+            .split_once("6:ut_pexi")
+            .and_then(|(_, rest)| rest.split_once('e'))
+            .and_then(|(digits, _)| digits.parse().ok());
+        return number.ok_or_else(|| io::Error::other(format!("no ut_pex offered: {text}")));
+    }
 }
 
 /// Writes `bytes` one per second, giving up when the peer is dropped.

@@ -7,8 +7,10 @@
 //! | aria2c       | [`aria2_download`](super::aria2_download) (`--seed-time=0`)        | it exits 0         |
 //! | transmission | `transmission-cli -g CONFIG -w DIR TORRENT` (see `transmission_cli`) | the files match    |
 //!
-//! [`aria2_download_logged`] also passes extra options and returns aria2's log, and
-//! `lt_leech.py --encryption LEVEL` makes libtorrent require Message Stream Encryption.
+//! [`aria2_download_logged`] also passes extra options and returns aria2's log,
+//! `lt_leech.py --encryption LEVEL` makes libtorrent require Message Stream Encryption, and
+//! `lt_leech.py --print-peers` names each peer it connects to and how it learnt of it
+//! ([`LibtorrentLeecher::wait_for_peer`]).
 //!
 //! Transmission keeps running (seeding) after it completes and has no "done" output we can
 //! rely on, so [`TransmissionLeecher::wait_for`] polls the files until they are identical.
@@ -98,6 +100,16 @@ impl LibtorrentLeecher {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddrV4 {
         self.addr
+    }
+
+    /// With `--print-peers`: waits until it is connected to `peer` and returns how it
+    /// learnt of it (`pex`, `tracker` or `other`). Panics with its output after `timeout`.
+    pub fn wait_for_peer(&mut self, peer: SocketAddrV4, timeout: Duration) -> String {
+        let line = format!("PEER {peer} ");
+        self.proc.wait_for_stdout(&line, timeout);
+        let out = self.proc.stdout();
+        let source = out.lines().find_map(|l| l.strip_prefix(&line));
+        source.unwrap_or_default().trim().to_string()
     }
 
     /// Waits until it has every piece verified (`DONE`; it exits then). Panics with its

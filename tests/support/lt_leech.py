@@ -21,6 +21,11 @@ metadata from its peers first (BEP 9) and prints `METADATA <size>` once it has i
 With --encryption LEVEL it speaks only Message Stream Encryption, both ways (in and out
 enc_policy forced), and allows LEVEL after the handshake: both (plaintext or RC4, as the
 other side selects), plaintext (offers only plaintext) or rc4 (offers only RC4).
+
+With --print-peers it also prints `PEER <ip>:<port> <source>` once for each peer it is
+connected to (handshake done), as it sees it: source is `pex` for a peer it learnt by
+peer exchange (BEP 11; libtorrent's ut_pex plugin is on by default), `tracker`, or
+`other` (--peer, or a peer that dialled it, whose port is then its source port).
 """
 
 import argparse
@@ -37,6 +42,24 @@ def bits(status, num_pieces):
     return "".join("1" if have[i] else "0" for i in range(num_pieces)) if have else "0" * num_pieces
 
 
+def print_new_peers(handle, seen):
+    """Prints `PEER IP:PORT SOURCE` for each connected peer not printed before."""
+    for peer in handle.get_peer_info():
+        if peer.flags & (lt.peer_info.connecting | lt.peer_info.handshake):
+            continue
+        addr = f"{peer.ip[0]}:{peer.ip[1]}"
+        if addr in seen:
+            continue
+        seen.add(addr)
+        if peer.source & lt.peer_info.pex:
+            source = "pex"
+        elif peer.source & lt.peer_info.tracker:
+            source = "tracker"
+        else:
+            source = "other"
+        print(f"PEER {addr} {source}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("torrent")
@@ -48,6 +71,8 @@ def main():
                     help="give up after SECS without a new piece: print HAVE and exit")
     ap.add_argument("--encryption", choices=["both", "plaintext", "rc4"],
                     help="require MSE both ways, allowing this level after the handshake")
+    ap.add_argument("--print-peers", action="store_true",
+                    help="print PEER IP:PORT SOURCE for each peer once connected")
     args = ap.parse_args()
 
     settings = {
@@ -94,8 +119,11 @@ def main():
         host, port = peer.rsplit(":", 1)
         handle.connect_peer((host, int(port)))
 
+    seen = set()
     while not stop and info is None and os.getppid() == parent:
         ses.pop_alerts()
+        if args.print_peers:
+            print_new_peers(handle, seen)
         if handle.status().has_metadata:
             info = handle.torrent_file()
             print(f"METADATA {info.metadata_size()}", flush=True)
@@ -113,6 +141,8 @@ def main():
                 print(f"HASH_FAILED {a.piece_index}", flush=True)
             elif isinstance(a, (lt.tracker_error_alert, lt.torrent_error_alert, lt.listen_failed_alert)):
                 print(f"ALERT {a.message()}", file=sys.stderr, flush=True)
+        if args.print_peers:
+            print_new_peers(handle, seen)
         status = handle.status()
         if status.num_pieces != last_count:
             last_count = status.num_pieces

@@ -10,6 +10,10 @@ test can tell whether this seeder was actually used.
 With --encryption LEVEL it speaks only Message Stream Encryption, both ways, allowing
 LEVEL (both, plaintext, rc4) after the handshake; --encryption off refuses MSE.
 
+With --no-pex it neither sends nor reads peer exchange messages (BEP 11's ut_pex, which
+libtorrent otherwise speaks by default): a test that checks who learnt of whom by PEX
+keeps the seeder out of it, so the seeder never dials a peer some PEX message named.
+
 With --dial-from-stdin (for bench/loopback.sh) each line `connect IP:PORT` read on stdin
 makes it dial that peer, and stdin closing stops it: Transmission never dials a loopback
 peer itself, so the benchmark has the seeder dial it.
@@ -36,6 +40,8 @@ def main():
     ap.add_argument("--encryption", choices=["both", "plaintext", "rc4", "off"],
                     help="require MSE both ways, allowing this level after the handshake; "
                     "off: refuse MSE, plain handshakes only")
+    ap.add_argument("--no-pex", action="store_true",
+                    help="no peer exchange for this torrent, either way")
     ap.add_argument("--dial-from-stdin", action="store_true",
                     help="dial IP:PORT for each line `connect IP:PORT` on stdin; stop at its end")
     args = ap.parse_args()
@@ -69,6 +75,8 @@ def main():
     params.save_path = args.save_dir
     if args.seed_mode:
         params.flags |= lt.torrent_flags.seed_mode
+    if args.no_pex:
+        params.flags |= lt.torrent_flags.disable_pex
     params.flags &= ~lt.torrent_flags.auto_managed
     params.flags &= ~lt.torrent_flags.paused
     handle = ses.add_torrent(params)

@@ -54,8 +54,10 @@ pub use process::{
 pub use published::Published;
 pub use seeders::{LtOptions, PYTHON, Seeder, aria2_download};
 pub use smalltorrent::{SmalltorrentPeer, Stopped, verified_pieces};
-pub use torrent::{info_hash, make_torrent, mktorrent, mktorrent_tiers};
-pub use trace_file::{Request, blocks_of, pieces_of, requests_sent};
+pub use torrent::{info_hash, make_torrent, mktorrent, mktorrent_tiers, without_trackers};
+pub use trace_file::{
+    PexLine, Request, blocks_of, has_message, pex_messages, pieces_of, requests_sent,
+};
 pub use tracker::{Opentracker, SmalltorrentTracker, TrackerProcess};
 
 use std::net::Ipv4Addr;

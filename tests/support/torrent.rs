@@ -1,4 +1,5 @@
-//! Making .torrent files with the real `mktorrent`, and reading their info-hash.
+//! Making .torrent files with the real `mktorrent`, reading their info-hash, and copying
+//! one without its trackers.
 //!
 //! mktorrent 1.1 keeps empty files in multi-file torrents (as `length 0` entries, in sorted
 //! path order), so it covers every layout the tests need; no libtorrent-made torrents.
@@ -46,6 +47,18 @@ pub fn info_hash(torrent: &Path) -> [u8; 20] {
     let bytes = fs::read(torrent).unwrap_or_else(|e| panic!("read {}: {e}", torrent.display()));
     let span = info_span(&bytes).unwrap_or_else(|| panic!("no info dict in {}", torrent.display()));
     Sha1::digest(&bytes[span]).into()
+}
+
+/// A copy of `torrent` with nothing but its `info` (so the same info-hash, and no
+/// tracker), written to `out`: for a peer that must learn its peers some other way.
+pub fn without_trackers(torrent: &Path, out: &Path) -> PathBuf {
+    let bytes = fs::read(torrent).unwrap_or_else(|e| panic!("read {}: {e}", torrent.display()));
+    let span = info_span(&bytes).unwrap_or_else(|| panic!("no info dict in {}", torrent.display()));
+    let mut copy = b"d4:info".to_vec();
+    copy.extend_from_slice(&bytes[span]);
+    copy.push(b'e');
+    fs::write(out, copy).unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
+    out.to_path_buf()
 }
 
 /// Where the value of the top-level `info` key lies in a bencoded torrent.

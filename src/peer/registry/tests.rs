@@ -140,3 +140,77 @@ fn a_replaced_connection_leaves_the_id_to_its_successor() {
     drop(successor);
     assert!(registry.connected.lock().is_empty());
 }
+
+/// A third peer id, for lists of several connections.
+const MID: [u8; 20] = *b"-ST0100-mmmmmmmmmmmm";
+
+fn handshake(listen_port: Option<u16>, prefers_encryption: bool) -> Handshake {
+    Handshake {
+        listen_port,
+        prefers_encryption,
+        ..Handshake::default()
+    }
+}
+
+#[test]
+fn peer_exchange_lists_every_other_connection_we_dialled() {
+    let registry = Arc::new(Registry::new(LOW));
+    let status = Arc::default();
+    let _one = registry.register(HIGH, 1, addr(6881), Opened::ByUs, &status);
+    let _two = registry.register(MID, 2, addr(6882), Opened::ByUs, &status);
+    assert_eq!(
+        registry.connected_peers(1),
+        [(addr(6882), Flags::REACHABLE)],
+        "never the receiving peer itself"
+    );
+    assert_eq!(
+        registry.connected_peers(2),
+        [(addr(6881), Flags::REACHABLE)]
+    );
+    assert_eq!(registry.connected_peers(3).len(), 2);
+}
+
+/// The source port of an accepted connection is not where the peer listens: such a peer
+/// is listed only with the port of its extension handshake.
+#[test]
+fn a_peer_that_dialled_us_is_listed_at_its_listening_port_once_known() {
+    let registry = Arc::new(Registry::new(LOW));
+    let status = Arc::default();
+    let incoming = registry
+        .register(HIGH, 1, addr(40_000), Opened::ByPeer, &status)
+        .unwrap();
+    assert!(registry.connected_peers(9).is_empty());
+    incoming.learned(&handshake(None, true));
+    assert!(registry.connected_peers(9).is_empty(), "no `p`: not listed");
+    incoming.learned(&handshake(Some(6881), true));
+    assert_eq!(
+        registry.connected_peers(9),
+        [(addr(6881), Flags::PREFERS_ENCRYPTION)]
+    );
+}
+
+#[test]
+fn a_seed_is_listed_as_one_and_a_dialled_peer_keeps_the_address_we_dialled() {
+    let registry = Arc::new(Registry::new(LOW));
+    let dialled = registry
+        .register(HIGH, 1, addr(6881), Opened::ByUs, &Arc::default())
+        .unwrap();
+    dialled.learned(&handshake(Some(7000), false));
+    dialled.became_seed();
+    let flags = Flags::SEED.with(Flags::REACHABLE);
+    assert_eq!(registry.connected_peers(9), [(addr(6881), flags)]);
+    drop(dialled);
+    assert!(registry.connected_peers(9).is_empty(), "gone when it ends");
+}
+
+#[test]
+fn a_replaced_connection_cannot_change_its_successors_entry() {
+    let registry = Arc::new(Registry::new(HIGH));
+    let (old, new) = (Arc::default(), Arc::default());
+    let replaced = registry
+        .register(LOW, 1, addr(1), Opened::ByPeer, &old)
+        .unwrap();
+    let _successor = registry.register(LOW, 2, addr(2), Opened::ByUs, &new);
+    replaced.became_seed();
+    assert_eq!(registry.connected_peers(9), [(addr(2), Flags::REACHABLE)]);
+}

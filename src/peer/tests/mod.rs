@@ -13,6 +13,7 @@ use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+mod pex;
 mod upload;
 
 const INFO_HASH: [u8; 20] = [7; 20];
@@ -41,6 +42,10 @@ struct Setup {
     pieces: Arc<PieceManager>,
     saved: Receiver<SaverCommand>,
     exits: Receiver<Exited>,
+    /// The addresses the peer thread passed on to the peer manager (peer exchange).
+    found: Receiver<Vec<SocketAddr>>,
+    /// The torrent's registry of connections, which peer exchange lists.
+    registry: Arc<Registry>,
     /// Holds the (empty) files the shared storage maps.
     _dir: tempfile::TempDir,
 }
@@ -88,6 +93,8 @@ fn connect_raw(
 struct Local {
     geometry: Geometry,
     timeouts: Timeouts,
+    /// A private torrent (BEP 27): no peer exchange.
+    private: bool,
 }
 
 impl Default for Local {
@@ -95,6 +102,7 @@ impl Default for Local {
         Local {
             geometry: geometry(),
             timeouts: short_timeouts(),
+            private: false,
         }
     }
 }
@@ -122,6 +130,8 @@ fn connect_local(
     let pieces = Arc::new(PieceManager::new(g, &have));
     let (saver, saved) = unbounded();
     let (exits_tx, exits) = unbounded();
+    let (found_tx, found) = unbounded();
+    let registry = Arc::new(Registry::new(OUR_ID));
     let dir = tempfile::tempdir().unwrap();
     let files = [crate::metainfo::FileEntry {
         path: "data".into(),
@@ -140,6 +150,7 @@ fn connect_local(
         saver,
         storage,
         info: Arc::from(&b"d4:name4:datae"[..]),
+        private: local.private,
     };
     let shared = Arc::new(Shared {
         info_hash: INFO_HASH,
@@ -152,16 +163,19 @@ fn connect_local(
         encryption: Encryption::Plain,
         tracer: crate::transcript::Tracer::disabled(),
         upload_limit: None,
-        registry: Arc::new(Registry::new(OUR_ID)),
+        registry: registry.clone(),
         listen_port: None,
         metadata: None,
         dht: None,
+        addresses: found_tx,
     });
     spawn_outgoing(1, addr, shared, status, exits_tx).unwrap();
     Setup {
         pieces,
         saved,
         exits,
+        found,
+        registry,
         _dir: dir,
     }
 }

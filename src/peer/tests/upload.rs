@@ -188,6 +188,7 @@ fn a_burst_of_requests_is_served_without_waiting_for_a_tick() {
             tick: Duration::from_secs(60),
             ..short_timeouts()
         },
+        ..Local::default()
     };
     let blocks: Vec<BlockRef> = (0..4)
         .flat_map(|piece| {
