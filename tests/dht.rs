@@ -15,7 +15,16 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A `smalltorrent dht` node on `ip`, and its address.
 fn node(ip: std::net::Ipv4Addr) -> (Proc, SocketAddrV4) {
-    let mut proc = spawn_smalltorrent_named("dht node", ["dht", "--bind", &format!("{ip}:0")]);
+    node_from(ip, &[])
+}
+
+/// A `smalltorrent dht` node on `ip` that joins through `bootstrap`.
+fn node_from(ip: std::net::Ipv4Addr, bootstrap: &[SocketAddrV4]) -> (Proc, SocketAddrV4) {
+    let mut args = vec!["dht".to_string(), "--bind".into(), format!("{ip}:0")];
+    for node in bootstrap {
+        args.extend(["--bootstrap".into(), node.to_string()]);
+    }
+    let mut proc = spawn_smalltorrent_named(&format!("dht node {ip}"), args);
     proc.wait_for_stdout("dht node listening on ", READY_TIMEOUT);
     let addr = proc
         .stdout()
@@ -226,7 +235,7 @@ fn libtorrent_dht(
         .args(extra)
         .arg(dir);
     let mut proc = Proc::spawn(&format!("libtorrent dht {ip}"), cmd);
-    proc.wait_for_stdout("LISTENING", READY_TIMEOUT);
+    proc.wait_for_stdout("BOOTSTRAPPED", READY_TIMEOUT);
     proc
 }
 
@@ -382,4 +391,137 @@ fn a_private_torrent_never_asks_the_dht() {
             "private = {private}: asked the DHT = {asked}"
         );
     }
+}
+
+/// A small DHT: three `smalltorrent dht` nodes in a chain (the second joins through the
+/// first, the third through the second) and a libtorrent seeder that announces through the
+/// first. A download that enters at the third finds the seeder, two hops away.
+#[test]
+fn a_lookup_entered_at_the_third_node_finds_a_seeder_announced_at_the_first() {
+    let published = Published::single_file(3 << 20, 16);
+    let (_first, first) = node(ip(2));
+    let (_second, second) = node_from(ip(3), &[first]);
+    let (_third, third) = node_from(ip(4), &[second]);
+    let torrent = published.torrent.to_str().unwrap();
+    let _seeder = libtorrent_dht(
+        "127.0.0.6",
+        first,
+        &["--seed", torrent],
+        &published.data_dir,
+    );
+    let link = format!("magnet:?xt=urn:btih:{}", hex(&published.torrent));
+    let out = published.dir.path().join("out");
+    let args = [
+        link.as_str(),
+        "-d",
+        out.to_str().unwrap(),
+        "-q",
+        "--bind",
+        "127.0.0.7",
+        "--port",
+        "0",
+        "--dht-bootstrap",
+        &third.to_string(),
+    ];
+    let output = run_smalltorrent(args, Duration::from_secs(150));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "smalltorrent failed\n{stderr}");
+    assert_same_tree(
+        &published.payload,
+        &out.join(published.payload.file_name().unwrap()),
+    );
+}
+
+/// A lying DHT node on `ip`: it answers every query with 8 made-up nodes (on loopback
+/// ports nobody listens on) and, to `get_peers`, garbage peers. Returns its address and the
+/// number of queries it received so far.
+fn liar(ip: std::net::Ipv4Addr) -> (SocketAddrV4, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use ::smalltorrent::dht::id::Id;
+    use ::smalltorrent::dht::krpc::{Body, Message, Response};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let socket = UdpSocket::bind((ip, 0)).unwrap();
+    let addr = match socket.local_addr().unwrap() {
+        std::net::SocketAddr::V4(addr) => addr,
+        other => panic!("{other}"),
+    };
+    let queries = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = queries.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut n: u32 = 0;
+        while let Ok((len, from)) = socket.recv_from(&mut buf) {
+            let Ok(message) = Message::decode(&buf[..len]) else {
+                continue;
+            };
+            counted.fetch_add(1, Ordering::Relaxed);
+            let fake = (0..8)
+                .map(|_| {
+                    n += 1;
+                    let mut id = [0u8; 20];
+                    id[..4].copy_from_slice(&n.to_be_bytes());
+                    let fake_ip = std::net::Ipv4Addr::new(127, 0, 1, (n % 250) as u8 + 1);
+                    (Id(id), SocketAddrV4::new(fake_ip, 9))
+                })
+                .collect();
+            let reply = Message {
+                transaction: message.transaction,
+                body: Body::Response(Response {
+                    id: Some(Id([0xee; 20])),
+                    nodes: fake,
+                    values: vec![SocketAddrV4::new(
+                        std::net::Ipv4Addr::new(127, 0, 1, 250),
+                        9,
+                    )],
+                    token: Some(b"lies".to_vec()),
+                }),
+            };
+            let _ = socket.send_to(&reply.encode(), from);
+        }
+    });
+    (addr, queries)
+}
+
+/// A node that answers every query with 8 far-away made-up nodes cannot keep a lookup
+/// going or stop the download: it completes from the seeder the honest node knows, and
+/// the liar was asked a bounded number of times.
+#[test]
+fn a_node_that_answers_with_fake_nodes_does_not_stop_the_download() {
+    let published = Published::single_file(2 << 20, 16);
+    let (_honest, honest) = node(ip(2));
+    let (liar, asked) = liar(ip(5));
+    let _ = &published;
+    let torrent = published.torrent.to_str().unwrap();
+    let _seeder = libtorrent_dht(
+        "127.0.0.6",
+        honest,
+        &["--seed", torrent],
+        &published.data_dir,
+    );
+    let link = format!("magnet:?xt=urn:btih:{}", hex(&published.torrent));
+    let out = published.dir.path().join("out");
+    let args = [
+        link.as_str(),
+        "-d",
+        out.to_str().unwrap(),
+        "-q",
+        "--bind",
+        "127.0.0.3",
+        "--port",
+        "0",
+        "--dht-bootstrap",
+        &liar.to_string(),
+        "--dht-bootstrap",
+        &honest.to_string(),
+    ];
+    let mut cmd = smalltorrent_command(args);
+    cmd.env("RUST_LOG", "smalltorrent::dht=debug");
+    let mut proc = Proc::spawn("smalltorrent", cmd);
+    let status = proc.wait_exit(Duration::from_secs(150)).unwrap();
+    assert!(status.success(), "smalltorrent failed\n{}", proc.report());
+    assert_same_tree(
+        &published.payload,
+        &out.join(published.payload.file_name().unwrap()),
+    );
+    let asked = asked.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(asked <= 100, "the liar was asked {asked} times");
 }

@@ -122,16 +122,22 @@ impl Lookup {
     ) {
         if let Some(distance) = self.asked(addr) {
             self.in_flight -= 1;
-            // The bootstrap nodes' ids were made up: file the answer under the real one.
             self.candidates.remove(&distance);
-            self.candidates.insert(
-                id.distance(&self.target),
-                Candidate {
-                    id,
-                    addr,
-                    state: State::Answered { token },
-                },
-            );
+            let answered = Candidate {
+                id,
+                addr,
+                state: State::Answered { token },
+            };
+            // Filed under its real id: a bootstrap node's id was made up. If that place is
+            // taken (the same node, known from another answer), a candidate waiting for an
+            // answer keeps it, so its own answer or failure is still counted.
+            let real = id.distance(&self.target);
+            match self.candidates.get(&real).map(|c| &c.state) {
+                Some(State::Asked) => {}
+                _ => {
+                    self.candidates.insert(real, answered);
+                }
+            }
         }
         self.add(nodes);
     }

@@ -50,6 +50,9 @@ pub enum Command {
         announce: Option<u16>,
         peers: Sender<Vec<SocketAddr>>,
     },
+    /// The search for `info_hash` has not found enough peers: look again soon (at most
+    /// every [`client::WANT_PEERS_EVERY`]) rather than at its next regular time.
+    WantPeers { info_hash: [u8; 20] },
     /// Stop searching for `info_hash`.
     Forget { info_hash: [u8; 20] },
     /// A peer told us its DHT node listens here (the `port` message): ping it.
@@ -186,6 +189,8 @@ struct Search {
     running: Option<u64>,
     /// Lookups in a row that found no peer.
     empty_lookups: u32,
+    /// When its last lookup ended.
+    last_done: Option<Instant>,
 }
 
 /// Everything the thread owns.
@@ -200,7 +205,8 @@ struct State {
     table_file: Option<PathBuf>,
     pending: HashMap<u16, Pending>,
     next_transaction: u16,
-    lookups: HashMap<u64, (Lookup, LookupKind)>,
+    /// Each lookup, what it is for, and when it started.
+    lookups: HashMap<u64, (Lookup, LookupKind, Instant)>,
     next_lookup: u64,
     searches: HashMap<Id, Search>,
     /// Queries per source address in the current window (`serve.rs`).
@@ -290,8 +296,17 @@ impl State {
                     next_at: Instant::now(),
                     running: None,
                     empty_lookups: 0,
+                    last_done: None,
                 };
                 self.searches.insert(Id(info_hash), search);
+            }
+            Command::WantPeers { info_hash } => {
+                if let Some(search) = self.searches.get_mut(&Id(info_hash)) {
+                    let soon = search
+                        .last_done
+                        .map_or(Instant::now(), |done| done + client::WANT_PEERS_EVERY);
+                    search.next_at = search.next_at.min(soon);
+                }
             }
             Command::Forget { info_hash } => {
                 self.searches.remove(&Id(info_hash));

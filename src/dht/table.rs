@@ -62,7 +62,7 @@ struct Bucket {
     changed: Option<Instant>,
 }
 
-/// What [`Table::insert`] did with a node.
+/// What [`Table::answered`] or [`Table::queried`] did with a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
     /// Added, or already known and refreshed.

@@ -83,6 +83,7 @@ pub(super) fn run(
         counters: counters.clone(),
         metadata: Some(Arc::new(Fetch::new(info_hash, events_tx))),
         private: false,
+        dht_nodes: Vec::new(),
     };
     let mut threads = Threads::start(options, swarm, None)?;
     let outcome = wait_for_metadata(options, &threads, &events, interrupt, &counters)

@@ -194,6 +194,7 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         counters: parts.counters.clone(),
         metadata: None,
         private: parts.meta.private,
+        dht_nodes: parts.meta.dht_nodes.clone(),
     };
     let threads = Threads::start(options, swarm, Some((&parts, recorder)))?;
     let give_up = GiveUp::new(has_trackers, !options.peers.is_empty(), options.give_up);

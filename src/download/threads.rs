@@ -61,6 +61,8 @@ pub(super) struct Swarm {
     /// The torrent is private (BEP 27): no DHT. Unknown, so `false`, for a magnet link
     /// until its metadata is in.
     pub(super) private: bool,
+    /// DHT nodes the torrent names (`nodes`), to bootstrap from besides the usual ones.
+    pub(super) dht_nodes: Vec<String>,
 }
 
 impl Threads {
@@ -84,7 +86,7 @@ impl Threads {
         let dht = if swarm.private {
             None
         } else {
-            start_dht(options, port)
+            start_dht(options, port, &swarm.dht_nodes)
         };
         let shared = Arc::new(shared(
             &swarm,
@@ -117,6 +119,7 @@ impl Threads {
         )
         .map_err(DownloadError::Thread)?;
         let want_peers = announcer.clone();
+        let dht_wants = dht.as_ref().map(|node| (node.commands(), swarm.info_hash));
         let watcher = options.watcher.clone();
         let (manager_handle, manager) = peer_manager::spawn(
             shared.clone(),
@@ -126,6 +129,10 @@ impl Threads {
                 incoming: incoming_inbox,
                 want_peers: Box::new(move || {
                     let _ = want_peers.send(announcer::Command::NeedPeers);
+                    if let Some((node, info_hash)) = &dht_wants {
+                        let info_hash = *info_hash;
+                        let _ = node.send(dht::Command::WantPeers { info_hash });
+                    }
                 }),
                 own_addr: Some(listener.addr()),
                 peer_started: Box::new(move |addr, status| {
@@ -306,10 +313,12 @@ fn start_listener(
 }
 
 /// Starts the DHT node on UDP at the listen port (as libtorrent and Transmission do),
+/// bootstrapping from `--dht-bootstrap` (or the routers) and the torrent's own nodes,
 /// keeping its table in `DIR/.smalltorrent/dht.dat`; `None` with `--no-dht`, or if the
 /// port cannot be had (the download goes on without it).
-fn start_dht(options: &Options, port: u16) -> Option<Node> {
-    let bootstrap = options.dht.clone()?;
+fn start_dht(options: &Options, port: u16, torrent_nodes: &[String]) -> Option<Node> {
+    let mut bootstrap = options.dht.clone()?;
+    bootstrap.extend(torrent_nodes.iter().cloned());
     let ip = match options.bind {
         None => Ipv4Addr::UNSPECIFIED,
         Some(IpAddr::V4(ip)) => ip,

@@ -83,6 +83,9 @@ pub struct Metainfo {
     pub multi_file: bool,
     /// Web seeds (BEP 19); entries of the wrong type are ignored, duplicates dropped.
     pub url_list: Vec<String>,
+    /// DHT nodes the torrent names (BEP 5's `nodes`: `[host, port]` pairs), as
+    /// `HOST:PORT`; entries of the wrong shape are ignored, at most 100 kept.
+    pub dht_nodes: Vec<String>,
     /// The raw bytes of the `info` dictionary, exactly as in the file: the *metadata*
     /// that peers exchange for magnet links (BEP 9), whose SHA-1 is the info-hash.
     pub info: Arc<[u8]>,
@@ -289,6 +292,7 @@ impl Metainfo {
             private: info.get("private").and_then(Value::as_int) == Some(1),
             multi_file,
             url_list: url_list(&root),
+            dht_nodes: dht_nodes(&root),
             info: raw_info.into(),
         })
     }
@@ -416,6 +420,33 @@ fn url_list(root: &Value) -> Vec<String> {
         .collect()
 }
 
+/// BEP 5's `nodes`: a list of `[host, port]`; anything else in it is skipped.
+fn dht_nodes(root: &Value) -> Vec<String> {
+    let Some(nodes) = root.get("nodes").and_then(Value::as_list) else {
+        return Vec::new();
+    };
+    nodes
+        .iter()
+        .filter_map(|node| {
+            let [host, port] = node.as_list()? else {
+                return None;
+            };
+            let host = host.as_str().filter(|h| !h.is_empty() && h.len() <= 253)?;
+            let port = port
+                .as_int()
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|&p| p > 0)?;
+            // An IPv6 literal needs brackets to be HOST:PORT.
+            Some(if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            })
+        })
+        .take(100)
+        .collect()
+}
+
 /// An optional text field, lossily converted to UTF-8.
 fn text(root: &Value, key: &str) -> Option<String> {
     let bytes = root.get(key)?.as_bytes()?;
@@ -428,6 +459,13 @@ mod tests {
 
     fn error(torrent: &[u8]) -> String {
         Metainfo::from_bytes(torrent).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn dht_nodes_are_read_and_odd_entries_skipped() {
+        let torrent = b"d4:infod6:lengthi1e4:name1:a12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae5:nodesll9:127.0.0.2i6881eel3:::1i7eeli5eel1:xi0eel4:host3:abceee";
+        let meta = Metainfo::from_bytes(torrent).unwrap();
+        assert_eq!(meta.dht_nodes, ["127.0.0.2:6881", "[::1]:7"]);
     }
 
     #[test]

@@ -25,6 +25,10 @@ const SEARCH_AGAIN_EMPTY: Duration = Duration::from_secs(15);
 const SEARCH_EMPTY_MAX: Duration = Duration::from_secs(5 * 60);
 /// How often an empty table goes back to the bootstrap nodes.
 const BOOTSTRAP_EVERY: Duration = Duration::from_secs(30);
+/// How often a search looks again at most while the peer manager wants more peers.
+pub const WANT_PEERS_EVERY: Duration = Duration::from_secs(30);
+/// A lookup ends after this long at the latest.
+pub const LOOKUP_TIME: Duration = Duration::from_secs(30);
 /// Peers handed on from one lookup at most.
 pub const MAX_PEERS_PER_LOOKUP: usize = 200;
 
@@ -105,7 +109,7 @@ impl State {
     }
 
     fn lookup_answered(&mut self, n: u64, id: Id, from: SocketAddrV4, response: Response) {
-        let Some((lookup, kind)) = self.lookups.get_mut(&n) else {
+        let Some((lookup, kind, _)) = self.lookups.get_mut(&n) else {
             return;
         };
         lookup.answered(from, id, response.token, &response.nodes);
@@ -133,7 +137,7 @@ impl State {
             self.table.failed(id, now);
         }
         if let Purpose::Lookup(n) = pending.purpose
-            && let Some((lookup, _)) = self.lookups.get_mut(&n)
+            && let Some((lookup, _, _)) = self.lookups.get_mut(&n)
         {
             lookup.failed(pending.addr);
         }
@@ -196,7 +200,9 @@ impl State {
         let n = self.next_lookup;
         self.next_lookup += 1;
         log::debug!("dht: lookup {n} of {target:?} from {} nodes", start.len());
-        self.lookups.insert(n, (Lookup::new(target, &start), kind));
+        let started = Instant::now();
+        self.lookups
+            .insert(n, (Lookup::new(target, &start), kind, started));
         n
     }
 
@@ -205,8 +211,10 @@ impl State {
         let own = self.table.own_id();
         let mut done = Vec::new();
         let mut to_send = Vec::new();
-        for (n, (lookup, kind)) in &mut self.lookups {
-            if lookup.is_done() {
+        let now = Instant::now();
+        for (n, (lookup, kind, started)) in &mut self.lookups {
+            // However its nodes answer, a lookup ends within LOOKUP_TIME.
+            if lookup.is_done() || now.duration_since(*started) >= LOOKUP_TIME {
                 done.push(*n);
                 continue;
             }
@@ -234,7 +242,7 @@ impl State {
 
     /// A finished lookup: a search announces to the closest nodes and is due again later.
     fn lookup_done(&mut self, n: u64) {
-        let Some((lookup, kind)) = self.lookups.remove(&n) else {
+        let Some((lookup, kind, _)) = self.lookups.remove(&n) else {
             return;
         };
         let LookupKind::Peers { info_hash } = kind else {
@@ -244,6 +252,7 @@ impl State {
             return;
         };
         search.running = None;
+        search.last_done = Some(Instant::now());
         let found = search.seen.len();
         let wait = if found == 0 {
             let doubled = SEARCH_AGAIN_EMPTY * 2u32.pow(search.empty_lookups.min(5));
@@ -276,7 +285,7 @@ impl State {
         let filling = self
             .lookups
             .values()
-            .any(|(_, k)| matches!(k, LookupKind::Nodes));
+            .any(|(_, k, _)| matches!(k, LookupKind::Nodes));
         if self.table.good(now) < K
             && !filling
             && self
