@@ -1,4 +1,5 @@
-//! The BEP 3 peer wire protocol: the handshake and the length-prefixed messages.
+//! The BEP 3 peer wire protocol: the handshake and the length-prefixed messages (with the
+//! Fast extension's five, BEP 6).
 //!
 //! This layer is pure: no threads and no sockets of its own. It encodes messages into a
 //! `Vec<u8>` and decodes them from anything that implements [`Read`], so the peer thread can
@@ -29,7 +30,7 @@ pub const HANDSHAKE_LEN: usize = 68;
 /// blocks; a peer that announces more than this is broken or hostile.
 pub const DEFAULT_MAX_LEN: u32 = 128 * 1024 + 9;
 
-/// Message ids (BEP 3, plus `port` from BEP 5).
+/// Message ids (BEP 3, plus `port` from BEP 5 and the Fast extension's from BEP 6).
 mod id {
     pub const CHOKE: u8 = 0;
     pub const UNCHOKE: u8 = 1;
@@ -41,6 +42,11 @@ mod id {
     pub const PIECE: u8 = 7;
     pub const CANCEL: u8 = 8;
     pub const PORT: u8 = 9;
+    pub const SUGGEST_PIECE: u8 = 0x0D;
+    pub const HAVE_ALL: u8 = 0x0E;
+    pub const HAVE_NONE: u8 = 0x0F;
+    pub const REJECT_REQUEST: u8 = 0x10;
+    pub const ALLOWED_FAST: u8 = 0x11;
     /// BEP 10: every extension message; its first payload byte says which (0: handshake).
     pub const EXTENDED: u8 = 20;
 }
@@ -120,6 +126,12 @@ impl Handshake {
         self.reserved[EXTENSION_BYTE] & EXTENSION_BIT != 0
     }
 
+    /// True if the sender speaks the Fast extension (BEP 6). It applies to a connection
+    /// only when both handshakes say so.
+    pub fn supports_fast(&self) -> bool {
+        self.reserved[FAST_BYTE] & FAST_BIT != 0
+    }
+
     /// `<19><"BitTorrent protocol"><reserved><info_hash><peer_id>`.
     pub fn to_bytes(&self) -> [u8; HANDSHAKE_LEN] {
         let mut out = [0u8; HANDSHAKE_LEN];
@@ -191,6 +203,17 @@ pub enum Message {
     Cancel(BlockRef),
     /// The sender's DHT port (BEP 5). We ignore it.
     Port(u16),
+    /// BEP 6: a hint that this piece is worth asking the sender for.
+    SuggestPiece(u32),
+    /// BEP 6: the sender has every piece (instead of a full bitfield, first message only).
+    HaveAll,
+    /// BEP 6: the sender has no piece (instead of an empty bitfield, first message only).
+    HaveNone,
+    /// BEP 6: the sender will not send this block we requested (each request gets exactly
+    /// one answer: the block or this).
+    RejectRequest(BlockRef),
+    /// BEP 6: the receiver may request this piece even while the sender chokes it.
+    AllowedFast(u32),
     /// A BEP 10 extension message: `id` 0 is the extension handshake, any other the number
     /// the receiver gave that extension in its handshake. The payload is decoded by
     /// [`crate::extension`].
@@ -215,11 +238,20 @@ pub fn piece_header(piece: u32, offset: u32, len: u32) -> [u8; 13] {
 /// Where BEP 10's bit lives in the handshake's reserved bytes.
 const EXTENSION_BYTE: usize = 5;
 const EXTENSION_BIT: u8 = 0x10;
+/// Where BEP 6's bit lives: "the third least significant bit of the last reserved byte".
+const FAST_BYTE: usize = 7;
+const FAST_BIT: u8 = 0x04;
 
 /// Appends a frame's length prefix and id.
 fn frame(out: &mut Vec<u8>, len: u32, id: u8) {
     out.extend_from_slice(&len.to_be_bytes());
     out.push(id);
+}
+
+/// A message whose payload is one piece index (`have`, `suggest_piece`, `allowed_fast`).
+fn piece_frame(out: &mut Vec<u8>, id: u8, piece: u32) {
+    frame(out, 5, id);
+    out.extend_from_slice(&piece.to_be_bytes());
 }
 
 fn block_frame(out: &mut Vec<u8>, id: u8, block: &BlockRef) {
@@ -244,6 +276,14 @@ impl Message {
                 data,
             } => format!("piece {piece} offset {offset} ({} bytes)", data.len()),
             Message::Bitfield(bytes) => format!("bitfield ({} bytes)", bytes.len()),
+            Message::SuggestPiece(piece) => format!("suggest piece {piece}"),
+            Message::HaveAll => "have all".into(),
+            Message::HaveNone => "have none".into(),
+            Message::RejectRequest(b) => format!(
+                "reject request: piece {} offset {} ({} bytes)",
+                b.piece, b.offset, b.length
+            ),
+            Message::AllowedFast(piece) => format!("allowed fast: piece {piece}"),
             Message::Extended { id, payload } => {
                 format!("extended {id} ({} bytes)", payload.len())
             }
@@ -259,10 +299,7 @@ impl Message {
             Message::Unchoke => frame(out, 1, id::UNCHOKE),
             Message::Interested => frame(out, 1, id::INTERESTED),
             Message::NotInterested => frame(out, 1, id::NOT_INTERESTED),
-            Message::Have(piece) => {
-                frame(out, 5, id::HAVE);
-                out.extend_from_slice(&piece.to_be_bytes());
-            }
+            Message::Have(piece) => piece_frame(out, id::HAVE, *piece),
             Message::Bitfield(bits) => {
                 frame(out, len_u32(bits.len()).saturating_add(1), id::BITFIELD);
                 out.extend_from_slice(bits);
@@ -281,6 +318,11 @@ impl Message {
                 frame(out, 3, id::PORT);
                 out.extend_from_slice(&port.to_be_bytes());
             }
+            Message::SuggestPiece(piece) => piece_frame(out, id::SUGGEST_PIECE, *piece),
+            Message::HaveAll => frame(out, 1, id::HAVE_ALL),
+            Message::HaveNone => frame(out, 1, id::HAVE_NONE),
+            Message::RejectRequest(block) => block_frame(out, id::REJECT_REQUEST, block),
+            Message::AllowedFast(piece) => piece_frame(out, id::ALLOWED_FAST, *piece),
             Message::Extended { id, payload } => {
                 frame(out, len_u32(payload.len()).saturating_add(2), id::EXTENDED);
                 out.push(*id);
@@ -308,6 +350,11 @@ fn name(id: u8) -> &'static str {
         id::PIECE => "piece",
         id::CANCEL => "cancel",
         id::PORT => "port",
+        id::SUGGEST_PIECE => "suggest piece",
+        id::HAVE_ALL => "have all",
+        id::HAVE_NONE => "have none",
+        id::REJECT_REQUEST => "reject request",
+        id::ALLOWED_FAST => "allowed fast",
         id::EXTENDED => "extended",
         _ => "unknown",
     }
@@ -316,9 +363,9 @@ fn name(id: u8) -> &'static str {
 /// The frame length a known message must have, for error messages.
 fn expected_len(id: u8) -> &'static str {
     match id {
-        id::CHOKE..=id::NOT_INTERESTED => "1",
-        id::HAVE => "5",
-        id::REQUEST | id::CANCEL => "13",
+        id::CHOKE..=id::NOT_INTERESTED | id::HAVE_ALL | id::HAVE_NONE => "1",
+        id::HAVE | id::SUGGEST_PIECE | id::ALLOWED_FAST => "5",
+        id::REQUEST | id::CANCEL | id::REJECT_REQUEST => "13",
         id::PIECE => "at least 9",
         id::PORT => "3",
         id::EXTENDED => "at least 2",

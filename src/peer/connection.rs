@@ -270,6 +270,15 @@ impl Connection {
                 offset,
                 data,
             } => self.block(piece, offset, data)?,
+            Message::SuggestPiece(_)
+            | Message::HaveAll
+            | Message::HaveNone
+            | Message::RejectRequest(_)
+            | Message::AllowedFast(_) => {
+                // We do not set the Fast extension's bit (yet): a peer should not send these.
+                let what = message.summary();
+                log::debug!("peer {}: ignored {what} (no Fast extension)", self.addr);
+            }
             Message::Extended { id, payload } => self.extended(id, &payload)?,
             Message::Unknown { id, len } => {
                 log::debug!("peer {}: ignored message id {id} ({len} bytes)", self.addr);
