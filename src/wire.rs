@@ -103,17 +103,19 @@ fn io_error(e: io::Error) -> WireError {
 /// The first 68 bytes each side sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handshake {
-    /// Extension bits. We set one: BEP 10's (bit 20 from the right, 0x10 in byte 5).
+    /// Extension bits. We set two: BEP 10's (bit 20 from the right, 0x10 in byte 5) and
+    /// the Fast extension's (BEP 6: 0x04 in byte 7).
     pub reserved: [u8; 8],
     pub info_hash: [u8; 20],
     pub peer_id: [u8; 20],
 }
 
 impl Handshake {
-    /// Our handshake for a torrent: the BEP 10 bit set, nothing else.
+    /// Our handshake for a torrent: the BEP 10 and BEP 6 bits set, nothing else.
     pub fn new(info_hash: [u8; 20], peer_id: [u8; 20]) -> Handshake {
         let mut reserved = [0; 8];
         reserved[EXTENSION_BYTE] |= EXTENSION_BIT;
+        reserved[FAST_BYTE] |= FAST_BIT;
         Handshake {
             reserved,
             info_hash,

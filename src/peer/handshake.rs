@@ -49,6 +49,9 @@ pub(super) struct Established {
     pub ciphers: Option<Ciphers>,
     /// The peer set the BEP 10 bit: it understands our extension handshake.
     pub extensions: bool,
+    /// The peer set the Fast extension's bit (BEP 6). Ours is always set, so the
+    /// extension applies to this connection exactly when this is true.
+    pub fast: bool,
     /// The peer id from the peer's handshake.
     pub peer_id: [u8; 20],
 }
@@ -100,6 +103,7 @@ fn greet(stream: TcpStream, terms: &Terms, encrypt: bool) -> Result<Established,
         stream,
         ciphers,
         extensions: theirs.supports_extensions(),
+        fast: theirs.supports_fast(),
         peer_id: theirs.peer_id,
     })
 }
@@ -133,6 +137,7 @@ pub(super) fn answer(stream: TcpStream, terms: &Terms) -> Result<Established, Pe
         stream,
         ciphers,
         extensions: theirs.supports_extensions(),
+        fast: theirs.supports_fast(),
         peer_id: theirs.peer_id,
     })
 }

@@ -18,12 +18,15 @@
 //! message to its side, each side keeping its own state. The download side
 //! (`download.rs`): bitfield → interested → wait for unchoke → keep a pipeline of requests full while
 //! `piece`s arrive. The upload side (`upload.rs`): our bitfield and `have`s, unchoke when
-//! the choker says so, serve requests straight from the map. Every waiting state has a
-//! timeout (see [`Timeouts`]).
+//! the choker says so, serve requests straight from the map. With a peer that speaks the
+//! Fast extension (`fast.rs`, BEP 6) every request gets an answer, the block or a reject,
+//! and a few *allowed fast* pieces go both ways even while choked. Every waiting state has
+//! a timeout (see [`Timeouts`]).
 
 mod connection;
 mod download;
 mod extensions;
+mod fast;
 mod handshake;
 mod magnet;
 mod poll;

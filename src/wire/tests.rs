@@ -425,12 +425,14 @@ fn random_input_never_panics() {
 }
 
 #[test]
-fn the_fast_extension_bit_is_0x04_in_reserved_byte_7() {
-    let mut theirs = Handshake::new([1; 20], [2; 20]);
-    assert!(!theirs.supports_fast());
-    theirs.reserved[7] = 0x04;
-    assert!(theirs.supports_fast());
-    assert!(theirs.supports_extensions(), "the two bits are independent");
+fn our_handshake_says_we_speak_the_fast_extension() {
+    let ours = Handshake::new([1; 20], [2; 20]);
+    assert!(ours.supports_fast());
+    assert_eq!(ours.to_bytes()[27], 0x04, "reserved byte 7, bit 0x04");
+    let mut plain = ours;
+    plain.reserved[7] = 0;
+    assert!(!plain.supports_fast());
+    assert!(plain.supports_extensions(), "the two bits are independent");
 }
 
 #[test]
