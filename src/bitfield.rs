@@ -44,6 +44,15 @@ impl Bitfield {
         }
     }
 
+    /// A bitfield for `len` pieces with every piece set (a peer's `have_all`, BEP 6).
+    pub fn full(len: u32) -> Bitfield {
+        let mut all = Bitfield::new(len);
+        for piece in 0..len {
+            all.set(piece);
+        }
+        all
+    }
+
     /// Parses a peer's `bitfield` payload for a torrent of `len` pieces.
     pub fn from_bytes(bytes: Vec<u8>, len: u32) -> Result<Bitfield, BitfieldError> {
         let expected = (len as usize).div_ceil(8);
@@ -130,6 +139,14 @@ mod tests {
         bits.clear(0);
         bits.clear(10);
         assert_eq!(bits.as_bytes(), &[0, 0b0100_0000]);
+    }
+
+    #[test]
+    fn a_full_bitfield_leaves_the_spare_bits_clear() {
+        let all = Bitfield::full(10);
+        assert_eq!(all.as_bytes(), &[0xff, 0b1100_0000]);
+        assert!(all.is_full());
+        assert_eq!(Bitfield::from_bytes(all.as_bytes().to_vec(), 10), Ok(all));
     }
 
     #[test]

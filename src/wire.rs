@@ -1,4 +1,5 @@
-//! The BEP 3 peer wire protocol: the handshake and the length-prefixed messages.
+//! The BEP 3 peer wire protocol: the handshake and the length-prefixed messages (with the
+//! Fast extension's five, BEP 6).
 //!
 //! This layer is pure: no threads and no sockets of its own. It encodes messages into a
 //! `Vec<u8>` and decodes them from anything that implements [`Read`], so the peer thread can
@@ -11,12 +12,13 @@
 //! may stop half-way with `WouldBlock`; that just pauses the reader, which carries on from
 //! the same byte on the next call.
 
+mod error;
 mod reader;
 
+pub use error::WireError;
 pub use reader::MessageReader;
 
 use crate::geometry::BlockRef;
-use std::fmt;
 use std::io::{self, ErrorKind, Read};
 
 /// The protocol string every handshake starts with (after its length byte, 19).
@@ -29,7 +31,7 @@ pub const HANDSHAKE_LEN: usize = 68;
 /// blocks; a peer that announces more than this is broken or hostile.
 pub const DEFAULT_MAX_LEN: u32 = 128 * 1024 + 9;
 
-/// Message ids (BEP 3, plus `port` from BEP 5).
+/// Message ids (BEP 3, plus `port` from BEP 5 and the Fast extension's from BEP 6).
 mod id {
     pub const CHOKE: u8 = 0;
     pub const UNCHOKE: u8 = 1;
@@ -41,49 +43,14 @@ mod id {
     pub const PIECE: u8 = 7;
     pub const CANCEL: u8 = 8;
     pub const PORT: u8 = 9;
+    pub const SUGGEST_PIECE: u8 = 0x0D;
+    pub const HAVE_ALL: u8 = 0x0E;
+    pub const HAVE_NONE: u8 = 0x0F;
+    pub const REJECT_REQUEST: u8 = 0x10;
+    pub const ALLOWED_FAST: u8 = 0x11;
     /// BEP 10: every extension message; its first payload byte says which (0: handshake).
     pub const EXTENDED: u8 = 20;
 }
-
-/// What went wrong on a peer connection. Every variant means "drop this peer".
-#[derive(Debug)]
-pub enum WireError {
-    /// The peer closed the connection (at a frame boundary or in the middle of one).
-    Closed,
-    /// A blocking read with a socket timeout got nothing in time ([`Handshake::read_from`]).
-    /// [`MessageReader`] never returns it: a read that would block pauses it instead.
-    Timeout,
-    /// The socket failed (connection reset, ...).
-    Io(io::Error),
-    /// The handshake was not a BitTorrent handshake.
-    BadHandshake(&'static str),
-    /// A length prefix above our limit; refused before allocating anything.
-    TooLong { len: u32, max: u32 },
-    /// A known message whose length does not match its id (e.g. a 7-byte `have`).
-    BadLength { id: u8, len: u32 },
-}
-
-impl fmt::Display for WireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WireError::Closed => write!(f, "peer closed the connection"),
-            WireError::Timeout => write!(f, "peer did not answer in time"),
-            WireError::Io(e) => write!(f, "connection error: {e}"),
-            WireError::BadHandshake(what) => write!(f, "peer sent a bad handshake: {what}"),
-            WireError::TooLong { len, max } => {
-                write!(f, "peer sent a {len}-byte message (limit {max})")
-            }
-            WireError::BadLength { id, len } => write!(
-                f,
-                "peer sent a `{}` message of {len} bytes (expected {})",
-                name(*id),
-                expected_len(*id)
-            ),
-        }
-    }
-}
-
-impl std::error::Error for WireError {}
 
 /// Sorts an I/O error into closed / timed out / other.
 fn io_error(e: io::Error) -> WireError {
@@ -97,18 +64,20 @@ fn io_error(e: io::Error) -> WireError {
 /// The first 68 bytes each side sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handshake {
-    /// Extension bits. We set BEP 10's (bit 20 from the right, 0x10 in byte 5), and BEP
-    /// 5's (0x01 in byte 7) when our DHT node runs.
+    /// Extension bits. We set BEP 10's (bit 20 from the right, 0x10 in byte 5), the Fast
+    /// extension's (BEP 6: 0x04 in byte 7), and BEP 5's (0x01 in byte 7) when our DHT
+    /// node runs.
     pub reserved: [u8; 8],
     pub info_hash: [u8; 20],
     pub peer_id: [u8; 20],
 }
 
 impl Handshake {
-    /// Our handshake for a torrent: the BEP 10 bit set, nothing else.
+    /// Our handshake for a torrent: the BEP 10 and BEP 6 bits set, nothing else.
     pub fn new(info_hash: [u8; 20], peer_id: [u8; 20]) -> Handshake {
         let mut reserved = [0; 8];
         reserved[EXTENSION_BYTE] |= EXTENSION_BIT;
+        reserved[FAST_BYTE] |= FAST_BIT;
         Handshake {
             reserved,
             info_hash,
@@ -132,6 +101,12 @@ impl Handshake {
     /// True if the sender runs a DHT node: it takes a `port` message.
     pub fn supports_dht(&self) -> bool {
         self.reserved[DHT_BYTE] & DHT_BIT != 0
+    }
+
+    /// True if the sender speaks the Fast extension (BEP 6). It applies to a connection
+    /// only when both handshakes say so.
+    pub fn supports_fast(&self) -> bool {
+        self.reserved[FAST_BYTE] & FAST_BIT != 0
     }
 
     /// `<19><"BitTorrent protocol"><reserved><info_hash><peer_id>`.
@@ -205,6 +180,17 @@ pub enum Message {
     Cancel(BlockRef),
     /// The sender's DHT port (BEP 5). We ignore it.
     Port(u16),
+    /// BEP 6: a hint that this piece is worth asking the sender for.
+    SuggestPiece(u32),
+    /// BEP 6: the sender has every piece (instead of a full bitfield, first message only).
+    HaveAll,
+    /// BEP 6: the sender has no piece (instead of an empty bitfield, first message only).
+    HaveNone,
+    /// BEP 6: the sender will not send this block we requested (each request gets exactly
+    /// one answer: the block or this).
+    RejectRequest(BlockRef),
+    /// BEP 6: the receiver may request this piece even while the sender chokes it.
+    AllowedFast(u32),
     /// A BEP 10 extension message: `id` 0 is the extension handshake, any other the number
     /// the receiver gave that extension in its handshake. The payload is decoded by
     /// [`crate::extension`].
@@ -232,11 +218,20 @@ const EXTENSION_BIT: u8 = 0x10;
 /// Where BEP 5's bit lives: the last bit of the reserved bytes.
 const DHT_BYTE: usize = 7;
 const DHT_BIT: u8 = 0x01;
+/// Where BEP 6's bit lives: "the third least significant bit of the last reserved byte".
+const FAST_BYTE: usize = 7;
+const FAST_BIT: u8 = 0x04;
 
 /// Appends a frame's length prefix and id.
 fn frame(out: &mut Vec<u8>, len: u32, id: u8) {
     out.extend_from_slice(&len.to_be_bytes());
     out.push(id);
+}
+
+/// A message whose payload is one piece index (`have`, `suggest_piece`, `allowed_fast`).
+fn piece_frame(out: &mut Vec<u8>, id: u8, piece: u32) {
+    frame(out, 5, id);
+    out.extend_from_slice(&piece.to_be_bytes());
 }
 
 fn block_frame(out: &mut Vec<u8>, id: u8, block: &BlockRef) {
@@ -261,6 +256,14 @@ impl Message {
                 data,
             } => format!("piece {piece} offset {offset} ({} bytes)", data.len()),
             Message::Bitfield(bytes) => format!("bitfield ({} bytes)", bytes.len()),
+            Message::SuggestPiece(piece) => format!("suggest piece {piece}"),
+            Message::HaveAll => "have all".into(),
+            Message::HaveNone => "have none".into(),
+            Message::RejectRequest(b) => format!(
+                "reject request: piece {} offset {} ({} bytes)",
+                b.piece, b.offset, b.length
+            ),
+            Message::AllowedFast(piece) => format!("allowed fast: piece {piece}"),
             Message::Extended { id, payload } => {
                 format!("extended {id} ({} bytes)", payload.len())
             }
@@ -276,10 +279,7 @@ impl Message {
             Message::Unchoke => frame(out, 1, id::UNCHOKE),
             Message::Interested => frame(out, 1, id::INTERESTED),
             Message::NotInterested => frame(out, 1, id::NOT_INTERESTED),
-            Message::Have(piece) => {
-                frame(out, 5, id::HAVE);
-                out.extend_from_slice(&piece.to_be_bytes());
-            }
+            Message::Have(piece) => piece_frame(out, id::HAVE, *piece),
             Message::Bitfield(bits) => {
                 frame(out, len_u32(bits.len()).saturating_add(1), id::BITFIELD);
                 out.extend_from_slice(bits);
@@ -298,6 +298,11 @@ impl Message {
                 frame(out, 3, id::PORT);
                 out.extend_from_slice(&port.to_be_bytes());
             }
+            Message::SuggestPiece(piece) => piece_frame(out, id::SUGGEST_PIECE, *piece),
+            Message::HaveAll => frame(out, 1, id::HAVE_ALL),
+            Message::HaveNone => frame(out, 1, id::HAVE_NONE),
+            Message::RejectRequest(block) => block_frame(out, id::REJECT_REQUEST, block),
+            Message::AllowedFast(piece) => piece_frame(out, id::ALLOWED_FAST, *piece),
             Message::Extended { id, payload } => {
                 frame(out, len_u32(payload.len()).saturating_add(2), id::EXTENDED);
                 out.push(*id);
@@ -309,37 +314,6 @@ impl Message {
                 out.resize(out.len() + *len as usize, 0);
             }
         }
-    }
-}
-
-/// A message's name, for error messages.
-fn name(id: u8) -> &'static str {
-    match id {
-        id::CHOKE => "choke",
-        id::UNCHOKE => "unchoke",
-        id::INTERESTED => "interested",
-        id::NOT_INTERESTED => "not interested",
-        id::HAVE => "have",
-        id::BITFIELD => "bitfield",
-        id::REQUEST => "request",
-        id::PIECE => "piece",
-        id::CANCEL => "cancel",
-        id::PORT => "port",
-        id::EXTENDED => "extended",
-        _ => "unknown",
-    }
-}
-
-/// The frame length a known message must have, for error messages.
-fn expected_len(id: u8) -> &'static str {
-    match id {
-        id::CHOKE..=id::NOT_INTERESTED => "1",
-        id::HAVE => "5",
-        id::REQUEST | id::CANCEL => "13",
-        id::PIECE => "at least 9",
-        id::PORT => "3",
-        id::EXTENDED => "at least 2",
-        _ => "any",
     }
 }
 

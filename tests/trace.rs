@@ -7,9 +7,10 @@ mod support;
 use support::*;
 
 /// The messages every download from a seeder must go through, in this order (other
-/// messages may come between them).
+/// messages may come between them). libtorrent and smalltorrent both speak the Fast
+/// extension (BEP 6), so a seeder's bitfield is a `have_all`.
 const OPENING: [(&str, &str); 5] = [
-    ("in", "bitfield"),
+    ("in", "have_all"),
     ("out", "interested"),
     ("in", "unchoke"),
     ("out", "request"),

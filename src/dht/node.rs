@@ -9,7 +9,7 @@
 //!   counts in [`Stats`].
 //!
 //! No thread per query and no async runtime: the socket's read timeout is the clock. Each
-//! turn reads one datagram (or times out after [`TICK`]) and hands it to `serve.rs` (a
+//! turn reads one datagram (or times out after `TICK`) and hands it to `serve.rs` (a
 //! query to answer) or `client.rs` (an answer to one of ours); then, once per tick, the
 //! upkeep: queries that timed out are retried once then failed, lookups send their next
 //! queries, searches start again when due, the table is refreshed and saved.
@@ -51,7 +51,7 @@ pub enum Command {
         peers: Sender<Vec<SocketAddr>>,
     },
     /// The search for `info_hash` has not found enough peers: look again soon (at most
-    /// every [`client::WANT_PEERS_EVERY`]) rather than at its next regular time.
+    /// every 30 s) rather than at its next regular time.
     WantPeers { info_hash: [u8; 20] },
     /// Stop searching for `info_hash`.
     Forget { info_hash: [u8; 20] },

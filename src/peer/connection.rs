@@ -11,11 +11,13 @@
 //! The state is in three parts, each kept by the file that uses it: the socket and its
 //! buffers ([`Socket`], `socket.rs`), the download side ([`Download`], `download.rs`:
 //! what the peer has, our interest, our requests, its choke) and the upload side
-//! ([`Upload`], `upload.rs`: its interest, its requests, our choke, our `have`s). This
-//! file holds what the connection as a whole needs, and dispatches each message to its
-//! side.
+//! ([`Upload`], `upload.rs`: its interest, its requests, our choke, our `have`s). The
+//! Fast extension (BEP 6, [`Fast`], `fast.rs`) changes both sides a little and handles its
+//! own five messages. This file holds what the connection as a whole needs, and dispatches
+//! each message to its side.
 
 use super::download::Download;
+use super::fast::Fast;
 use super::handshake::Established;
 use super::pex::Pex;
 use super::registry::Registration;
@@ -69,6 +71,8 @@ pub(super) struct Connection {
     pub(super) upload: Upload,
     /// Peer exchange's state (`pex.rs`): what we told the peer, when it told us.
     pub(super) pex: Pex,
+    /// The Fast extension's state (`fast.rs`): whether it applies, the allowed-fast sets.
+    pub(super) fast: Fast,
     /// The peer speaks BEP 10: it gets our extension handshake (with `reqq`) at the start.
     extensions: bool,
     /// The peer runs a DHT node: it gets our `port` at the start.
@@ -100,6 +104,8 @@ pub(super) struct Opened {
     pub(super) extensions: bool,
     /// The peer runs a DHT node (BEP 5).
     pub(super) dht: bool,
+    /// The peer set the Fast extension's bit (BEP 6), so the extension applies.
+    pub(super) fast: bool,
     /// The peer's extension handshake, if it sent one already.
     pub(super) theirs: Option<extension::Handshake>,
     /// Messages about pieces that came before the torrent was known, to be read first.
@@ -121,6 +127,7 @@ impl Connection {
             ciphers,
             extensions,
             dht,
+            fast,
             peer_id: _,
         } = established;
         let socket = Socket::new(stream, ciphers, max_message_len(&torrent))?;
@@ -131,6 +138,7 @@ impl Connection {
             socket,
             extensions,
             dht,
+            fast,
             theirs: None,
             kept: Vec::new(),
         };
@@ -148,6 +156,8 @@ impl Connection {
     ) -> Connection {
         let now = Instant::now();
         let mut upload = Upload::new(&torrent.pieces);
+        let pieces = torrent.geometry.piece_count;
+        let fast = Fast::new(opened.fast, opened.addr.ip(), &shared.info_hash, pieces);
         if from_magnet {
             // No bitfield went out: every piece we have goes out as a `have`.
             upload.announce_all_as_haves();
@@ -160,6 +170,7 @@ impl Connection {
             download: Download::new(torrent.geometry.piece_count, now),
             upload,
             pex: Pex::new(now),
+            fast,
             shared,
             torrent,
             status,
@@ -201,6 +212,7 @@ impl Connection {
             let handshake = super::extensions::our_handshake(&self.shared, self.addr);
             handshake.encode(self.socket.queue());
         }
+        self.send_allowed_fast();
         for message in std::mem::take(&mut self.kept) {
             // Recorded in the trace when it came.
             self.dispatch(message)?;
@@ -270,6 +282,7 @@ impl Connection {
 
     /// Hands a received message to the side it is for.
     fn dispatch(&mut self, message: Message) -> Result<(), PeerError> {
+        self.opening(&message)?;
         match message {
             Message::KeepAlive => {}
             Message::Port(port) => super::dht_port::peer_dht_node(&self.shared, self.addr, port),
@@ -286,6 +299,11 @@ impl Connection {
                 offset,
                 data,
             } => self.block(piece, offset, data)?,
+            Message::HaveAll => self.have_all()?,
+            Message::HaveNone => self.have_none()?,
+            Message::RejectRequest(block) => self.rejected(block)?,
+            Message::AllowedFast(piece) => self.allowed_fast(piece)?,
+            Message::SuggestPiece(piece) => self.suggested(piece)?,
             Message::Extended { id, payload } => self.extended(id, &payload)?,
             Message::Unknown { id, len } => {
                 log::debug!("peer {}: ignored message id {id} ({len} bytes)", self.addr);

@@ -1,5 +1,9 @@
 //! The download side of a connection: what the peer has, our interest, the request
 //! pipeline, incoming blocks, choke handling, endgame cancels and snubbing.
+//!
+//! With a Fast peer (BEP 6, `fast.rs`) two things change here: a choke no longer cancels
+//! our requests (the peer answers each one, with the block or a `reject_request`), and
+//! while it chokes us we may still ask for the pieces it allowed us fast.
 
 use super::PeerError;
 use super::connection::Connection;
@@ -12,8 +16,8 @@ use crate::wire::Message;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// Requests sent before a choke or cancelled: the peer may still deliver them, and that is
-/// no lie. This many are remembered.
+/// Requests sent before a (BEP 3) choke or cancelled: the peer may still deliver them, and
+/// that is no lie. This many are remembered.
 const STALE_LIMIT: usize = 1024;
 
 /// The download side's state: what we know of the peer's pieces and what we asked of it.
@@ -33,6 +37,16 @@ pub(super) struct Download {
     stale: Vec<BlockRef>,
     /// When the peer last sent a block (or unchoked us): for snubbing.
     last_block: Instant,
+}
+
+/// Where a block the peer answered (with the block or a reject) stood among our requests.
+pub(super) enum Asked {
+    /// In the pipeline: it was ours to fetch from this peer.
+    InFlight,
+    /// Cancelled, or requested before a choke: we had given it up already.
+    Stale,
+    /// Never requested from this peer (or forgotten long ago): a lie.
+    Never,
 }
 
 impl Download {
@@ -56,6 +70,24 @@ impl Download {
     /// True if the peer has every piece.
     pub(super) fn peer_is_seed(&self) -> bool {
         self.peer_has.is_full()
+    }
+
+    /// True while the peer chokes us.
+    pub(super) fn peer_choking(&self) -> bool {
+        self.peer_choking
+    }
+
+    /// Takes `block` out of our requests, the peer having answered it; says where it was.
+    pub(super) fn take_request(&mut self, block: &BlockRef) -> Asked {
+        if let Some(at) = self.in_flight.iter().position(|b| b == block) {
+            self.in_flight.swap_remove(at);
+            Asked::InFlight
+        } else if let Some(at) = self.stale.iter().position(|b| b == block) {
+            self.stale.swap_remove(at);
+            Asked::Stale
+        } else {
+            Asked::Never
+        }
     }
 
     /// Moves the requests in flight to the stale ones, keeping the newest [`STALE_LIMIT`].
@@ -86,9 +118,15 @@ impl Connection {
     pub(super) fn bitfield(&mut self, bytes: Vec<u8>) -> Result<(), PeerError> {
         // BEP 3 sends the bitfield first and only once, but real clients differ: aria2 sends
         // other messages first and sends a whole bitfield again after some `have`s. A new
-        // bitfield simply replaces what we knew; it must still have the right shape.
+        // bitfield simply replaces what we knew; it must still have the right shape. (aria2
+        // does so with the Fast extension too: see `Connection::opening`.)
         let has = Bitfield::from_bytes(bytes, self.torrent.geometry.piece_count)
             .map_err(|e| self.misbehaved(e.to_string()))?;
+        self.set_peer_has(has)
+    }
+
+    /// What the peer has is `has` (from a `bitfield`, or BEP 6's `have_all`/`have_none`).
+    pub(super) fn set_peer_has(&mut self, has: Bitfield) -> Result<(), PeerError> {
         self.torrent
             .pieces
             .remove_peer_pieces(&self.download.peer_has);
@@ -122,15 +160,12 @@ impl Connection {
             offset,
             length,
         };
-        if let Some(at) = self.download.in_flight.iter().position(|b| *b == block) {
-            self.download.in_flight.swap_remove(at);
-        } else if let Some(at) = self.download.stale.iter().position(|b| *b == block) {
-            self.download.stale.swap_remove(at);
-        } else {
+        if let Asked::Never = self.download.take_request(&block) {
             return Err(self.misbehaved(format!(
                 "sent {length} bytes at offset {offset} of piece {piece}, which we never requested"
             )));
         }
+        self.fast.block_arrived();
         self.status
             .downloaded
             .fetch_add(length as u64, Ordering::Relaxed);
@@ -172,6 +207,11 @@ impl Connection {
             .counters
             .unchoking_us
             .fetch_sub(1, Ordering::Relaxed);
+        if self.fast.enabled {
+            // BEP 6: a choke no longer cancels our requests; the peer answers each one, with
+            // the block or a reject (`Connection::rejected` gives those back).
+            return;
+        }
         // BEP 3: a choke discards our pending requests. Give them back to the piece
         // manager so other peers can fetch them, but still accept them if they arrive.
         self.torrent
@@ -238,22 +278,28 @@ impl Connection {
         }
     }
 
-    /// Keeps `pipeline` requests outstanding while the peer unchokes us. Refills in
-    /// batches (when a quarter has drained) to take the piece manager's lock less often.
+    /// Keeps `pipeline` requests outstanding while the peer unchokes us (or, while it
+    /// chokes us, for the pieces it allowed us fast). Refills in batches (when a quarter has
+    /// drained) to take the piece manager's lock less often.
     pub(super) fn fill_pipeline(&mut self) {
-        if self.download.peer_choking || !self.download.am_interested {
+        if !self.download.am_interested {
             return;
         }
         let target = self.shared.pipeline;
         if self.download.in_flight.len() > target - target / 4 {
             return;
         }
+        let choking = self.download.peer_choking;
+        let Some(has) = self.fast.requestable(&self.download.peer_has, choking) else {
+            return;
+        };
         let before = self.download.in_flight.len();
         let mut picked = Vec::new();
-        self.torrent.pieces.pick_blocks(
+        self.torrent.pieces.pick_blocks_preferring(
             self.key,
-            &self.download.peer_has,
+            &has,
             &self.download.in_flight,
+            self.fast.suggested(),
             target - before,
             &mut picked,
         );

@@ -53,6 +53,9 @@ pub(super) struct Established {
     pub extensions: bool,
     /// The peer set the BEP 5 bit: it runs a DHT node, and takes our `port` message.
     pub dht: bool,
+    /// The peer set the Fast extension's bit (BEP 6). Ours is always set, so the
+    /// extension applies to this connection exactly when this is true.
+    pub fast: bool,
     /// The peer id from the peer's handshake.
     pub peer_id: [u8; 20],
 }
@@ -107,6 +110,7 @@ fn greet(stream: TcpStream, terms: &Terms, encrypt: bool) -> Result<Established,
         ciphers,
         extensions: theirs.supports_extensions(),
         dht: theirs.supports_dht(),
+        fast: theirs.supports_fast(),
         peer_id: theirs.peer_id,
     })
 }
@@ -143,6 +147,7 @@ pub(super) fn answer(stream: TcpStream, terms: &Terms) -> Result<Established, Pe
         ciphers,
         extensions: theirs.supports_extensions(),
         dht: theirs.supports_dht(),
+        fast: theirs.supports_fast(),
         peer_id: theirs.peer_id,
     })
 }

@@ -71,6 +71,7 @@ pub(super) fn wait_for_torrent(
             socket,
             extensions: established.extensions,
             dht: established.dht,
+            fast: established.fast,
             theirs: None,
             kept: Vec::new(),
         },
@@ -96,6 +97,12 @@ impl Waiting {
     /// Runs until the torrent is known (its parts), the peer fails, or we are stopped.
     fn run(&mut self) -> Result<Arc<Torrent>, PeerError> {
         self.opened.socket.set_nonblocking()?;
+        if self.opened.fast {
+            // BEP 6 wants our bitfield first; we have no piece we could name yet.
+            let tracer = &self.shared.tracer;
+            tracer.message(self.opened.addr, Direction::Out, &Message::HaveNone);
+            Message::HaveNone.encode(self.opened.socket.queue());
+        }
         if self.opened.extensions {
             let handshake = our_handshake(&self.shared, self.opened.addr);
             handshake.encode(self.opened.socket.queue());

@@ -19,7 +19,9 @@
 //! message to its side, each side keeping its own state. The download side
 //! (`download.rs`): bitfield → interested → wait for unchoke → keep a pipeline of requests full while
 //! `piece`s arrive. The upload side (`upload.rs`): our bitfield and `have`s, unchoke when
-//! the choker says so, serve requests straight from the map. The extension protocol
+//! the choker says so, serve requests straight from the map. With a peer that speaks the
+//! Fast extension (`fast.rs`, BEP 6) every request gets an answer, the block or a reject,
+//! and a few *allowed fast* pieces go both ways even while choked. The extension protocol
 //! (`extensions.rs`) serves the metadata and, through peer exchange (`pex.rs`), tells the
 //! peer whom the torrent is connected to and passes on whom it knows. Every waiting state
 //! has a timeout (see [`Timeouts`]).
@@ -29,6 +31,7 @@ mod dht_port;
 mod download;
 mod error;
 mod extensions;
+mod fast;
 mod handshake;
 mod magnet;
 mod pex;

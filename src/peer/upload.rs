@@ -1,6 +1,10 @@
 //! The upload side of a connection: our bitfield and `have`s, the peer's interest, the
 //! choker's verdict, the queue of blocks the peer requested, and serving them straight
 //! from the memory map.
+//!
+//! A request we will not serve is dropped silently (BEP 3), or, with a Fast peer (BEP 6,
+//! `fast.rs`), answered with a `reject_request`: every request then gets exactly one
+//! answer. A Fast peer may also ask, while we choke it, for the pieces we allowed it fast.
 
 use super::PeerError;
 use super::connection::Connection;
@@ -20,6 +24,9 @@ const MAX_REQUEST: u32 = 128 * 1024;
 pub(super) const MAX_QUEUED_REQUESTS: usize = 2048;
 /// Requests for pieces we do not have that we put up with before dropping the peer.
 const MAX_BAD_REQUESTS: u32 = 64;
+/// Rejects (BEP 6) for requests from a choked peer, or over the queue limit, that we put up
+/// with between two unchokes. An honest peer sends at most its pipeline across our choke.
+const MAX_REFUSED: u32 = MAX_QUEUED_REQUESTS as u32;
 /// Bytes of blocks copied into the send buffer per loop turn: bounds memory per peer.
 const UPLOAD_BATCH: usize = 256 * 1024;
 
@@ -34,6 +41,8 @@ pub(super) struct Upload {
     requests: VecDeque<BlockRef>,
     /// Requests we ignored (pieces we do not have): a peer that keeps asking is dropped.
     bad_requests: u32,
+    /// Requests we rejected since we last unchoked the peer (see [`MAX_REFUSED`]).
+    refused: u32,
     /// The upload limit held back the next requested block on the last turn: it waits for
     /// the next tick, not for room in the socket.
     throttled: bool,
@@ -53,6 +62,7 @@ impl Upload {
             peer_interested: false,
             requests: VecDeque::new(),
             bad_requests: 0,
+            refused: 0,
             throttled: false,
             have_cursor,
         }
@@ -71,10 +81,15 @@ impl Upload {
 }
 
 impl Connection {
-    /// Our bitfield, the first message after the handshake, if we have any piece.
+    /// Our bitfield, the first message after the handshake: to a Fast peer `have_all` or
+    /// `have_none` when it would be full or empty (BEP 6), to others only if we have a piece.
     pub(super) fn send_bitfield(&mut self) {
         let ours = self.torrent.pieces.verified();
-        if ours.count() > 0 {
+        if self.fast.enabled && ours.is_full() {
+            self.send(Message::HaveAll);
+        } else if self.fast.enabled && ours.count() == 0 {
+            self.send(Message::HaveNone);
+        } else if ours.count() > 0 {
             self.send(Message::Bitfield(ours.as_bytes().to_vec()));
         }
     }
@@ -105,7 +120,8 @@ impl Connection {
         }
     }
 
-    /// A `request`: check it, then queue it if the peer is unchoked.
+    /// A `request`: check it, then queue it if the peer is unchoked (or asks for a piece we
+    /// allowed it fast).
     pub(super) fn requested(&mut self, block: BlockRef) -> Result<(), PeerError> {
         if block.length == 0 || block.length > MAX_REQUEST {
             return Err(self.misbehaved(format!(
@@ -128,36 +144,70 @@ impl Connection {
             if self.upload.bad_requests > MAX_BAD_REQUESTS {
                 return Err(self.misbehaved("keeps requesting pieces we do not have".into()));
             }
+            self.reject(block);
             return Ok(());
         }
-        if self.upload.am_choking {
-            // BEP 3: requests from a choked peer are discarded.
-            return Ok(());
+        if self.upload.am_choking && !self.fast.we_allow(block.piece) {
+            // BEP 3: requests from a choked peer are discarded; BEP 6: rejected.
+            return self.refuse(block);
         }
         if self.upload.requests.len() >= MAX_QUEUED_REQUESTS {
+            if self.fast.enabled {
+                return self.refuse(block);
+            }
             return Err(self.misbehaved(format!("more than {MAX_QUEUED_REQUESTS} requests queued")));
         }
         self.upload.requests.push_back(block);
         Ok(())
     }
 
-    /// A `cancel`: the peer no longer wants that block (if still queued, it is not sent).
-    pub(super) fn cancelled(&mut self, block: BlockRef) {
-        self.upload.requests.retain(|queued| *queued != block);
+    /// Rejects a request we will not serve (nothing, to a peer without BEP 6), counting
+    /// towards [`MAX_REFUSED`].
+    fn refuse(&mut self, block: BlockRef) -> Result<(), PeerError> {
+        if !self.fast.enabled {
+            return Ok(());
+        }
+        self.upload.refused += 1;
+        if self.upload.refused > MAX_REFUSED {
+            return Err(self.misbehaved(format!(
+                "kept requesting after {MAX_REFUSED} rejects since we last unchoked it"
+            )));
+        }
+        self.reject(block);
+        Ok(())
     }
 
-    /// Tells the peer when the choker changed its mind. Choking drops its queued requests.
+    /// A `cancel`: the peer no longer wants that block (if still queued, it is not sent; a
+    /// Fast peer gets a reject for it, its one answer).
+    pub(super) fn cancelled(&mut self, block: BlockRef) {
+        let before = self.upload.requests.len();
+        self.upload.requests.retain(|queued| *queued != block);
+        if self.upload.requests.len() < before {
+            self.reject(block);
+        }
+    }
+
+    /// Tells the peer when the choker changed its mind. Choking drops its queued requests
+    /// (BEP 3); a Fast peer gets a reject for each instead, but keeps those for the pieces
+    /// we allowed it fast, which are still served (BEP 6).
     pub(super) fn apply_choke_decision(&mut self) {
         let unchoke = self.status.unchoke.load(Ordering::Relaxed);
         if unchoke && self.upload.am_choking {
             self.upload.am_choking = false;
+            self.upload.refused = 0;
             self.trace_flag(Flag::AmChoking, false);
             self.send(Message::Unchoke);
         } else if !unchoke && !self.upload.am_choking {
             self.upload.am_choking = true;
-            self.upload.requests.clear();
             self.trace_flag(Flag::AmChoking, true);
             self.send(Message::Choke);
+            for block in std::mem::take(&mut self.upload.requests) {
+                if self.fast.we_allow(block.piece) {
+                    self.upload.requests.push_back(block);
+                } else {
+                    self.reject(block);
+                }
+            }
         }
     }
 
@@ -186,6 +236,7 @@ impl Connection {
             if !self.torrent.pieces.still_has_piece(block.piece) {
                 // Verified when the peer asked, lost since: its file was truncated under
                 // us and is being repaired. Never send bytes we cannot vouch for.
+                self.reject(block);
                 continue;
             }
             let offset = self.torrent.geometry.piece_offset(block.piece) + block.offset as u64;

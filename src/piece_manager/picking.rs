@@ -2,8 +2,8 @@
 //! table it is decided from (how many connected peers have each piece).
 //!
 //! Whole pieces at a time: first the free blocks of pieces already started (so pieces
-//! finish and can be shared), then a new piece the peer has (random for the first few,
-//! then rarest first), and at the very end the endgame, where blocks already requested
+//! finish and can be shared), then a new piece the peer has (one it suggested, else random
+//! for the first few, then rarest first), and at the very end the endgame, where blocks already requested
 //! from slower peers are asked for again. Blocks handed out are `Requested` by that peer
 //! until they arrive or the peer gives them back ([`PieceManager::return_blocks`]). All
 //! of it runs under the piece manager's lock and only reads and updates its tables.
@@ -48,11 +48,28 @@ impl PieceManager {
         want: usize,
         out: &mut Vec<BlockRef>,
     ) {
+        self.pick_blocks_preferring(peer, has, in_flight, &[], want, out);
+    }
+
+    /// Like [`pick_blocks`](Self::pick_blocks), but a new piece is the first of `preferred`
+    /// that is missing and that the peer has, if any, before the random or rarest choice:
+    /// the pieces a peer suggested (BEP 6's `suggest_piece`, a hint that they are cheap for
+    /// it to send).
+    pub fn pick_blocks_preferring(
+        &self,
+        peer: PeerKey,
+        has: &Bitfield,
+        in_flight: &[BlockRef],
+        preferred: &[u32],
+        want: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
         let mut state = self.state.lock();
         let target = out.len() + want;
         state.pick_from_active(peer, has, target, out);
         while out.len() < target {
-            let Some(piece) = state.choose_new_piece(has) else {
+            let next = state.choose_preferred(has, preferred);
+            let Some(piece) = next.or_else(|| state.choose_new_piece(has)) else {
                 break;
             };
             state.activate(piece);
@@ -126,6 +143,13 @@ impl State {
                 }
             }
         }
+    }
+
+    /// The first of `preferred` that is missing and that the peer has.
+    fn choose_preferred(&self, has: &Bitfield, preferred: &[u32]) -> Option<u32> {
+        preferred.iter().copied().find(|&piece| {
+            has.has(piece) && self.pieces.get(piece as usize) == Some(&PieceState::Missing)
+        })
     }
 
     /// A missing piece the peer has: random at first, then rarest first (ties broken by

@@ -22,7 +22,7 @@ enum Stage {
     /// Reading the id byte of a frame of `len` bytes (`len >= 1`).
     Id { len: u32 },
     /// Reading the small fixed part after the id: the whole body of `have`, `request`,
-    /// `cancel` and `port`, or the 8-byte piece/offset header of `piece`.
+    /// `cancel`, `port` and BEP 6's messages, or the 8-byte piece/offset header of `piece`.
     Head {
         id: u8,
         len: u32,
@@ -297,12 +297,12 @@ fn after_id(id: u8, len: u32) -> Result<Stage, WireError> {
         filled: 0,
     };
     Ok(match id {
-        id::CHOKE..=id::NOT_INTERESTED => {
+        id::CHOKE..=id::NOT_INTERESTED | id::HAVE_ALL | id::HAVE_NONE => {
             exact(1)?;
             head(0)
         }
-        id::HAVE => exact(5).map(|_| head(4))?,
-        id::REQUEST | id::CANCEL => exact(13).map(|_| head(12))?,
+        id::HAVE | id::SUGGEST_PIECE | id::ALLOWED_FAST => exact(5).map(|_| head(4))?,
+        id::REQUEST | id::CANCEL | id::REJECT_REQUEST => exact(13).map(|_| head(12))?,
         id::PORT => exact(3).map(|_| head(2))?,
         id::PIECE if len < 9 => return Err(WireError::BadLength { id, len }),
         id::PIECE => head(8),
@@ -340,6 +340,11 @@ fn head_done(id: u8, len: u32, buf: &[u8; 12]) -> Step {
         id::REQUEST => Message::Request(block()),
         id::CANCEL => Message::Cancel(block()),
         id::PORT => Message::Port(BigEndian::read_u16(buf)),
+        id::SUGGEST_PIECE => Message::SuggestPiece(word(0)),
+        id::HAVE_ALL => Message::HaveAll,
+        id::HAVE_NONE => Message::HaveNone,
+        id::REJECT_REQUEST => Message::RejectRequest(block()),
+        id::ALLOWED_FAST => Message::AllowedFast(word(0)),
         // id::PIECE, the only other id that reaches `Head`.
         _ => {
             return Step::Next(Stage::Data {

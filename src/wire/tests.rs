@@ -88,6 +88,15 @@ fn examples() -> Vec<(Message, Vec<u8>)> {
         (Message::Cancel(block(3, 0, 0x4000)),
             vec![0, 0, 0, 13, /* id */ 8, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0x40, 0]),
         (Message::Port(6881), vec![/* len */ 0, 0, 0, 3, /* id */ 9, /* port */ 0x1a, 0xe1]),
+        // BEP 6, the Fast extension.
+        (Message::SuggestPiece(258),
+            vec![/* len */ 0, 0, 0, 5, /* id */ 0x0d, /* piece */ 0, 0, 1, 2]),
+        (Message::HaveAll, vec![/* len */ 0, 0, 0, 1, /* id */ 0x0e]),
+        (Message::HaveNone, vec![/* len */ 0, 0, 0, 1, /* id */ 0x0f]),
+        (Message::RejectRequest(block(1, 0x4000, 0x4000)),
+            vec![/* len */ 0, 0, 0, 13, /* id */ 0x10, /* piece */ 0, 0, 0, 1,
+                 /* offset */ 0, 0, 0x40, 0, /* length */ 0, 0, 0x40, 0]),
+        (Message::AllowedFast(7), vec![/* len */ 0, 0, 0, 5, /* id */ 0x11, /* piece */ 0, 0, 0, 7]),
         (Message::Extended { id: 3, payload: b"de".to_vec() },
             vec![/* len */ 0, 0, 0, 4, /* id */ 20, /* extension */ 3, b'd', b'e']),
         (Message::Unknown { id: 21, len: 2 }, vec![/* len */ 0, 0, 0, 3, /* id */ 21, 0, 0]),
@@ -255,13 +264,18 @@ fn oversized_length_is_refused_before_reading_or_allocating() {
 #[test]
 fn wrong_fixed_lengths_are_errors() {
     #[rustfmt::skip]
-    let bad: [&[u8]; 6] = [
+    let bad: [&[u8]; 11] = [
         &[0, 0, 0, 2, /* choke */ 0, 0],
         &[0, 0, 0, 4, /* have */ 4, 0, 0, 1],
         &[0, 0, 0, 12, /* request */ 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         &[0, 0, 0, 14, /* cancel */ 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         &[0, 0, 0, 8, /* piece */ 7, 0, 0, 0, 0, 0, 0, 0],
         &[0, 0, 0, 2, /* port */ 9, 0],
+        &[0, 0, 0, 4, /* suggest_piece */ 0x0d, 0, 0, 1],
+        &[0, 0, 0, 2, /* have_all */ 0x0e, 0],
+        &[0, 0, 0, 5, /* have_none */ 0x0f, 0, 0, 0, 0],
+        &[0, 0, 0, 12, /* reject_request */ 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        &[0, 0, 0, 6, /* allowed_fast */ 0x11, 0, 0, 0, 0, 0],
     ];
     for bytes in bad {
         let result = MessageReader::new(DEFAULT_MAX_LEN).read_from(&mut &bytes[..]);
@@ -275,6 +289,33 @@ fn wrong_fixed_lengths_are_errors() {
         err.to_string(),
         "peer sent a `have` message of 7 bytes (expected 5)"
     );
+    let err = decode_all(&[0, 0, 0, 2, 0x0e, 0]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "peer sent a `have all` message of 2 bytes (expected 1)"
+    );
+    let err = decode_all(&[0, 0, 0, 14, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "peer sent a `reject request` message of 14 bytes (expected 13)"
+    );
+}
+
+#[test]
+fn fast_messages_have_readable_summaries() {
+    let table = [
+        (Message::SuggestPiece(3), "suggest piece 3"),
+        (Message::HaveAll, "have all"),
+        (Message::HaveNone, "have none"),
+        (
+            Message::RejectRequest(block(2, 16384, 16384)),
+            "reject request: piece 2 offset 16384 (16384 bytes)",
+        ),
+        (Message::AllowedFast(9), "allowed fast: piece 9"),
+    ];
+    for (message, summary) in table {
+        assert_eq!(message.summary(), summary);
+    }
 }
 
 #[test]
@@ -381,6 +422,17 @@ fn random_input_never_panics() {
         }
         assert!(reader.bytes_read() <= buf.len() as u64);
     }
+}
+
+#[test]
+fn our_handshake_says_we_speak_the_fast_extension() {
+    let ours = Handshake::new([1; 20], [2; 20]);
+    assert!(ours.supports_fast());
+    assert_eq!(ours.to_bytes()[27], 0x04, "reserved byte 7, bit 0x04");
+    let mut plain = ours;
+    plain.reserved[7] = 0;
+    assert!(!plain.supports_fast());
+    assert!(plain.supports_extensions(), "the two bits are independent");
 }
 
 #[test]

@@ -243,6 +243,11 @@ fn describe(message: &Message) -> (&'static str, Vec<(&'static str, u64)>) {
             ],
         ),
         Message::Port(port) => ("port", vec![("port", u64::from(*port))]),
+        Message::SuggestPiece(piece) => ("suggest_piece", vec![("piece", u64::from(*piece))]),
+        Message::HaveAll => ("have_all", Vec::new()),
+        Message::HaveNone => ("have_none", Vec::new()),
+        Message::RejectRequest(b) => ("reject_request", block(b)),
+        Message::AllowedFast(piece) => ("allowed_fast", vec![("piece", u64::from(*piece))]),
         Message::Extended { id, payload } => (
             "extended",
             vec![("id", u64::from(*id)), ("length", payload.len() as u64)],
@@ -293,6 +298,34 @@ mod tests {
         assert!(lines[3].ends_with(",\"event\":\"piece_hash_failed\",\"piece\":7}"));
         for line in lines {
             summary::parse_line(line).unwrap();
+        }
+    }
+
+    /// BEP 6's messages get the names of the spec, with their fields.
+    #[test]
+    fn fast_extension_messages_have_their_names() {
+        let block = BlockRef {
+            piece: 3,
+            offset: 16384,
+            length: 16384,
+        };
+        let table = [
+            (Message::HaveAll, "have_all", vec![]),
+            (Message::HaveNone, "have_none", vec![]),
+            (
+                Message::SuggestPiece(5),
+                "suggest_piece",
+                vec![("piece", 5)],
+            ),
+            (Message::AllowedFast(6), "allowed_fast", vec![("piece", 6)]),
+            (
+                Message::RejectRequest(block),
+                "reject_request",
+                vec![("piece", 3), ("offset", 16384), ("length", 16384)],
+            ),
+        ];
+        for (message, name, fields) in table {
+            assert_eq!(describe(&message), (name, fields));
         }
     }
 

@@ -13,6 +13,7 @@ use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+mod fast;
 mod pex;
 mod upload;
 
@@ -68,14 +69,29 @@ fn connect_with(
     status: Arc<PeerStatus>,
     remote: impl FnOnce(TcpStream) + Send + 'static,
 ) -> Setup {
-    connect_raw(seeding, status, move |mut socket| {
+    connect_local(Local::default(), seeding, status, answering(false, remote))
+}
+
+/// The scripted peer's handshake: BEP 10's bit set, and BEP 6's if `fast`.
+fn their_handshake(fast: bool) -> Handshake {
+    let mut theirs = Handshake::new(INFO_HASH, THEIR_ID);
+    if !fast {
+        theirs.reserved[7] &= !0x04;
+    }
+    theirs
+}
+
+/// A remote that reads our handshake, answers with [`their_handshake`], then runs `remote`.
+fn answering(
+    fast: bool,
+    remote: impl FnOnce(TcpStream) + Send + 'static,
+) -> impl FnOnce(TcpStream) + Send + 'static {
+    move |mut socket| {
         let ours = Handshake::read_from(&mut socket).unwrap();
         assert_eq!(ours.info_hash, INFO_HASH);
-        socket
-            .write_all(&Handshake::new(INFO_HASH, THEIR_ID).to_bytes())
-            .unwrap();
+        socket.write_all(&their_handshake(fast).to_bytes()).unwrap();
         remote(socket);
-    })
+    }
 }
 
 /// Like [`connect_with`], but `remote` gets the socket before any handshake.
@@ -87,14 +103,16 @@ fn connect_raw(
     connect_local(Local::default(), seeding, status, remote)
 }
 
-/// Our side's torrent and timeouts, for the few tests that need others than the defaults
-/// ([`geometry`], [`short_timeouts`]).
+/// Our side's torrent, timeouts and upload limit, for the few tests that need others than
+/// the defaults ([`geometry`], [`short_timeouts`], none).
 #[derive(Clone, Copy)]
 struct Local {
     geometry: Geometry,
     timeouts: Timeouts,
     /// A private torrent (BEP 27): no peer exchange.
     private: bool,
+    /// `--max-upload-rate`, in bytes per second.
+    upload_limit: Option<u64>,
 }
 
 impl Default for Local {
@@ -103,6 +121,7 @@ impl Default for Local {
             geometry: geometry(),
             timeouts: short_timeouts(),
             private: false,
+            upload_limit: None,
         }
     }
 }
@@ -162,7 +181,9 @@ fn connect_local(
         bind: None,
         encryption: Encryption::Plain,
         tracer: crate::transcript::Tracer::disabled(),
-        upload_limit: None,
+        upload_limit: local
+            .upload_limit
+            .map(|rate| Arc::new(crate::rate_limit::RateLimit::new(rate))),
         registry: registry.clone(),
         listen_port: None,
         metadata: None,
@@ -443,7 +464,7 @@ fn a_bep_10_peer_gets_our_extension_handshake_and_a_plain_one_does_not() {
         let (got_tx, got) = unbounded();
         let _setup = connect_raw(true, unchoked(), move |mut socket| {
             Handshake::read_from(&mut socket).unwrap();
-            let mut theirs = Handshake::new(INFO_HASH, THEIR_ID);
+            let mut theirs = their_handshake(false);
             if !speaks_bep_10 {
                 theirs.reserved = [0; 8];
             }

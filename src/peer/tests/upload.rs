@@ -203,8 +203,9 @@ fn a_burst_of_requests_is_served_without_waiting_for_a_tick() {
     let (got_tx, got) = unbounded();
     let _setup = connect_local(local, true, unchoked(), move |mut socket| {
         Handshake::read_from(&mut socket).unwrap();
-        let ours = Handshake::new(INFO_HASH, THEIR_ID);
-        socket.write_all(&ours.to_bytes()).unwrap();
+        socket
+            .write_all(&their_handshake(false).to_bytes())
+            .unwrap();
         send(&mut socket, Message::Interested);
         read_until(&mut socket, |m| matches!(m, Message::Unchoke));
         // The whole burst in one write, then only reading, as Transmission does.

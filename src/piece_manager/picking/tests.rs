@@ -57,6 +57,28 @@ fn rarest_piece_is_picked_after_the_random_start() {
     assert_eq!(out[0].piece, 7);
 }
 
+/// BEP 6's `suggest_piece`: a suggested piece that is missing is started before the rarest;
+/// one we have, or one the peer lacks, is passed over.
+#[test]
+fn a_suggested_piece_is_started_first() {
+    let g = Geometry::new(10 * 16384, 16384);
+    let mut have = Bitfield::new(10);
+    have.set(3);
+    let pm = PieceManager::new(g, &have);
+    let mut has = all(g);
+    has.clear(8);
+    // 3 is ours already and 8 the peer lacks: 5 is the first that counts.
+    let suggested = [3, 8, 5, 6];
+    let mut out = Vec::new();
+    pm.pick_blocks_preferring(A, &has, &[], &suggested, 2, &mut out);
+    let pieces: Vec<u32> = out.iter().map(|b| b.piece).collect();
+    assert_eq!(
+        pieces,
+        [5, 6],
+        "one block per piece, in the order suggested"
+    );
+}
+
 /// A piece only one peer has is as rare as a piece can be: it wins over any scan order.
 #[test]
 fn a_piece_only_one_peer_has_is_picked_first() {
