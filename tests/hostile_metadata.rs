@@ -275,6 +275,22 @@ fn an_unsolicited_metadata_piece_is_dropped() {
     assert_eq!(liar.requests(), 0, "asked before its lie was read");
 }
 
+// ---- 3. A metadata_size of 2^40 ----
+
+/// Dropped on reading the extension handshake, before a single request: nothing is
+/// allocated for the size (the peak memory is checked as in every test).
+#[test]
+fn a_metadata_size_of_one_tib_is_dropped_before_anything_is_allocated() {
+    let swarm = Swarm::new();
+    let liar = swarm.liar(5, Lie::HugeSize);
+    let run = swarm.fetch(&[&liar], |log| dropped(log, &liar));
+    run.assert_dropped(
+        &liar,
+        "announced metadata of 1099511627776 bytes (the limit is 67108864)",
+    );
+    assert_eq!(liar.requests(), 0, "asked for a piece of its metadata");
+}
+
 // ---- 4. Metadata that fails the hash check ----
 
 /// The liar has the fetch to itself: it supplies all five pieces, the assembly fails the

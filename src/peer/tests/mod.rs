@@ -13,6 +13,7 @@ use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+mod magnet;
 mod pex;
 mod upload;
 
