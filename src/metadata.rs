@@ -46,7 +46,8 @@ pub enum Event {
 /// A metadata piece a peer must not have sent: the peer is dropped for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Violation {
-    /// A piece we did not ask this peer for, or past the end of the metadata.
+    /// A piece we did not ask this peer for (so also any past the end of the metadata):
+    /// the peer thread's check, which knows what it asked.
     Unsolicited { piece: u32 },
     /// A `total_size` other than the size we are assembling.
     WrongTotal { said: u64, size: u64 },
@@ -157,8 +158,8 @@ impl Fetch {
     }
 
     /// `peer` sent piece `piece` of metadata it says is `total_size` bytes, which it was
-    /// asked for (the peer thread checks that). Checked against the size being assembled;
-    /// the last piece completes an attempt.
+    /// asked for (the peer thread checks that: [`Violation::Unsolicited`]). Checked
+    /// against the size being assembled; the last piece completes an attempt.
     pub fn received(
         &self,
         peer: PeerKey,
@@ -172,10 +173,11 @@ impl Fetch {
             return Ok(());
         }
         match state.pieces.get(piece as usize) {
-            None => return Err(Violation::Unsolicited { piece }),
             Some(Piece::Asked { peer: p, .. }) if *p == peer => {}
-            // Asked of this peer long ago, then of another, or already in: a late answer.
-            Some(_) => return Ok(()),
+            // Asked of this peer long ago, then of another, or already in, or asked in an
+            // attempt that has since failed (whose pieces may have been more): a late
+            // answer, no fault of the peer.
+            _ => return Ok(()),
         }
         let size = state.size.unwrap_or(0);
         if total_size != size {

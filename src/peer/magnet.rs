@@ -20,6 +20,7 @@ use super::socket::Socket;
 use super::{PeerError, PeerStatus, Shared, Torrent};
 use crate::extension::UT_METADATA;
 use crate::extension::metadata::MetadataMessage;
+use crate::metadata::Violation;
 use crate::piece_manager::PeerKey;
 use crate::transcript::Direction;
 use crate::wire::{DEFAULT_MAX_LEN, Message};
@@ -198,9 +199,8 @@ impl Waiting {
                 data,
             } => {
                 let Some(at) = self.asked.iter().position(|&p| p == piece) else {
-                    return Err(self.misbehaved(format!(
-                        "sent metadata piece {piece}, which we did not ask it for"
-                    )));
+                    let violation = Violation::Unsolicited { piece };
+                    return Err(self.misbehaved(violation.to_string()));
                 };
                 self.asked.swap_remove(at);
                 if let Some(fetch) = &self.shared.metadata {
