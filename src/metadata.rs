@@ -10,7 +10,10 @@
 //!
 //! The metadata is cut into 16 KiB pieces. Each waiting peer thread asks for the next
 //! missing piece ([`Fetch::next_request`]), a few at a time, so several peers fill one
-//! buffer at once. When the last piece is in, the buffer's SHA-1 must be the info-hash, or
+//! buffer at once: the peers whose `metadata_size` is the one being assembled (the first
+//! asker's). A peer of another size starts the attempt over with its own only when the
+//! attempt is going nowhere, so a liar heard first cannot hold the fetch by refusing or
+//! ignoring requests. When the last piece is in, the buffer's SHA-1 must be the info-hash, or
 //! nothing of it is kept. Then, as with the torrent's pieces, the peers that supplied it
 //! are blamed: a lone supplier gets a strike (two, and the peer manager bans its address)
 //! and is not asked again; when several peers supplied it, the next attempt is fetched
@@ -87,8 +90,11 @@ enum Piece {
 /// The assembly's state, behind the lock.
 struct State {
     /// The size being assembled: the first asking peer's `metadata_size`, forgotten
-    /// after a failed attempt (a liar may have set it).
+    /// after a failed attempt (a liar may have set it), or when the attempt stalls
+    /// ([`State::stalled`]) and a peer of another size asks.
     size: Option<u64>,
+    /// When the attempt started or last received a piece.
+    last_progress: Instant,
     buffer: Vec<u8>,
     pieces: Vec<Piece>,
     /// The next attempt is fetched whole from one peer: the first to ask takes it.
@@ -115,6 +121,7 @@ impl Fetch {
             info_hash,
             state: Mutex::new(State {
                 size: None,
+                last_progress: Instant::now(),
                 buffer: Vec::new(),
                 pieces: Vec::new(),
                 pin_next: false,
@@ -140,13 +147,22 @@ impl Fetch {
         if state.pinned.is_some_and(|pinned| pinned != peer) {
             return None;
         }
-        let size = *state.size.get_or_insert(peer_size);
-        if size != peer_size {
-            return None;
+        if let Some(size) = state.size
+            && size != peer_size
+        {
+            if !state.stalled(now) {
+                return None;
+            }
+            log::info!(
+                "no piece of the {size}-byte metadata is coming; fetching it as {peer_size} bytes"
+            );
+            state.start_over();
         }
+        let size = *state.size.get_or_insert(peer_size);
         if state.pieces.is_empty() {
             state.pieces = vec![Piece::Missing; piece_count(size) as usize];
             state.buffer = vec![0; size as usize];
+            state.last_progress = now;
         }
         let index = state.pieces.iter().position(|piece| match piece {
             Piece::Missing => true,
@@ -197,6 +213,7 @@ impl Fetch {
         let start = piece as usize * PIECE_SIZE;
         state.buffer[start..start + want].copy_from_slice(data);
         state.pieces[piece as usize] = Piece::Have { peer };
+        state.last_progress = Instant::now();
         if state.pieces.iter().all(|p| matches!(p, Piece::Have { .. })) {
             self.check(&mut state);
         }
@@ -262,10 +279,31 @@ impl Fetch {
         }
         state.pin_next = contributors.len() > 1;
         state.pinned = None;
-        state.size = None;
-        state.pieces.clear();
-        state.buffer = Vec::new();
+        state.start_over();
         let _ = self.events.send(Event::Failed { contributors });
+    }
+}
+
+impl State {
+    /// Forgets the attempt: its size, its pieces, its bytes.
+    fn start_over(&mut self) {
+        self.size = None;
+        self.pieces.clear();
+        self.buffer = Vec::new();
+    }
+
+    /// True when the attempt is going nowhere: nothing in hand and nothing asked that may
+    /// still come (its peers refused, left or are overdue), or no piece for
+    /// [`ASK_TIMEOUT`]. Only the peers of its size are asked for its pieces, so a peer
+    /// of another size may then start it over: otherwise a liar heard first, with a size
+    /// of its own, that rejects or ignores every request leaves the others unasked.
+    fn stalled(&self, now: Instant) -> bool {
+        let coming = self.pieces.iter().any(|piece| match piece {
+            Piece::Missing => false,
+            Piece::Asked { at, .. } => now.duration_since(*at) <= ASK_TIMEOUT,
+            Piece::Have { .. } => true,
+        });
+        !coming || now.duration_since(self.last_progress) > ASK_TIMEOUT
     }
 }
 

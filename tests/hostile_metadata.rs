@@ -366,6 +366,48 @@ fn metadata_supplied_by_a_liar_and_an_honest_peer_is_fetched_again_from_one() {
     assert_eq!(run.count(&strike), 1, "{}", run.log);
 }
 
+// ---- 5. A metadata_size that disagrees with the verified metadata ----
+
+/// The honest peer is there from the start: whichever peer smalltorrent hears first, the
+/// liar is dropped once the metadata is verified.
+#[test]
+fn a_peer_whose_metadata_size_is_wrong_is_dropped_once_the_metadata_is_verified() {
+    let swarm = Swarm::new();
+    let liar = swarm.liar(5, Lie::OtherSize);
+    let run = swarm.fetch(&[&liar], |_| true);
+    let size = swarm.facts.size();
+    run.assert_dropped(
+        &liar,
+        &format!(
+            "announced metadata of {} bytes; this torrent's is {size}",
+            size + 1
+        ),
+    );
+}
+
+/// Regression: the first peer heard sets the size being assembled, and a peer of another
+/// size was never asked. A liar heard first, with a size of its own, that rejects every
+/// request (or never answers) left the honest peer unasked: the fetch waited forever.
+#[test]
+fn a_first_peer_with_another_metadata_size_that_rejects_does_not_stall_the_fetch() {
+    let swarm = Swarm::new();
+    let liar = swarm.liar(5, Lie::OtherSize);
+    let run = swarm.fetch(&[&liar], |_| liar.rejects_sent() > 0);
+    let size = swarm.facts.size();
+    run.assert_dropped(
+        &liar,
+        &format!(
+            "announced metadata of {} bytes; this torrent's is {size}",
+            size + 1
+        ),
+    );
+    let restart = format!(
+        "no piece of the {}-byte metadata is coming; fetching it as {size} bytes",
+        size + 1
+    );
+    assert_eq!(run.count(&restart), 1, "{}", run.log);
+}
+
 // ---- 6. A peer that rejects every request ----
 
 /// Rejecting is allowed (BEP 9): the liar is left alone for a while rather than dropped,

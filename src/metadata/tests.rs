@@ -191,3 +191,58 @@ fn a_late_answer_from_a_failed_attempt_is_no_violation() {
     assert!(matches!(events.try_recv(), Ok(Event::Failed { .. })));
     assert_eq!(fetch.received(1, 2, size, piece(&metadata, 2)), Ok(()));
 }
+
+/// Regression: the first peer to ask sets the size, and only peers of that size were
+/// asked. A liar heard first with a size of its own that then refused every request left
+/// the honest peers unasked, forever.
+#[test]
+fn a_peer_of_another_size_starts_over_an_attempt_whose_pieces_were_refused() {
+    let (metadata, fetch, events) = setup(100);
+    let size = metadata.len() as u64;
+    let now = Instant::now();
+    assert_eq!(
+        fetch.next_request(1, size + 1, now),
+        Some(0),
+        "the liar first"
+    );
+    assert_eq!(fetch.next_request(2, size, now), None, "asked of the liar");
+    fetch.not_coming(1, 0);
+    assert_eq!(fetch.next_request(2, size, now), Some(0), "started over");
+    assert_eq!(
+        fetch.next_request(1, size + 1, now),
+        None,
+        "its size is gone"
+    );
+    fetch.received(2, 0, size, &metadata).unwrap();
+    assert!(matches!(events.try_recv(), Ok(Event::Verified(_))));
+}
+
+#[test]
+fn a_peer_of_another_size_starts_over_an_attempt_whose_pieces_never_come() {
+    let (metadata, fetch, _events) = setup(2 * PIECE_SIZE);
+    let size = metadata.len() as u64;
+    let now = Instant::now();
+    let liar_size = size + PIECE_SIZE as u64;
+    assert_eq!(fetch.next_request(1, liar_size, now), Some(0));
+    assert_eq!(fetch.next_request(1, liar_size, now), Some(1));
+    // Nothing answered yet: the liar's pieces may still come.
+    let soon = now + ASK_TIMEOUT / 2;
+    assert_eq!(fetch.next_request(2, size, soon), None);
+    let later = now + ASK_TIMEOUT + Duration::from_secs(1);
+    assert_eq!(fetch.next_request(2, size, later), Some(0));
+}
+
+/// A liar that sends some pieces and then stalls: the pieces in hand are not progress
+/// for ever.
+#[test]
+fn a_peer_of_another_size_starts_over_an_attempt_with_no_piece_for_a_while() {
+    let (metadata, fetch, _events) = setup(PIECE_SIZE + 10);
+    let size = metadata.len() as u64;
+    let liar_size = size + 1;
+    let now = Instant::now();
+    assert_eq!(fetch.next_request(1, liar_size, now), Some(0));
+    fetch.received(1, 0, liar_size, &[0; PIECE_SIZE]).unwrap();
+    assert_eq!(fetch.next_request(2, size, now), None, "a piece is in");
+    let later = Instant::now() + ASK_TIMEOUT + Duration::from_secs(1);
+    assert_eq!(fetch.next_request(2, size, later), Some(0));
+}
