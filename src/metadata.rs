@@ -99,7 +99,8 @@ struct State {
     pieces: Vec<Piece>,
     /// The next attempt is fetched whole from one peer: the first to ask takes it.
     pin_next: bool,
-    /// The one peer fetching this attempt, after a failure with several suppliers.
+    /// The one peer fetching this attempt, after a failure with several suppliers; it
+    /// holds the pin until it refuses a piece, leaves, or lets a request go overdue.
     pinned: Option<PeerKey>,
     /// Lone suppliers of a failed attempt: not asked again.
     suspects: HashSet<PeerKey>,
@@ -139,6 +140,12 @@ impl Fetch {
         let mut state = self.state.lock();
         if state.done || state.suspects.contains(&peer) || peer_size > MAX_SIZE {
             return None;
+        }
+        if let Some(pinned) = state.pinned
+            && pinned != peer
+            && state.overdue(pinned, now)
+        {
+            state.unpin();
         }
         if state.pin_next && state.pinned.is_none() {
             state.pinned = Some(peer);
@@ -221,12 +228,16 @@ impl Fetch {
     }
 
     /// `peer` refused piece `piece`, or left before answering: it may be asked of another.
+    /// A pinned peer that refuses gives up the pin.
     pub fn not_coming(&self, peer: PeerKey, piece: u32) {
         let mut state = self.state.lock();
         if let Some(slot) = state.pieces.get_mut(piece as usize)
             && matches!(*slot, Piece::Asked { peer: p, .. } if p == peer)
         {
             *slot = Piece::Missing;
+        }
+        if state.pinned == Some(peer) {
+            state.unpin();
         }
     }
 
@@ -239,8 +250,7 @@ impl Fetch {
             }
         }
         if state.pinned == Some(peer) {
-            state.pinned = None;
-            state.pin_next = true;
+            state.unpin();
         }
     }
 
@@ -290,6 +300,23 @@ impl State {
         self.size = None;
         self.pieces.clear();
         self.buffer = Vec::new();
+    }
+
+    /// The pinned peer refused, left or is overdue: the attempt starts over, pinned to
+    /// the next peer that asks, so that it is still fetched whole from one peer (which
+    /// alone carries the blame if it fails).
+    fn unpin(&mut self) {
+        self.pinned = None;
+        self.pin_next = true;
+        self.start_over();
+    }
+
+    /// True if a piece asked of `peer` is overdue.
+    fn overdue(&self, peer: PeerKey, now: Instant) -> bool {
+        self.pieces.iter().any(|piece| {
+            matches!(piece, Piece::Asked { peer: p, at }
+                if *p == peer && now.duration_since(*at) > ASK_TIMEOUT)
+        })
     }
 
     /// True when the attempt is going nowhere: nothing in hand and nothing asked that may

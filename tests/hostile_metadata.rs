@@ -431,3 +431,30 @@ fn a_peer_rejecting_every_request_is_backed_off_not_dropped() {
         run.log
     );
 }
+
+/// Regression: after a failure with several suppliers the first peer to ask is pinned,
+/// and no other peer is asked while it is; a pinned peer that then rejected every
+/// request held the fetch forever.
+#[test]
+fn a_pinned_peer_that_then_rejects_does_not_stall_the_fetch() {
+    let swarm = Swarm::new();
+    let liar = MetadataLiar::listen_slowly(
+        ip(5),
+        Lie::WrongBytesThenRejects,
+        swarm.facts.clone(),
+        Duration::from_millis(300),
+    );
+    let run = swarm.fetch(&[&liar], |_| true);
+    assert_eq!(
+        run.count("the metadata from 2 peer(s) failed its hash check"),
+        1,
+        "{}",
+        run.log
+    );
+    assert!(
+        liar.rejects_sent() > 0,
+        "the liar, which completed the first attempt, was not pinned:\n{}",
+        run.log
+    );
+    run.assert_not_dropped(&liar);
+}

@@ -246,3 +246,38 @@ fn a_peer_of_another_size_starts_over_an_attempt_with_no_piece_for_a_while() {
     let later = Instant::now() + ASK_TIMEOUT + Duration::from_secs(1);
     assert_eq!(fetch.next_request(2, size, later), Some(0));
 }
+
+/// Regression: after a failure with several suppliers, the first peer to ask was pinned
+/// and nobody else was asked until it left. A pinned liar that then refused every
+/// request held the fetch forever.
+#[test]
+fn a_pinned_peer_that_refuses_or_is_overdue_gives_up_the_pin() {
+    let (metadata, fetch, events) = setup(2 * PIECE_SIZE);
+    let size = metadata.len() as u64;
+    let now = Instant::now();
+    assert_eq!(fetch.next_request(1, size, now), Some(0));
+    assert_eq!(fetch.next_request(2, size, now), Some(1));
+    fetch.received(1, 0, size, piece(&metadata, 0)).unwrap();
+    fetch.received(2, 1, size, &[9; PIECE_SIZE]).unwrap();
+    assert!(matches!(events.try_recv(), Ok(Event::Failed { .. })));
+    // Peer 2 is pinned, sends one piece and refuses the next: the attempt starts over,
+    // pinned to the next to ask, which fetches it whole.
+    assert_eq!(fetch.next_request(2, size, now), Some(0));
+    assert_eq!(fetch.next_request(2, size, now), Some(1));
+    fetch.received(2, 0, size, piece(&metadata, 0)).unwrap();
+    fetch.not_coming(2, 1);
+    assert_eq!(
+        fetch.next_request(1, size, now),
+        Some(0),
+        "pinned to peer 1"
+    );
+    assert_eq!(fetch.next_request(2, size, now), None);
+    // Peer 1 never answers: once overdue, the pin passes on again.
+    let later = now + ASK_TIMEOUT + Duration::from_secs(1);
+    assert_eq!(
+        fetch.next_request(2, size, later),
+        Some(0),
+        "pinned to peer 2"
+    );
+    assert_eq!(fetch.next_request(1, size, later), None);
+}
