@@ -30,6 +30,14 @@ const DEADLINE: Duration = Duration::from_secs(20);
 /// The metadata pieces a peer is asked for at a time (`peer/magnet.rs`).
 const IN_FLIGHT: u64 = 4;
 
+/// The torrent's files: enough of them, with long enough names, for 5 metadata pieces.
+const FILES: u64 = 160;
+
+/// The size of file `i`: sizes that straddle the 32 KiB pieces.
+fn file_size(i: u64) -> u64 {
+    1_000 + 97 * i
+}
+
 /// The honest seeder, the gate in front of it, and what the liars need to know.
 struct Swarm {
     published: Published,
@@ -62,11 +70,11 @@ fn peak_rss(pid: u32) -> u64 {
 
 impl Swarm {
     fn new() -> Swarm {
-        let names: Vec<(String, u64)> = (0..160u64)
+        let names: Vec<(String, u64)> = (0..FILES)
             .map(|i| {
                 let folder = format!("{}-{}", "folder".repeat(33), i % 4);
                 let file = format!("{i:03}-{}.bin", "a-rather-long-file-name-".repeat(8));
-                (format!("{folder}/{file}"), 1_000 + 97 * i)
+                (format!("{folder}/{file}"), file_size(i))
             })
             .collect();
         let files: Vec<(&str, u64)> = names.iter().map(|(n, s)| (n.as_str(), *s)).collect();
@@ -457,4 +465,36 @@ fn a_pinned_peer_that_then_rejects_does_not_stall_the_fetch() {
         run.log
     );
     run.assert_not_dropped(&liar);
+}
+
+// ---- Memory: what is kept while the metadata is awaited ----
+
+/// Regression: every message about pieces that came before the metadata was kept, to be
+/// read once the torrent was known: 2048 blocks of 128 KiB took 256 MiB. A block before
+/// the metadata cannot be one we asked for.
+#[test]
+fn blocks_sent_before_the_metadata_are_dropped_not_kept() {
+    let swarm = Swarm::new();
+    let liar = swarm.liar(5, Lie::FloodsBlocks);
+    let run = swarm.fetch(&[&liar], |_| liar.floods_done() > 0);
+    run.assert_dropped(
+        &liar,
+        "sent 131072 bytes at offset 0 of piece 0 before we had the metadata",
+    );
+}
+
+/// Regression: as above with 2048 bitfields of 128 KiB. A bitfield replaces what the
+/// peer said before, so only the last one is kept; it is the wrong length for this
+/// torrent, and the liar is dropped for it once the torrent is known.
+#[test]
+fn bitfields_sent_before_the_metadata_are_not_all_kept() {
+    let swarm = Swarm::new();
+    let liar = swarm.liar(5, Lie::FloodsBitfields);
+    let run = swarm.fetch(&[&liar], |_| liar.rejects_sent() > 0);
+    let size: u64 = (0..FILES).map(file_size).sum();
+    let bitfield_len = size.div_ceil(1 << 15).div_ceil(8);
+    run.assert_dropped(
+        &liar,
+        &format!("bitfield is 131072 bytes, expected {bitfield_len}"),
+    );
 }
