@@ -299,6 +299,27 @@ fn a_metadata_size_of_one_tib_is_dropped_before_anything_is_allocated() {
     assert_eq!(liar.requests(), 0, "asked for a piece of its metadata");
 }
 
+/// The largest metadata smalltorrent accepts is 64 MiB: a liar heard first that says so
+/// and sends 4096 pieces of zeros costs that much memory, no more, for as long as the
+/// attempt lasts.
+#[test]
+fn a_liar_announcing_the_largest_metadata_costs_at_most_that_much_memory() {
+    let swarm = Swarm::new();
+    let liar = swarm.liar(5, Lie::LargestSize);
+    let strike = format!(
+        "peer {} sent a piece that failed its hash check (1 strikes)",
+        liar.addr()
+    );
+    let run = swarm.fetch(&[&liar], |log| log.contains(&strike));
+    assert_eq!(liar.requests(), 4096, "{}", run.log);
+    assert_eq!(
+        run.count("the metadata from 1 peer(s) failed its hash check; fetching it again"),
+        1,
+        "{}",
+        run.log
+    );
+}
+
 // ---- 4. Metadata that fails the hash check ----
 
 /// The liar has the fetch to itself: it supplies all five pieces, the assembly fails the

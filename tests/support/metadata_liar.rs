@@ -27,6 +27,9 @@ pub const PIECE_SIZE: usize = 16 * 1024;
 pub const OUR_UT_METADATA: u8 = 3;
 /// The `metadata_size` of [`Lie::HugeSize`]: 1 TiB.
 pub const HUGE_SIZE: u64 = 1 << 40;
+/// The `metadata_size` of [`Lie::LargestSize`]: 64 MiB, smalltorrent's limit on a
+/// `.torrent` file and so on metadata.
+pub const LARGEST_SIZE: u64 = 64 << 20;
 /// Messages sent by the flooding lies, 128 KiB each: 256 MiB in all.
 pub const FLOOD: usize = 2048;
 /// The data of one flooding `piece` message: the largest block a client accepts.
@@ -49,6 +52,9 @@ pub enum Lie {
     HugeSize,
     /// Answers each request with a piece of the right size whose every byte is inverted.
     WrongBytes,
+    /// Says `metadata_size` is [`LARGEST_SIZE`], the most a client accepts, and answers
+    /// each request with a piece of zeros of the right length for that size.
+    LargestSize,
     /// [`Lie::WrongBytes`] for its first answers, as many as the metadata has pieces; then
     /// rejects every request.
     WrongBytesThenRejects,
@@ -250,6 +256,7 @@ fn play(
     };
     let size = match lie {
         Lie::HugeSize => HUGE_SIZE,
+        Lie::LargestSize => LARGEST_SIZE,
         Lie::OtherSize => facts.size() + 1,
         _ => facts.size(),
     };
@@ -296,6 +303,7 @@ fn play(
                 Some(data(their_id, past, size, b"e"))
             }
             Lie::WrongBytes => Some(inverted(their_id, piece, facts)),
+            Lie::LargestSize => Some(data(their_id, piece, size, &[0; PIECE_SIZE])),
             Lie::WrongBytesThenRejects if answered < facts.piece_count() => {
                 Some(inverted(their_id, piece, facts))
             }
