@@ -4,7 +4,7 @@
 //! [`Gate::shut`] listens on a loopback address of its own and accepts every connection
 //! at once, but holds it, unread and unanswered, until [`Gate::open`]; from then on it
 //! relays each connection, both ways, to the peer behind it (dialled from the gate's own
-//! address). A magnet link can thus name a liar and an honest seeder (behind a gate) and
+//! address), what the peer sends at no more than the rate the test chose. A magnet link can thus name a liar and an honest seeder (behind a gate) and
 //! the test can let the liar have its turn first, whatever order the client dials in: the
 //! client's peer thread waits for the honest peer's handshake as for a slow peer's, and
 //! smalltorrent waits 10 s for a handshake, so open the gate well before that.
@@ -38,8 +38,9 @@ struct Shared {
 }
 
 impl Gate {
-    /// A shut gate on `ip` (a free port) in front of the peer at `behind`.
-    pub fn shut(ip: Ipv4Addr, behind: SocketAddrV4) -> Gate {
+    /// A shut gate on `ip` (a free port) in front of the peer at `behind`, which it lets
+    /// send at most `rate` bytes a second to the client (0: no limit).
+    pub fn shut(ip: Ipv4Addr, behind: SocketAddrV4, rate: u64) -> Gate {
         let listener = TcpListener::bind((ip, 0)).unwrap();
         let addr = SocketAddrV4::new(ip, listener.local_addr().unwrap().port());
         let shared = Arc::new(Shared::default());
@@ -52,7 +53,7 @@ impl Gate {
                 let Ok(stream) = stream else { continue };
                 let relay_state = state.clone();
                 let handle = thread::spawn(move || {
-                    let _ = relay(stream, ip, behind, &relay_state);
+                    let _ = relay(stream, ip, behind, rate, &relay_state);
                 });
                 state.threads.lock().unwrap().push(handle);
             }
@@ -100,7 +101,13 @@ impl Drop for Gate {
 
 /// Holds `client` until the gate opens, then relays it to `behind` until either side
 /// closes.
-fn relay(client: TcpStream, ip: Ipv4Addr, behind: SocketAddrV4, shared: &Shared) -> io::Result<()> {
+fn relay(
+    client: TcpStream,
+    ip: Ipv4Addr,
+    behind: SocketAddrV4,
+    rate: u64,
+    shared: &Shared,
+) -> io::Result<()> {
     shared.sockets.lock().unwrap().push(client.try_clone()?);
     while !shared.open.load(Ordering::Relaxed) {
         if shared.stop.load(Ordering::Relaxed) {
@@ -112,18 +119,22 @@ fn relay(client: TcpStream, ip: Ipv4Addr, behind: SocketAddrV4, shared: &Shared)
     shared.sockets.lock().unwrap().push(peer.try_clone()?);
     shared.relayed.fetch_add(1, Ordering::Relaxed);
     let (client_in, peer_out) = (client.try_clone()?, peer.try_clone()?);
-    let upstream = thread::spawn(move || pump(client_in, peer_out));
-    pump(peer, client);
+    let upstream = thread::spawn(move || pump(client_in, peer_out, 0));
+    pump(peer, client, rate);
     let _ = upstream.join();
     Ok(())
 }
 
-/// Copies `from` to `to` until `from` ends, then closes both (so the other pump ends too).
-fn pump(mut from: TcpStream, mut to: TcpStream) {
-    let mut buf = vec![0u8; 64 * 1024];
+/// Copies `from` to `to`, at most `rate` bytes a second (0: no limit), until `from`
+/// ends; then closes both (so the other pump ends too).
+fn pump(mut from: TcpStream, mut to: TcpStream, rate: u64) {
+    let mut buf = vec![0u8; 16 * 1024];
     while let Ok(n) = from.read(&mut buf) {
         if n == 0 || to.write_all(&buf[..n]).is_err() {
             break;
+        }
+        if rate > 0 {
+            thread::sleep(Duration::from_secs_f64(n as f64 / rate as f64));
         }
     }
     let _ = to.shutdown(Shutdown::Both);
