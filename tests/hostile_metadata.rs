@@ -58,22 +58,6 @@ struct Run {
     log: String,
 }
 
-/// The peak resident set of process `pid` so far (`VmHWM`), in KiB; 0 once it is gone.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmHWM:")?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
 impl Swarm {
     fn new() -> Swarm {
         let names: Vec<(String, u64)> = (0..FILES)
@@ -110,11 +94,7 @@ impl Swarm {
     /// Runs smalltorrent on a link naming `liars`, then the gate; opens the gate as soon
     /// as `open_when` holds for the log so far. Checks everything every test requires.
     fn fetch(&self, liars: &[&MetadataLiar], open_when: impl Fn(&str) -> bool) -> Run {
-        let hex: String = info_hash(&self.published.torrent)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let mut link = format!("magnet:?xt=urn:btih:{hex}");
+        let mut link = format!("magnet:?xt=urn:btih:{}", self.hex_hash());
         for addr in liars.iter().map(|l| l.addr()).chain([self.gate.addr()]) {
             link.push_str(&format!("&x.pe={addr}"));
         }
@@ -132,16 +112,15 @@ impl Swarm {
         cmd.env("RUST_LOG", "smalltorrent=debug");
         let started = Instant::now();
         let mut client = Proc::spawn("smalltorrent", cmd);
-        let pid = client.pid();
         let mut peak_rss_kib = 0;
         client.wait_until(DEADLINE, "the moment to open the gate", |p| {
-            peak_rss_kib = peak_rss_kib.max(peak_rss(pid));
+            peak_rss_kib = peak_rss_kib.max(p.peak_rss_kib());
             open_when(&p.stderr())
         });
         eprintln!("gate opened after {:.1?}", started.elapsed());
         self.gate.open();
         let status = loop {
-            peak_rss_kib = peak_rss_kib.max(peak_rss(pid));
+            peak_rss_kib = peak_rss_kib.max(client.peak_rss_kib());
             if let Some(status) = client.exited() {
                 client.kill(); // only collects the rest of its output
                 break status;
@@ -173,28 +152,26 @@ impl Swarm {
         Run { log }
     }
 
+    /// The info-hash in 40 lowercase hex digits.
+    fn hex_hash(&self) -> String {
+        let hash = info_hash(&self.published.torrent);
+        hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The payload is byte-identical and the kept metadata is the torrent's.
     fn check_download(&self, out: &Path, log: &str) {
         let payload = &self.published.payload;
         let tree = out.join(payload.file_name().unwrap());
         let problems = tree_differences(payload, &tree);
         assert!(problems.is_empty(), "{}\n{log}", problems.join("\n"));
-        let hex: String = info_hash(&self.published.torrent)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let kept = out.join(".smalltorrent").join(format!("{hex}.torrent"));
+        let kept = out
+            .join(".smalltorrent")
+            .join(format!("{}.torrent", self.hex_hash()));
         assert_eq!(info_dict(&kept), self.facts.info, "the kept metadata");
     }
 }
 
 impl Run {
-    /// The log lines that name `liar`'s address.
-    fn lines_of<'a>(&'a self, liar: &MetadataLiar) -> impl Iterator<Item = &'a str> {
-        let peer = format!("peer {}", liar.addr());
-        self.log.lines().filter(move |l| l.contains(&peer))
-    }
-
     /// Asserts smalltorrent dropped `liar` for `reason`, in its own words, and did not
     /// dial it again.
     fn assert_dropped(&self, liar: &MetadataLiar, reason: &str) {
@@ -209,17 +186,29 @@ impl Run {
 
     /// Asserts smalltorrent never dropped `liar` for misbehaving.
     fn assert_not_dropped(&self, liar: &MetadataLiar) {
-        let drops: Vec<&str> = self
-            .lines_of(liar)
+        let peer = format!("peer {}", liar.addr());
+        let drops: Vec<&str> = (self.log.lines())
+            .filter(|l| l.contains(&peer))
             .filter(|l| l.contains("disconnecting") || l.contains("protocol violation"))
             .collect();
         assert!(drops.is_empty(), "{:?} was dropped: {drops:?}", liar.lie());
+    }
+
+    /// Asserts `n` lines contain `text`.
+    fn assert_count(&self, text: &str, n: usize) {
+        assert_eq!(self.count(text), n, "{text:?}:\n{}", self.log);
     }
 
     /// How many lines contain `text`.
     fn count(&self, text: &str) -> usize {
         self.log.lines().filter(|l| l.contains(text)).count()
     }
+}
+
+/// The peer manager's line for `liar`'s first strike.
+fn first_strike(liar: &MetadataLiar) -> String {
+    let addr = liar.addr();
+    format!("peer {addr} sent a piece that failed its hash check (1 strikes)")
 }
 
 /// A line that drops the peer at `addr`, in the log so far.
@@ -231,41 +220,25 @@ fn dropped(log: &str, liar: &MetadataLiar) -> bool {
 
 // ---- 1. Metadata pieces of the wrong size ----
 
+/// One byte short, one byte long, or of a metadata one byte longer: each liar is dropped
+/// at its first answer, for what it said.
 #[test]
-fn a_metadata_piece_one_byte_short_is_dropped() {
-    let swarm = Swarm::new();
-    let liar = swarm.liar(5, Lie::ShortPiece);
-    let run = swarm.fetch(&[&liar], |log| dropped(log, &liar));
-    run.assert_dropped(
-        &liar,
-        "sent metadata piece 0 of 16383 bytes (expected 16384)",
-    );
-}
-
-#[test]
-fn a_metadata_piece_one_byte_long_is_dropped() {
-    let swarm = Swarm::new();
-    let liar = swarm.liar(5, Lie::LongPiece);
-    let run = swarm.fetch(&[&liar], |log| dropped(log, &liar));
-    run.assert_dropped(
-        &liar,
-        "sent metadata piece 0 of 16385 bytes (expected 16384)",
-    );
-}
-
-#[test]
-fn a_metadata_piece_with_another_total_size_is_dropped() {
-    let swarm = Swarm::new();
-    let liar = swarm.liar(5, Lie::WrongTotalSize);
-    let run = swarm.fetch(&[&liar], |log| dropped(log, &liar));
-    let size = swarm.facts.size();
-    run.assert_dropped(
-        &liar,
-        &format!(
-            "sent a metadata piece of a {}-byte torrent; the metadata is {size} bytes",
-            size + 1
-        ),
-    );
+fn metadata_pieces_of_the_wrong_size_are_dropped() {
+    for lie in [Lie::ShortPiece, Lie::LongPiece, Lie::WrongTotalSize] {
+        let swarm = Swarm::new();
+        let size = swarm.facts.size();
+        let reason = match lie {
+            Lie::ShortPiece => "sent metadata piece 0 of 16383 bytes (expected 16384)".into(),
+            Lie::LongPiece => "sent metadata piece 0 of 16385 bytes (expected 16384)".into(),
+            _ => format!(
+                "sent a metadata piece of a {}-byte torrent; the metadata is {size} bytes",
+                size + 1
+            ),
+        };
+        let liar = swarm.liar(5, lie);
+        let run = swarm.fetch(&[&liar], |log| dropped(log, &liar));
+        run.assert_dropped(&liar, &reason);
+    }
 }
 
 // ---- 2. A piece out of range, and one never asked for ----
@@ -312,18 +285,10 @@ fn a_metadata_size_of_one_tib_is_dropped_before_anything_is_allocated() {
 fn a_liar_announcing_the_largest_metadata_costs_at_most_that_much_memory() {
     let swarm = Swarm::new();
     let liar = swarm.liar(5, Lie::LargestSize);
-    let strike = format!(
-        "peer {} sent a piece that failed its hash check (1 strikes)",
-        liar.addr()
-    );
+    let strike = first_strike(&liar);
     let run = swarm.fetch(&[&liar], |log| log.contains(&strike));
     assert_eq!(liar.requests(), 4096, "{}", run.log);
-    assert_eq!(
-        run.count("the metadata from 1 peer(s) failed its hash check; fetching it again"),
-        1,
-        "{}",
-        run.log
-    );
+    run.assert_count("the metadata from 1 peer(s) failed its hash check", 1);
 }
 
 // ---- 4. Metadata that fails the hash check ----
@@ -335,20 +300,12 @@ fn a_liar_announcing_the_largest_metadata_costs_at_most_that_much_memory() {
 fn a_lone_liar_whose_metadata_fails_the_hash_gets_a_strike_and_is_not_asked_again() {
     let swarm = Swarm::new();
     let liar = swarm.liar(5, Lie::WrongBytes);
-    let strike = format!(
-        "peer {} sent a piece that failed its hash check (1 strikes)",
-        liar.addr()
-    );
+    let strike = first_strike(&liar);
     let run = swarm.fetch(&[&liar], |log| log.contains(&strike));
-    assert_eq!(
-        run.count("the metadata from 1 peer(s) failed its hash check; fetching it again"),
-        1,
-        "{}",
-        run.log
-    );
+    run.assert_count("the metadata from 1 peer(s) failed its hash check", 1);
     assert_eq!(liar.requests(), 5, "asked for more than one attempt");
-    assert_eq!(run.count("banning"), 0, "{}", run.log);
-    assert_eq!(run.count("metadata verified"), 1, "{}", run.log);
+    run.assert_count("banning", 0);
+    run.assert_count("metadata verified", 1);
 }
 
 /// Two liars on one address, each supplying bad metadata alone (or together, and then
@@ -360,7 +317,7 @@ fn liars_on_one_address_whose_metadata_fails_twice_are_banned() {
     let second = swarm.liar(5, Lie::WrongBytes);
     let ban = "banning 127.0.0.5: its data keeps failing the hash check";
     let run = swarm.fetch(&[&first, &second], |log| log.contains(ban));
-    assert_eq!(run.count(ban), 1, "{}", run.log);
+    run.assert_count(ban, 1);
     let (strike, banned) = (run.log.find("(2 strikes)"), run.log.find(ban));
     assert!(
         matches!((strike, banned), (Some(s), Some(b)) if s < b),
@@ -388,17 +345,9 @@ fn metadata_supplied_by_a_liar_and_an_honest_peer_is_fetched_again_from_one() {
         Duration::from_millis(300),
     );
     let run = swarm.fetch(&[&liar], |_| true);
-    assert_eq!(
-        run.count("the metadata from 2 peer(s) failed its hash check"),
-        1,
-        "{}",
-        run.log
-    );
-    let strike = format!(
-        "peer {} sent a piece that failed its hash check (1 strikes)",
-        liar.addr()
-    );
-    assert_eq!(run.count(&strike), 1, "{}", run.log);
+    run.assert_count("the metadata from 2 peer(s) failed its hash check", 1);
+    let strike = first_strike(&liar);
+    run.assert_count(&strike, 1);
 }
 
 // ---- 5. A metadata_size that disagrees with the verified metadata ----
@@ -440,7 +389,7 @@ fn a_first_peer_with_another_metadata_size_that_rejects_does_not_stall_the_fetch
         "no piece of the {}-byte metadata is coming; fetching it as {size} bytes",
         size + 1
     );
-    assert_eq!(run.count(&restart), 1, "{}", run.log);
+    run.assert_count(&restart, 1);
 }
 
 // ---- 6. A peer that rejects every request ----
@@ -480,12 +429,7 @@ fn a_pinned_peer_that_then_rejects_does_not_stall_the_fetch() {
         Duration::from_millis(300),
     );
     let run = swarm.fetch(&[&liar], |_| true);
-    assert_eq!(
-        run.count("the metadata from 2 peer(s) failed its hash check"),
-        1,
-        "{}",
-        run.log
-    );
+    run.assert_count("the metadata from 2 peer(s) failed its hash check", 1);
     assert!(
         liar.rejects_sent() > 0,
         "the liar, which completed the first attempt, was not pinned:\n{}",
