@@ -10,7 +10,10 @@
 //!
 //! The metadata is cut into 16 KiB pieces. Each waiting peer thread asks for the next
 //! missing piece ([`Fetch::next_request`]), a few at a time, so several peers fill one
-//! buffer at once. When the last piece is in, the buffer's SHA-1 must be the info-hash, or
+//! buffer at once: the peers whose `metadata_size` is the one being assembled (the first
+//! asker's). A peer of another size starts the attempt over with its own only when the
+//! attempt is going nowhere, so a liar heard first cannot hold the fetch by refusing or
+//! ignoring requests. When the last piece is in, the buffer's SHA-1 must be the info-hash, or
 //! nothing of it is kept. Then, as with the torrent's pieces, the peers that supplied it
 //! are blamed: a lone supplier gets a strike (two, and the peer manager bans its address)
 //! and is not asked again; when several peers supplied it, the next attempt is fetched
@@ -46,7 +49,8 @@ pub enum Event {
 /// A metadata piece a peer must not have sent: the peer is dropped for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Violation {
-    /// A piece we did not ask this peer for, or past the end of the metadata.
+    /// A piece we did not ask this peer for (so also any past the end of the metadata):
+    /// the peer thread's check, which knows what it asked.
     Unsolicited { piece: u32 },
     /// A `total_size` other than the size we are assembling.
     WrongTotal { said: u64, size: u64 },
@@ -86,13 +90,17 @@ enum Piece {
 /// The assembly's state, behind the lock.
 struct State {
     /// The size being assembled: the first asking peer's `metadata_size`, forgotten
-    /// after a failed attempt (a liar may have set it).
+    /// after a failed attempt (a liar may have set it), or when the attempt stalls
+    /// ([`State::stalled`]) and a peer of another size asks.
     size: Option<u64>,
+    /// When the attempt started or last received a piece.
+    last_progress: Instant,
     buffer: Vec<u8>,
     pieces: Vec<Piece>,
     /// The next attempt is fetched whole from one peer: the first to ask takes it.
     pin_next: bool,
-    /// The one peer fetching this attempt, after a failure with several suppliers.
+    /// The one peer fetching this attempt, after a failure with several suppliers; it
+    /// holds the pin until it refuses a piece, leaves, or lets a request go overdue.
     pinned: Option<PeerKey>,
     /// Lone suppliers of a failed attempt: not asked again.
     suspects: HashSet<PeerKey>,
@@ -114,6 +122,7 @@ impl Fetch {
             info_hash,
             state: Mutex::new(State {
                 size: None,
+                last_progress: Instant::now(),
                 buffer: Vec::new(),
                 pieces: Vec::new(),
                 pin_next: false,
@@ -132,6 +141,12 @@ impl Fetch {
         if state.done || state.suspects.contains(&peer) || peer_size > MAX_SIZE {
             return None;
         }
+        if let Some(pinned) = state.pinned
+            && pinned != peer
+            && state.overdue(pinned, now)
+        {
+            state.unpin();
+        }
         if state.pin_next && state.pinned.is_none() {
             state.pinned = Some(peer);
             state.pin_next = false;
@@ -139,13 +154,22 @@ impl Fetch {
         if state.pinned.is_some_and(|pinned| pinned != peer) {
             return None;
         }
-        let size = *state.size.get_or_insert(peer_size);
-        if size != peer_size {
-            return None;
+        if let Some(size) = state.size
+            && size != peer_size
+        {
+            if !state.stalled(now) {
+                return None;
+            }
+            log::info!(
+                "no piece of the {size}-byte metadata is coming; fetching it as {peer_size} bytes"
+            );
+            state.start_over();
         }
+        let size = *state.size.get_or_insert(peer_size);
         if state.pieces.is_empty() {
             state.pieces = vec![Piece::Missing; piece_count(size) as usize];
             state.buffer = vec![0; size as usize];
+            state.last_progress = now;
         }
         let index = state.pieces.iter().position(|piece| match piece {
             Piece::Missing => true,
@@ -157,8 +181,8 @@ impl Fetch {
     }
 
     /// `peer` sent piece `piece` of metadata it says is `total_size` bytes, which it was
-    /// asked for (the peer thread checks that). Checked against the size being assembled;
-    /// the last piece completes an attempt.
+    /// asked for (the peer thread checks that: [`Violation::Unsolicited`]). Checked
+    /// against the size being assembled; the last piece completes an attempt.
     pub fn received(
         &self,
         peer: PeerKey,
@@ -172,10 +196,11 @@ impl Fetch {
             return Ok(());
         }
         match state.pieces.get(piece as usize) {
-            None => return Err(Violation::Unsolicited { piece }),
             Some(Piece::Asked { peer: p, .. }) if *p == peer => {}
-            // Asked of this peer long ago, then of another, or already in: a late answer.
-            Some(_) => return Ok(()),
+            // Asked of this peer long ago, then of another, or already in, or asked in an
+            // attempt that has since failed (whose pieces may have been more): a late
+            // answer, no fault of the peer.
+            _ => return Ok(()),
         }
         let size = state.size.unwrap_or(0);
         if total_size != size {
@@ -195,6 +220,7 @@ impl Fetch {
         let start = piece as usize * PIECE_SIZE;
         state.buffer[start..start + want].copy_from_slice(data);
         state.pieces[piece as usize] = Piece::Have { peer };
+        state.last_progress = Instant::now();
         if state.pieces.iter().all(|p| matches!(p, Piece::Have { .. })) {
             self.check(&mut state);
         }
@@ -202,12 +228,16 @@ impl Fetch {
     }
 
     /// `peer` refused piece `piece`, or left before answering: it may be asked of another.
+    /// A pinned peer that refuses gives up the pin.
     pub fn not_coming(&self, peer: PeerKey, piece: u32) {
         let mut state = self.state.lock();
         if let Some(slot) = state.pieces.get_mut(piece as usize)
             && matches!(*slot, Piece::Asked { peer: p, .. } if p == peer)
         {
             *slot = Piece::Missing;
+        }
+        if state.pinned == Some(peer) {
+            state.unpin();
         }
     }
 
@@ -220,8 +250,7 @@ impl Fetch {
             }
         }
         if state.pinned == Some(peer) {
-            state.pinned = None;
-            state.pin_next = true;
+            state.unpin();
         }
     }
 
@@ -260,10 +289,48 @@ impl Fetch {
         }
         state.pin_next = contributors.len() > 1;
         state.pinned = None;
-        state.size = None;
-        state.pieces.clear();
-        state.buffer = Vec::new();
+        state.start_over();
         let _ = self.events.send(Event::Failed { contributors });
+    }
+}
+
+impl State {
+    /// Forgets the attempt: its size, its pieces, its bytes.
+    fn start_over(&mut self) {
+        self.size = None;
+        self.pieces.clear();
+        self.buffer = Vec::new();
+    }
+
+    /// The pinned peer refused, left or is overdue: the attempt starts over, pinned to
+    /// the next peer that asks, so that it is still fetched whole from one peer (which
+    /// alone carries the blame if it fails).
+    fn unpin(&mut self) {
+        self.pinned = None;
+        self.pin_next = true;
+        self.start_over();
+    }
+
+    /// True if a piece asked of `peer` is overdue.
+    fn overdue(&self, peer: PeerKey, now: Instant) -> bool {
+        self.pieces.iter().any(|piece| {
+            matches!(piece, Piece::Asked { peer: p, at }
+                if *p == peer && now.duration_since(*at) > ASK_TIMEOUT)
+        })
+    }
+
+    /// True when the attempt is going nowhere: nothing in hand and nothing asked that may
+    /// still come (its peers refused, left or are overdue), or no piece for
+    /// [`ASK_TIMEOUT`]. Only the peers of its size are asked for its pieces, so a peer
+    /// of another size may then start it over: otherwise a liar heard first, with a size
+    /// of its own, that rejects or ignores every request leaves the others unasked.
+    fn stalled(&self, now: Instant) -> bool {
+        let coming = self.pieces.iter().any(|piece| match piece {
+            Piece::Missing => false,
+            Piece::Asked { at, .. } => now.duration_since(*at) <= ASK_TIMEOUT,
+            Piece::Have { .. } => true,
+        });
+        !coming || now.duration_since(self.last_progress) > ASK_TIMEOUT
     }
 }
 

@@ -9,7 +9,7 @@
 use super::connection::Connection;
 use super::{PeerError, Shared};
 use crate::extension::metadata::{self, MetadataMessage};
-use crate::extension::{ExtensionError, Handshake, Ours, UT_METADATA, UT_PEX};
+use crate::extension::{Handshake, Ours, UT_METADATA, UT_PEX};
 use crate::metadata::MAX_SIZE;
 use crate::transcript::{Direction, Tracer};
 use crate::wire::Message;
@@ -42,13 +42,13 @@ pub(super) fn our_handshake(shared: &Shared, addr: SocketAddr) -> Message {
 }
 
 /// Reads a peer's extension handshake: malformed, or announcing metadata larger than any
-/// torrent we accept, is a reason to drop it.
+/// torrent we accept, is a reason to drop it (before anything is allocated for the size).
 pub(super) fn read_handshake(
     payload: &[u8],
     addr: SocketAddr,
     tracer: &Tracer,
 ) -> Result<Handshake, PeerError> {
-    let theirs = Handshake::decode(payload).map_err(misbehaved)?;
+    let theirs = Handshake::decode(payload).map_err(|e| misbehaved(addr, e.to_string()))?;
     let mut fields = Vec::new();
     fields.extend(theirs.metadata_size.map(|size| ("metadata_size", size)));
     fields.extend(theirs.ut_metadata.map(|id| ("ut_metadata", u64::from(id))));
@@ -57,9 +57,10 @@ pub(super) fn read_handshake(
     if let Some(size) = theirs.metadata_size
         && size > MAX_SIZE
     {
-        return Err(PeerError::Misbehaved(format!(
-            "announced metadata of {size} bytes (the limit is {MAX_SIZE})"
-        )));
+        return Err(misbehaved(
+            addr,
+            format!("announced metadata of {size} bytes (the limit is {MAX_SIZE})"),
+        ));
     }
     Ok(theirs)
 }
@@ -70,7 +71,7 @@ pub(super) fn read_metadata_message(
     addr: SocketAddr,
     tracer: &Tracer,
 ) -> Result<Option<MetadataMessage>, PeerError> {
-    let message = MetadataMessage::decode(payload).map_err(misbehaved)?;
+    let message = MetadataMessage::decode(payload).map_err(|e| misbehaved(addr, e.to_string()))?;
     if let Some(message) = &message {
         trace_metadata(tracer, addr, Direction::In, message);
     }
@@ -106,8 +107,11 @@ pub(super) fn answer(info: Option<&[u8]>, piece: u32, unsent: usize) -> Metadata
     }
 }
 
-fn misbehaved(error: ExtensionError) -> PeerError {
-    PeerError::Misbehaved(error.to_string())
+/// A reason to drop the peer at `addr`, logged as the connection logs every other
+/// misbehaviour.
+fn misbehaved(addr: SocketAddr, what: String) -> PeerError {
+    log::info!("peer {addr}: {what}; disconnecting");
+    PeerError::Misbehaved(what)
 }
 
 impl Connection {

@@ -20,6 +20,7 @@ use super::socket::Socket;
 use super::{PeerError, PeerStatus, Shared, Torrent};
 use crate::extension::UT_METADATA;
 use crate::extension::metadata::MetadataMessage;
+use crate::metadata::Violation;
 use crate::piece_manager::PeerKey;
 use crate::transcript::Direction;
 use crate::wire::{DEFAULT_MAX_LEN, Message};
@@ -33,7 +34,7 @@ const IN_FLIGHT: usize = 4;
 /// How long a peer that refused a metadata piece is left alone.
 const REJECT_BACKOFF: Duration = Duration::from_secs(15);
 /// Messages about pieces kept for the torrent at most: a peer that sends more before the
-/// metadata is known is flooding us.
+/// metadata is known is flooding us. Each is a few bytes (see [`keep`]).
 const MAX_KEPT: usize = 10_000;
 /// Messages handled per loop turn at most.
 const READ_BATCH: usize = 64;
@@ -171,14 +172,7 @@ impl Waiting {
             Message::Extended { id, .. } => {
                 log::debug!("peer {addr}: ignored extension message {id}");
             }
-            other => {
-                if self.kept.len() >= MAX_KEPT {
-                    return Err(self.misbehaved(format!(
-                        "sent over {MAX_KEPT} messages before we had the metadata"
-                    )));
-                }
-                self.kept.push(other);
-            }
+            other => keep(&mut self.kept, other).map_err(|why| self.misbehaved(why))?,
         }
         Ok(())
     }
@@ -205,9 +199,8 @@ impl Waiting {
                 data,
             } => {
                 let Some(at) = self.asked.iter().position(|&p| p == piece) else {
-                    return Err(self.misbehaved(format!(
-                        "sent metadata piece {piece}, which we did not ask it for"
-                    )));
+                    let violation = Violation::Unsolicited { piece };
+                    return Err(self.misbehaved(violation.to_string()));
                 };
                 self.asked.swap_remove(at);
                 if let Some(fetch) = &self.shared.metadata {
@@ -291,4 +284,35 @@ impl Waiting {
         log::info!("peer {}: {what}; disconnecting", self.opened.addr);
         PeerError::Misbehaved(what)
     }
+}
+
+/// Keeps `message`, about pieces, for the connection to read once the torrent is known;
+/// or says why the peer must go. What is kept stays small whatever the peer sends: a
+/// block cannot be one we asked for (we ask for none before the metadata), and a bitfield
+/// replaces every bitfield and `have` before it (as the connection reads them), so at
+/// most one bitfield is kept, and otherwise messages of a few bytes.
+pub(super) fn keep(kept: &mut Vec<Message>, message: Message) -> Result<(), String> {
+    match &message {
+        Message::Piece {
+            piece,
+            offset,
+            data,
+        } => {
+            return Err(format!(
+                "sent {} bytes at offset {offset} of piece {piece} before we had the metadata",
+                data.len()
+            ));
+        }
+        Message::Bitfield(_) => {
+            kept.retain(|m| !matches!(m, Message::Bitfield(_) | Message::Have(_)));
+        }
+        _ => {}
+    }
+    if kept.len() >= MAX_KEPT {
+        return Err(format!(
+            "sent over {MAX_KEPT} messages before we had the metadata"
+        ));
+    }
+    kept.push(message);
+    Ok(())
 }

@@ -24,9 +24,11 @@
     reason = "each test crate uses a different subset of the helpers and re-exports"
 )]
 
+pub mod gate;
 pub mod hostile_client;
 pub mod hostile_peer;
 pub mod leechers;
+pub mod metadata_liar;
 pub mod mse_client;
 pub mod net;
 pub mod payload;
@@ -38,10 +40,12 @@ pub mod torrent;
 pub mod trace_file;
 pub mod tracker;
 
+pub use gate::Gate;
 pub use hostile_peer::{Behaviour, HostilePeer, TorrentFacts};
 pub use leechers::{
     LibtorrentLeecher, PieceReport, TransmissionLeecher, aria2_download_logged, lt_download,
 };
+pub use metadata_liar::{Lie, MetadataFacts, MetadataLiar};
 pub use net::{free_port, listening_ports, udp_ports};
 pub use payload::{
     assert_same_tree, copy_tree, make_file, make_tree, noise, tree_differences,
@@ -54,7 +58,9 @@ pub use process::{
 pub use published::Published;
 pub use seeders::{LtOptions, PYTHON, Seeder, aria2_download};
 pub use smalltorrent::{SmalltorrentPeer, Stopped, verified_pieces};
-pub use torrent::{info_hash, make_torrent, mktorrent, mktorrent_tiers, without_trackers};
+pub use torrent::{
+    info_dict, info_hash, make_torrent, mktorrent, mktorrent_tiers, without_trackers,
+};
 pub use trace_file::{
     PexLine, Request, blocks_of, has_message, pex_messages, pieces_of, requests_sent,
 };

@@ -62,6 +62,23 @@ impl Proc {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }
 
+    /// Its peak resident set so far (`VmHWM` in `/proc/PID/status`), in KiB; 0 once it
+    /// has ended.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(path).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("VmHWM:")?
+                    .trim()
+                    .strip_suffix(" kB")?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    }
+
     /// The exit status if the process has ended.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().expect("try_wait")

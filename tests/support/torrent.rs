@@ -61,6 +61,14 @@ pub fn without_trackers(torrent: &Path, out: &Path) -> PathBuf {
     out.to_path_buf()
 }
 
+/// The bencoded `info` dictionary of `torrent`, exactly as it appears in the file: the
+/// metadata a magnet link's peers exchange (BEP 9).
+pub fn info_dict(torrent: &Path) -> Vec<u8> {
+    let bytes = fs::read(torrent).unwrap_or_else(|e| panic!("read {}: {e}", torrent.display()));
+    let span = info_span(&bytes).unwrap_or_else(|| panic!("no info dict in {}", torrent.display()));
+    bytes[span].to_vec()
+}
+
 /// Where the value of the top-level `info` key lies in a bencoded torrent.
 fn info_span(b: &[u8]) -> Option<std::ops::Range<usize>> {
     if b.first() != Some(&b'd') {

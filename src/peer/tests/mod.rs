@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 mod fast;
+mod magnet;
 mod pex;
 mod upload;
 
