@@ -112,6 +112,12 @@ impl LibtorrentLeecher {
         source.unwrap_or_default().trim().to_string()
     }
 
+    /// With `--print-peers`: waits until it is connected to `ip` by either side (a peer
+    /// that dialled it shows its ephemeral port, not its listen port).
+    pub fn wait_connected_to(&mut self, ip: std::net::Ipv4Addr, timeout: Duration) {
+        self.proc.wait_for_stdout(&format!("PEER {ip}:"), timeout);
+    }
+
     /// Waits until it has every piece verified (`DONE`; it exits then). Panics with its
     /// output if it ends otherwise or `timeout` passes.
     pub fn wait_done(&mut self, timeout: Duration) {
