@@ -14,7 +14,7 @@
 //! Pure: no sockets, no threads. Only [`Magnet::peer_addrs`] may resolve host names.
 //! The text encodings are in `magnet/coding.rs`, the errors in `magnet/error.rs`.
 
-mod coding;
+pub mod coding;
 mod error;
 
 pub use error::MagnetError;

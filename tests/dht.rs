@@ -239,11 +239,38 @@ fn libtorrent_dht(
     proc
 }
 
-fn hex(torrent: &std::path::Path) -> String {
-    info_hash(torrent)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// `smalltorrent 'magnet:?xt=urn:btih:<hash>' -d DIR/out -q --bind IP --port 0` with each
+/// of `bootstrap` as a `--dht-bootstrap` (no tracker, no peer): it must exit 0 with the
+/// payload byte-identical. The DHT's debug log is in the failure message.
+fn download_through_dht(
+    published: &Published,
+    ip: &str,
+    bootstrap: &[SocketAddrV4],
+    timeout: Duration,
+) {
+    let link = format!("magnet:?xt=urn:btih:{}", info_hash_hex(&published.torrent));
+    let out = published.dir.path().join("out");
+    let mut args: Vec<String> = vec![link, "-d".into(), out.display().to_string(), "-q".into()];
+    args.extend(["--bind".into(), ip.into(), "--port".into(), "0".into()]);
+    for node in bootstrap {
+        args.extend(["--dht-bootstrap".into(), node.to_string()]);
+    }
+    let mut cmd = smalltorrent_command(args);
+    cmd.env("RUST_LOG", "smalltorrent::dht=debug");
+    let mut proc = Proc::spawn("smalltorrent", cmd);
+    let status = proc
+        .wait_exit(timeout)
+        .unwrap_or_else(|why| panic!("{why}"));
+    assert!(
+        status.success(),
+        "smalltorrent failed
+{}",
+        proc.report()
+    );
+    assert_same_tree(
+        &published.payload,
+        &out.join(published.payload.file_name().unwrap()),
+    );
 }
 
 /// No tracker anywhere: a libtorrent seeder announces in the DHT through a
@@ -255,27 +282,7 @@ fn smalltorrent_finds_a_libtorrent_seeder_through_the_dht() {
     let (_node, addr) = node(ip(2));
     let torrent = published.torrent.to_str().unwrap();
     let _seeder = libtorrent_dht("127.0.0.6", addr, &["--seed", torrent], &published.data_dir);
-    let link = format!("magnet:?xt=urn:btih:{}", hex(&published.torrent));
-    let out = published.dir.path().join("out");
-    let args = [
-        link.as_str(),
-        "-d",
-        out.to_str().unwrap(),
-        "-q",
-        "--bind",
-        "127.0.0.3",
-        "--port",
-        "0",
-        "--dht-bootstrap",
-        &addr.to_string(),
-    ];
-    let output = run_smalltorrent(args, Duration::from_secs(120));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "smalltorrent failed\n{stderr}");
-    assert_same_tree(
-        &published.payload,
-        &out.join(published.payload.file_name().unwrap()),
-    );
+    download_through_dht(&published, "127.0.0.3", &[addr], Duration::from_secs(120));
 }
 
 /// No tracker anywhere: smalltorrent seeds with only its DHT node, and a libtorrent leecher
@@ -317,7 +324,7 @@ fn libtorrent_finds_a_smalltorrent_seeder_through_its_dht_node() {
         .expect("the seeder's port");
     // The DHT listens on UDP at the same port number as the TCP listener.
     let dht = SocketAddrV4::new(ip(2), port);
-    let link = format!("magnet:?xt=urn:btih:{}", hex(&published.torrent));
+    let link = format!("magnet:?xt=urn:btih:{}", info_hash_hex(&published.torrent));
     let out = published.dir.path().join("out");
     let mut leecher = libtorrent_dht("127.0.0.6", dht, &["--magnet", &link], &out);
     leecher.wait_for_stdout("DONE", Duration::from_secs(90));
@@ -409,27 +416,7 @@ fn a_lookup_entered_at_the_third_node_finds_a_seeder_announced_at_the_first() {
         &["--seed", torrent],
         &published.data_dir,
     );
-    let link = format!("magnet:?xt=urn:btih:{}", hex(&published.torrent));
-    let out = published.dir.path().join("out");
-    let args = [
-        link.as_str(),
-        "-d",
-        out.to_str().unwrap(),
-        "-q",
-        "--bind",
-        "127.0.0.7",
-        "--port",
-        "0",
-        "--dht-bootstrap",
-        &third.to_string(),
-    ];
-    let output = run_smalltorrent(args, Duration::from_secs(150));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "smalltorrent failed\n{stderr}");
-    assert_same_tree(
-        &published.payload,
-        &out.join(published.payload.file_name().unwrap()),
-    );
+    download_through_dht(&published, "127.0.0.7", &[third], Duration::from_secs(150));
 }
 
 /// A lying DHT node on `ip`: it answers every query with 8 made-up nodes (on loopback
@@ -489,7 +476,6 @@ fn a_node_that_answers_with_fake_nodes_does_not_stop_the_download() {
     let published = Published::single_file(2 << 20, 16);
     let (_honest, honest) = node(ip(2));
     let (liar, asked) = liar(ip(5));
-    let _ = &published;
     let torrent = published.torrent.to_str().unwrap();
     let _seeder = libtorrent_dht(
         "127.0.0.6",
@@ -497,30 +483,11 @@ fn a_node_that_answers_with_fake_nodes_does_not_stop_the_download() {
         &["--seed", torrent],
         &published.data_dir,
     );
-    let link = format!("magnet:?xt=urn:btih:{}", hex(&published.torrent));
-    let out = published.dir.path().join("out");
-    let args = [
-        link.as_str(),
-        "-d",
-        out.to_str().unwrap(),
-        "-q",
-        "--bind",
+    download_through_dht(
+        &published,
         "127.0.0.3",
-        "--port",
-        "0",
-        "--dht-bootstrap",
-        &liar.to_string(),
-        "--dht-bootstrap",
-        &honest.to_string(),
-    ];
-    let mut cmd = smalltorrent_command(args);
-    cmd.env("RUST_LOG", "smalltorrent::dht=debug");
-    let mut proc = Proc::spawn("smalltorrent", cmd);
-    let status = proc.wait_exit(Duration::from_secs(150)).unwrap();
-    assert!(status.success(), "smalltorrent failed\n{}", proc.report());
-    assert_same_tree(
-        &published.payload,
-        &out.join(published.payload.file_name().unwrap()),
+        &[liar, honest],
+        Duration::from_secs(150),
     );
     let asked = asked.load(std::sync::atomic::Ordering::Relaxed);
     assert!(asked <= 100, "the liar was asked {asked} times");

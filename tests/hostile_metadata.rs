@@ -154,8 +154,7 @@ impl Swarm {
 
     /// The info-hash in 40 lowercase hex digits.
     fn hex_hash(&self) -> String {
-        let hash = info_hash(&self.published.torrent);
-        hash.iter().map(|b| format!("{b:02x}")).collect()
+        info_hash_hex(&self.published.torrent)
     }
 
     /// The payload is byte-identical and the kept metadata is the torrent's.

@@ -17,17 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use support::*;
 
-/// The info-hash of `torrent` in 40 lowercase hex digits.
-fn hex_hash(torrent: &Path) -> String {
-    info_hash(torrent)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// `magnet:?xt=urn:btih:<hex>&x.pe=<addr>`: a link that names one peer and no tracker.
 fn magnet_with_peer(torrent: &Path, peer: SocketAddrV4) -> String {
-    format!("magnet:?xt=urn:btih:{}&x.pe={peer}", hex_hash(torrent))
+    format!("magnet:?xt=urn:btih:{}&x.pe={peer}", info_hash_hex(torrent))
 }
 
 /// `smalltorrent LINK -d OUT -q --bind 127.0.0.3 --port 0`, to completion.
@@ -60,7 +52,7 @@ fn check_magnet_download(published: &Published, out: &Path, output: &Output) -> 
     );
     let kept = out
         .join(".smalltorrent")
-        .join(format!("{}.torrent", hex_hash(&published.torrent)));
+        .join(format!("{}.torrent", info_hash_hex(&published.torrent)));
     assert_eq!(
         info_hash(&kept),
         info_hash(&published.torrent),
@@ -71,10 +63,7 @@ fn check_magnet_download(published: &Published, out: &Path, output: &Output) -> 
 
 /// `magnet:?xt=urn:btih:<hex>&tr=<url>` for the torrent at `torrent`.
 fn magnet_link(torrent: &Path, tracker: &str) -> String {
-    let hex: String = info_hash(torrent)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = info_hash_hex(torrent);
     format!("magnet:?xt=urn:btih:{hex}&tr={}", percent_encode(tracker))
 }
 

@@ -59,7 +59,7 @@ pub use published::Published;
 pub use seeders::{LtOptions, PYTHON, Seeder, aria2_download};
 pub use smalltorrent::{SmalltorrentPeer, Stopped, verified_pieces};
 pub use torrent::{
-    info_dict, info_hash, make_torrent, mktorrent, mktorrent_tiers, without_trackers,
+    info_dict, info_hash, info_hash_hex, make_torrent, mktorrent, mktorrent_tiers, without_trackers,
 };
 pub use trace_file::{
     PexLine, Request, blocks_of, has_message, pex_messages, pieces_of, requests_sent,

@@ -42,6 +42,14 @@ pub fn mktorrent_tiers(
     out.to_path_buf()
 }
 
+/// [`info_hash`] in 40 lowercase hex digits, as a magnet link carries it.
+pub fn info_hash_hex(torrent: &Path) -> String {
+    info_hash(torrent)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The SHA-1 of the bencoded `info` dictionary, exactly as it appears in the file.
 pub fn info_hash(torrent: &Path) -> [u8; 20] {
     let bytes = fs::read(torrent).unwrap_or_else(|e| panic!("read {}: {e}", torrent.display()));

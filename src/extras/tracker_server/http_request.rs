@@ -96,33 +96,9 @@ pub fn parse_query(query: &str) -> Result<Vec<(String, Vec<u8>)>, BadRequest> {
     Ok(params)
 }
 
+/// A query-string value, decoded as magnet links' are (`%XX`, `+` for a space).
 fn percent_decode(text: &str) -> Result<Vec<u8>, BadRequest> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).ok_or(BadRequest::BadEscape)?;
-                if !hex.iter().all(u8::is_ascii_hexdigit) {
-                    // Also refuses `%+1`, which `from_str_radix` would take as a sign.
-                    return Err(BadRequest::BadEscape);
-                }
-                let hex = std::str::from_utf8(hex).map_err(|_| BadRequest::BadEscape)?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| BadRequest::BadEscape)?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    Ok(out)
+    crate::magnet::coding::percent_decode(text).map_err(|_| BadRequest::BadEscape)
 }
 
 /// How the announce wants its peers.
