@@ -4,7 +4,7 @@
 //! checked before it is relied on.
 //!
 //! The encoding side needs only percent-escapes, and the trackers' own
-//! [`crate::tracker::http::percent_encode`] is the one used.
+//! `crate::tracker::http::percent_encode` is the one used.
 
 /// A `%` not followed by two hex digits; holds the escape as written (`%G1`, `%4`).
 #[derive(Debug, PartialEq, Eq)]
