@@ -17,6 +17,10 @@ Sections, in this order (--sections download,upload,swarm,peers picks some):
   swarm     one smalltorrent seeder, --leechers smalltorrent leechers (127.0.0.10 and up):
             time until all are done, the seeder's upload as a multiple of the payload.
   peers     one smalltorrent seeder with --peers connections: its threads and memory.
+  dht       smalltorrent and libtorrent take turns downloading a magnet link that holds
+            only the info-hash, through a local DHT of three `smalltorrent dht` nodes
+            and a libtorrent seeder (no tracker): seconds to the first peer, to the
+            metadata and to complete.
 
 Defaults: a 1 GiB single file (--files N: N files in a folder) in 256 KiB pieces
 (--piece-log2 18), 3 rounds; swarm of 20 leechers on 256 MiB; 200 peers held 10 s.
@@ -40,7 +44,7 @@ floor is still built).
 
 Files: procs.py (processes, /proc sampling), workspace.py (build, payloads, torrents,
 opentracker), clients.py (each client's command line, the seeders), download.py,
-upload.py, swarm.py, crowd.py (one per section), report.py (tables); the libtorrent
+upload.py, swarm.py, crowd.py, dht.py (one per section), report.py (tables); the libtorrent
 seeder and leecher are the tests' (tests/support/lt_seed.py, lt_leech.py).
 """
 
@@ -55,13 +59,14 @@ import time
 
 import clients
 import crowd
+import dht
 import download
 import procs
 import swarm
 import upload
 import workspace
 
-SECTIONS = ["download", "upload", "swarm", "peers"]
+SECTIONS = ["download", "upload", "swarm", "peers", "dht"]
 
 
 def parse_args():
@@ -166,6 +171,11 @@ def benchmark(args, root, work, processes):
         section(f"Many peers: one smalltorrent seeder ({args.swarm_size} MiB), {args.peers} "
                 f"connections held {args.hold:g} s",
                 lambda: crowd.run(ctx, processes, swarm_torrent, swarm_payload, args.peers, args.hold))
+    if "dht" in args.sections:
+        print(f"dht: {args.size} MiB through a local DHT, {args.rounds} round(s)", flush=True)
+        section(f"DHT: an `xt`-only magnet link ({args.size} MiB) through three `smalltorrent "
+                f"dht` nodes and a libtorrent seeder, no tracker, median of {args.rounds} round(s)",
+                lambda: dht.run(ctx, processes, torrent, payload, args.rounds))
 
     if args.out:
         with open(args.out, "a") as f:
