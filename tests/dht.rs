@@ -285,14 +285,10 @@ fn smalltorrent_finds_a_libtorrent_seeder_through_the_dht() {
     download_through_dht(&published, "127.0.0.3", &[addr], Duration::from_secs(120));
 }
 
-/// No tracker anywhere: smalltorrent seeds with only its DHT node, and a libtorrent leecher
-/// bootstrapped from the seeder's own port finds it there and downloads an `xt`-only
-/// magnet link.
-#[test]
-fn libtorrent_finds_a_smalltorrent_seeder_through_its_dht_node() {
-    let published = Published::multi_file();
-    // The seeder's DHT has no one to bootstrap from: a closed loopback port stands for none.
-    let nowhere = SocketAddrV4::new(ip(9), free_port());
+/// `smalltorrent TORRENT -s DATA --bind IP --port 0`, seeding with only its DHT, which
+/// joins through `bootstrap`. Returns it and its port (TCP, and UDP for the DHT: the same
+/// number).
+fn dht_seeder(published: &Published, ip: &str, bootstrap: SocketAddrV4) -> (Proc, u16) {
     let mut seeder = spawn_smalltorrent_named(
         "smalltorrent seeder",
         [
@@ -300,11 +296,11 @@ fn libtorrent_finds_a_smalltorrent_seeder_through_its_dht_node() {
             "-s".as_ref(),
             published.data_dir.as_os_str(),
             "--bind".as_ref(),
-            "127.0.0.2".as_ref(),
+            ip.as_ref(),
             "--port".as_ref(),
             "0".as_ref(),
             "--dht-bootstrap".as_ref(),
-            nowhere.to_string().as_ref(),
+            bootstrap.to_string().as_ref(),
         ],
     );
     seeder.wait_until(READY_TIMEOUT, "a 'listening on' line", |p| {
@@ -322,16 +318,53 @@ fn libtorrent_finds_a_smalltorrent_seeder_through_its_dht_node() {
                 .ok()
         })
         .expect("the seeder's port");
-    // The DHT listens on UDP at the same port number as the TCP listener.
-    let dht = SocketAddrV4::new(ip(2), port);
+    (seeder, port)
+}
+
+/// A libtorrent node on `ip`, bootstrapped from `bootstrap`, downloads `published` from an
+/// `xt`-only magnet link; the payload must arrive byte-identical within `timeout`.
+fn libtorrent_downloads(
+    published: &Published,
+    ip: &str,
+    bootstrap: SocketAddrV4,
+    timeout: Duration,
+) {
     let link = format!("magnet:?xt=urn:btih:{}", info_hash_hex(&published.torrent));
     let out = published.dir.path().join("out");
-    let mut leecher = libtorrent_dht("127.0.0.6", dht, &["--magnet", &link], &out);
-    leecher.wait_for_stdout("DONE", Duration::from_secs(90));
+    let mut leecher = libtorrent_dht(ip, bootstrap, &["--magnet", &link], &out);
+    leecher.wait_for_stdout("DONE", timeout);
     assert_same_tree(
         &published.payload,
         &out.join(published.payload.file_name().unwrap()),
     );
+}
+
+/// No tracker anywhere: smalltorrent seeds with only its DHT node, and a libtorrent leecher
+/// bootstrapped from the seeder's own port finds it there and downloads an `xt`-only
+/// magnet link.
+#[test]
+fn libtorrent_finds_a_smalltorrent_seeder_through_its_dht_node() {
+    let published = Published::multi_file();
+    // The seeder's DHT has no one to bootstrap from: a closed loopback port stands for none.
+    let nowhere = SocketAddrV4::new(ip(9), free_port());
+    let (_seeder, port) = dht_seeder(&published, "127.0.0.2", nowhere);
+    // The DHT listens on UDP at the same port number as the TCP listener.
+    let dht = SocketAddrV4::new(ip(2), port);
+    libtorrent_downloads(&published, "127.0.0.6", dht, Duration::from_secs(90));
+}
+
+/// The chain of three `smalltorrent dht` nodes again, the other way round: a smalltorrent
+/// seeder that knows only the first node, and a libtorrent leecher that knows only the
+/// third. The chain must carry the announce from one end to the other; the leecher then
+/// fetches the metadata from the seeder and downloads.
+#[test]
+fn a_libtorrent_lookup_entered_at_the_third_node_finds_a_smalltorrent_seeder_at_the_first() {
+    let published = Published::single_file(3 << 20, 16);
+    let (_first, first) = node(ip(2));
+    let (_second, second) = node_from(ip(3), &[first]);
+    let (_third, third) = node_from(ip(4), &[second]);
+    let (_seeder, _) = dht_seeder(&published, "127.0.0.5", first);
+    libtorrent_downloads(&published, "127.0.0.6", third, Duration::from_secs(120));
 }
 
 /// Waits up to `wait` for datagrams on `socket`; true if one holds `needle`.
@@ -402,7 +435,7 @@ fn a_private_torrent_never_asks_the_dht() {
 
 /// A small DHT: three `smalltorrent dht` nodes in a chain (the second joins through the
 /// first, the third through the second) and a libtorrent seeder that announces through the
-/// first. A download that enters at the third finds the seeder, two hops away.
+/// first. A download that knows only the third node finds the seeder.
 #[test]
 fn a_lookup_entered_at_the_third_node_finds_a_seeder_announced_at_the_first() {
     let published = Published::single_file(3 << 20, 16);
