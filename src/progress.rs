@@ -46,6 +46,10 @@ pub struct Snapshot {
     pub unchoking_us: u64,
     /// Nodes in the DHT's routing table, when the DHT runs.
     pub dht_nodes: Option<u64>,
+    /// `--max-download-rate`, when set (bytes per second).
+    pub max_down: Option<u64>,
+    /// `--max-upload-rate`, when set (bytes per second).
+    pub max_up: Option<u64>,
 }
 
 /// Turns snapshots into rates and draws them.
@@ -159,8 +163,9 @@ impl Display {
 
 /// The progress line for a snapshot and the current rates (bytes per second), at most
 /// `width` characters: `25.0% of 100.0 MiB  down 1.0 MiB/s  up 0 B/s  peers 3/5  ETA 1:15
-/// dht: 120 nodes`. When that is too wide, the least important fields go first: the DHT,
-/// the upload rate, the size, the peers, the download rate, the ETA; the percent stays.
+/// dht: 120 nodes`, with `(max 2.0 MiB/s)` after a rate that has a limit. When that is too
+/// wide, the least important fields go first: the limits, the DHT, the upload rate, the
+/// size, the peers, the download rate, the ETA; the percent stays.
 pub fn render(s: &Snapshot, down_rate: f64, up_rate: f64, width: usize) -> String {
     let percent = if s.total_bytes == 0 {
         100.0
@@ -175,12 +180,19 @@ pub fn render(s: &Snapshot, down_rate: f64, up_rate: f64, width: usize) -> Strin
     } else {
         format_duration(Duration::from_secs_f64(left as f64 / down_rate))
     };
+    let limit = |max: Option<u64>| {
+        max.map_or(String::new(), |m| {
+            format!(" (max {})", format_rate(m as f64))
+        })
+    };
     // In the order shown, each with its rank (the highest goes first) and its separator.
     let fields = [
         (0, format!("{percent:5.1}%")),
         (4, format!(" of {}", format_bytes(s.total_bytes))),
         (3, format!("  down {}", format_rate(down_rate))),
+        (7, limit(s.max_down)),
         (5, format!("  up {}", format_rate(up_rate))),
+        (8, limit(s.max_up)),
         (2, format!("  peers {}/{}", s.unchoking_us, s.peers)),
         (1, format!("  ETA {eta}")),
         (
@@ -193,7 +205,7 @@ pub fn render(s: &Snapshot, down_rate: f64, up_rate: f64, width: usize) -> Strin
         let kept = fields.iter().filter(|(rank, _)| *rank <= most);
         kept.map(|(_, text)| text.as_str()).collect()
     };
-    let line = (0..=6)
+    let line = (0..=8)
         .rev()
         .map(up_to)
         .find(|line| terminal::width_of(line) <= width);
@@ -272,6 +284,8 @@ mod tests {
             peers: 5,
             unchoking_us: 3,
             dht_nodes: None,
+            max_down: None,
+            max_up: None,
         };
         let line = render(&s, 1024.0 * 1024.0, 0.0, 79);
         assert_eq!(
@@ -299,6 +313,30 @@ mod tests {
         let narrow = render(&s, 0.0, 0.0, wide.len() - 1);
         assert!(!narrow.contains("dht"), "{narrow}");
         assert!(narrow.contains("up 0 B/s"), "{narrow}");
+    }
+
+    #[test]
+    fn the_rate_limits_follow_their_rates_and_go_first() {
+        let s = Snapshot {
+            total_bytes: 1024,
+            dht_nodes: Some(120),
+            max_down: Some(2 << 20),
+            max_up: Some(500 << 10),
+            ..Snapshot::default()
+        };
+        let wide = render(&s, 0.0, 0.0, 200);
+        assert!(
+            wide.contains("down 0 B/s (max 2.0 MiB/s)  up 0 B/s (max 500.0 KiB/s)  peers"),
+            "{wide}"
+        );
+        let narrower = render(&s, 0.0, 0.0, wide.len() - 1);
+        assert!(!narrower.contains("KiB/s)") && narrower.contains("(max 2.0 MiB/s)"));
+        assert!(narrower.contains("dht: 120 nodes"), "{narrower}");
+        let narrowest = render(&s, 0.0, 0.0, narrower.len() - 1);
+        assert!(
+            !narrowest.contains("max") && narrowest.contains("dht"),
+            "{narrowest}"
+        );
     }
 
     #[test]

@@ -389,14 +389,9 @@ fn the_demo_follows_resizes() {
     }
 }
 
-#[test]
-fn the_progress_line_fits_and_follows_a_narrowing() {
-    if !have_tmux() {
-        return;
-    }
-    // A torrent and its data, from a quick demo run that keeps them.
-    let dir = tempfile::tempdir().unwrap();
-    let keep = dir.path().join("swarm");
+/// A torrent and its data in `dir/swarm`, from a quick demo run that keeps them.
+fn kept_swarm(dir: &std::path::Path) -> std::path::PathBuf {
+    let keep = dir.join("swarm");
     let made = Command::new(binary())
         .args(["demo", "--size", "1M", "--leechers", "1", "--keep"])
         .arg(&keep)
@@ -407,6 +402,44 @@ fn the_progress_line_fits_and_follows_a_narrowing() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
+    keep
+}
+
+/// Both rate limits show after their rates on a wide terminal.
+#[test]
+fn the_progress_line_shows_the_rate_limits() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keep = kept_swarm(dir.path());
+    let args = format!(
+        "'{}' -s '{}' --port 0 --bind 127.0.0.1 --no-dht --max-download-rate 1M \
+         --max-upload-rate 2M",
+        keep.join("demo.torrent").display(),
+        keep.join("seeder").display()
+    );
+    let tmux = Tmux::start(120, 10, &pane_command(&args));
+    let wanted = "down 0 B/s (max 1.0 MiB/s)  up 0 B/s (max 2.0 MiB/s)  peers 0/0";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !tmux.rows().iter().any(|row| row.contains(wanted)) {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            failure("no progress line with both limits", &tmux.rows())
+        );
+        std::thread::sleep(POLL);
+    }
+    tmux.interrupt();
+}
+
+#[test]
+fn the_progress_line_fits_and_follows_a_narrowing() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keep = kept_swarm(dir.path());
     // Seeding it: the progress line is redrawn until the end of the test.
     let torrent = keep.join("demo.torrent");
     let seeder = keep.join("seeder");

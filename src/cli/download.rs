@@ -61,6 +61,10 @@ Download options:
       --max-upload-rate RATE
                        upload at most RATE bytes per second over all peers: 500K, 2M,
                        ... (units of 1024; default 0, no limit)
+      --max-download-rate RATE
+                       download at most RATE bytes per second over all peers (the
+                       same units); the requests we send are metered, so the rate
+                       holds within about 10% over 10 s
       --no-dht         do not use the DHT (BEP 5) to find peers
       --dht-bootstrap HOST:PORT
                        join the DHT through this node (repeatable) instead of the
@@ -121,6 +125,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
         seed_ratio: None,
         seed_time: None,
         max_upload_rate: None,
+        max_download_rate: None,
         dht: Some(DHT_ROUTERS.iter().map(|r| r.to_string()).collect()),
         tracer: Tracer::disabled(),
         watcher: None,
@@ -174,7 +179,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
             }
             Long("peer") => options.peers.push(peer_address(&text(&mut parser)?)?),
             Long("tracker") => options.trackers.push(tracker_url(&text(&mut parser)?)?),
-            Long("max-upload-rate") => options.max_upload_rate = rate(&text(&mut parser)?)?,
+            Long("max-upload-rate") => {
+                options.max_upload_rate = rate("--max-upload-rate", &text(&mut parser)?)?
+            }
+            Long("max-download-rate") => {
+                options.max_download_rate = rate("--max-download-rate", &text(&mut parser)?)?
+            }
             Long("trace") => trace = Some(text(&mut parser)?.into()),
             Long("no-dht") => no_dht = true,
             Long("dht-bootstrap") => bootstrap.push(bootstrap_node(&text(&mut parser)?)?),
@@ -208,14 +218,14 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
     }))
 }
 
-/// `--max-upload-rate RATE`: bytes per second, with the units of [`parse_size`]; 0 is no
-/// limit.
-fn rate(value: &str) -> Result<Option<u64>, String> {
+/// `--max-upload-rate RATE` or `--max-download-rate RATE` (the `option`): bytes per second,
+/// with the units of [`parse_size`]; 0 is no limit.
+fn rate(option: &str, value: &str) -> Result<Option<u64>, String> {
     match parse_size(value) {
         Some(0) => Ok(None),
         Some(rate) => Ok(Some(rate)),
         None => Err(format!(
-            "--max-upload-rate needs bytes per second such as 500K or 2M, got '{value}'"
+            "{option} needs bytes per second such as 500K or 2M, got '{value}'"
         )),
     }
 }
@@ -444,25 +454,38 @@ mod tests {
     }
 
     #[test]
-    fn an_upload_rate_takes_units_of_1024_and_0_is_no_limit() {
-        let rate = |value: &str| {
-            let download = parse(args(&["--max-upload-rate", value, "x.torrent"]));
-            download.map(|d| d.unwrap().options.max_upload_rate)
-        };
-        assert_eq!(rate("2M"), Ok(Some(2 << 20)));
-        assert_eq!(rate("500k"), Ok(Some(500 << 10)));
-        assert_eq!(rate("100000"), Ok(Some(100_000)));
-        assert_eq!(rate("0"), Ok(None));
-        for bad in ["fast", "2M/s", "-1", "1.5M", ""] {
-            assert_eq!(
-                rate(bad),
-                Err(format!(
-                    "--max-upload-rate needs bytes per second such as 500K or 2M, got '{bad}'"
-                )),
-            );
+    fn the_rates_take_units_of_1024_and_0_is_no_limit() {
+        for option in ["--max-upload-rate", "--max-download-rate"] {
+            let rate = |value: &str| {
+                let download = parse(args(&[option, value, "x.torrent"]));
+                download.map(|d| {
+                    let options = d.unwrap().options;
+                    let (up, down) = (options.max_upload_rate, options.max_download_rate);
+                    if option == "--max-upload-rate" {
+                        assert_eq!(down, None);
+                        up
+                    } else {
+                        assert_eq!(up, None);
+                        down
+                    }
+                })
+            };
+            assert_eq!(rate("2M"), Ok(Some(2 << 20)));
+            assert_eq!(rate("500k"), Ok(Some(500 << 10)));
+            assert_eq!(rate("100000"), Ok(Some(100_000)));
+            assert_eq!(rate("0"), Ok(None));
+            for bad in ["fast", "2M/s", "-1", "1.5M", ""] {
+                assert_eq!(
+                    rate(bad),
+                    Err(format!(
+                        "{option} needs bytes per second such as 500K or 2M, got '{bad}'"
+                    )),
+                );
+            }
         }
         let plain = parse(args(&["x.torrent"])).unwrap().unwrap();
         assert_eq!(plain.options.max_upload_rate, None);
+        assert_eq!(plain.options.max_download_rate, None);
         assert!(plain.trace.is_none() && !plain.options.tracer.is_enabled());
     }
 

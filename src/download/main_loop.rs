@@ -100,6 +100,8 @@ impl MainLoop<'_> {
             peers: counters.peers(),
             unchoking_us: counters.unchoking_us(),
             dht_nodes: self.threads.dht_nodes(),
+            max_down: self.options.max_download_rate,
+            max_up: self.options.max_upload_rate,
         };
         self.display.draw(Instant::now(), snapshot);
         if !pieces.is_complete() {

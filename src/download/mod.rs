@@ -95,6 +95,9 @@ pub struct Options {
     pub seed_time: Option<Duration>,
     /// Upload at most this many bytes per second, over all peers (`--max-upload-rate`).
     pub max_upload_rate: Option<u64>,
+    /// Download at most this many bytes per second, over all peers
+    /// (`--max-download-rate`).
+    pub max_download_rate: Option<u64>,
     /// The DHT's bootstrap nodes (`HOST:PORT`; `--dht-bootstrap`, else the well-known
     /// routers), or `None` for no DHT (`--no-dht`). A private torrent never uses it.
     pub dht: Option<Vec<String>>,

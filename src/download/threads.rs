@@ -367,6 +367,9 @@ fn shared(
         upload_limit: options
             .max_upload_rate
             .map(|rate| Arc::new(RateLimit::new(rate))),
+        download_limit: options
+            .max_download_rate
+            .map(|rate| Arc::new(RateLimit::new(rate))),
         registry: Arc::new(Registry::new(peer_id)),
         listen_port: Some(listen_port),
         metadata: swarm.metadata.clone(),

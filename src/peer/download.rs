@@ -9,8 +9,9 @@ use super::PeerError;
 use super::connection::Connection;
 use crate::bitfield::Bitfield;
 use crate::block_saver::Command as SaverCommand;
-use crate::geometry::BlockRef;
+use crate::geometry::{BLOCK_SIZE, BlockRef};
 use crate::piece_manager::Delivery;
+use crate::rate_limit;
 use crate::transcript::{Flag, PieceEvent};
 use crate::wire::Message;
 use std::sync::atomic::Ordering;
@@ -295,14 +296,15 @@ impl Connection {
         };
         let before = self.download.in_flight.len();
         let mut picked = Vec::new();
-        self.torrent.pieces.pick_blocks_preferring(
-            self.key,
-            &has,
-            &self.download.in_flight,
-            self.fast.suggested(),
-            target - before,
-            &mut picked,
-        );
+        // Under `--max-download-rate`, only as many as its budget allows now.
+        let limit = self.shared.download_limit.as_deref();
+        rate_limit::metered(limit, target - before, BLOCK_SIZE, |wanted| {
+            let (has, in_flight) = (&has, &self.download.in_flight);
+            let suggested = self.fast.suggested();
+            let pieces = &self.torrent.pieces;
+            pieces.pick_blocks_preferring(self.key, has, in_flight, suggested, wanted, &mut picked);
+            picked.len()
+        });
         if before == 0 && !picked.is_empty() {
             self.waiting_since = Instant::now();
         }

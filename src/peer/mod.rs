@@ -135,6 +135,9 @@ pub struct Shared {
     pub tracer: Tracer,
     /// The upload limit over all peers (`--max-upload-rate`), if any.
     pub upload_limit: Option<Arc<RateLimit>>,
+    /// The download limit over all peers (`--max-download-rate`), if any: it meters the
+    /// requests we send.
+    pub download_limit: Option<Arc<RateLimit>>,
     /// The peer ids of the established connections: one connection per peer.
     pub registry: Arc<Registry>,
     /// The port we listen on, for our extension handshake (`p`).

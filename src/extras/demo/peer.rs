@@ -62,6 +62,7 @@ pub(super) fn peer(
         seed_ratio: None,
         seed_time: None,
         max_upload_rate,
+        max_download_rate: None,
         // The demo swarm is on loopback: it never asks the internet's DHT.
         dht: None,
         tracer: Tracer::disabled(),

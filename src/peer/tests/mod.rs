@@ -114,6 +114,8 @@ struct Local {
     private: bool,
     /// `--max-upload-rate`, in bytes per second.
     upload_limit: Option<u64>,
+    /// `--max-download-rate`, in bytes per second.
+    download_limit: Option<u64>,
 }
 
 impl Default for Local {
@@ -123,6 +125,7 @@ impl Default for Local {
             timeouts: short_timeouts(),
             private: false,
             upload_limit: None,
+            download_limit: None,
         }
     }
 }
@@ -184,6 +187,9 @@ fn connect_local(
         tracer: crate::transcript::Tracer::disabled(),
         upload_limit: local
             .upload_limit
+            .map(|rate| Arc::new(crate::rate_limit::RateLimit::new(rate))),
+        download_limit: local
+            .download_limit
             .map(|rate| Arc::new(crate::rate_limit::RateLimit::new(rate))),
         registry: registry.clone(),
         listen_port: None,
