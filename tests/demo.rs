@@ -93,3 +93,48 @@ fn keep_leaves_every_copy_identical_to_the_payload() {
         &keep.join("leecher-1/demo.bin"),
     );
 }
+
+#[test]
+fn dht_runs_the_swarm_with_no_tracker() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("swarm");
+    let keep_arg = keep.to_str().unwrap();
+    let args = [
+        "--dht",
+        "--size",
+        "4M",
+        "--leechers",
+        "3",
+        "--keep",
+        keep_arg,
+    ];
+    let stdout = demo(&args, 3);
+    // No tracker: the torrent announces nowhere, and the demo says where peers met.
+    let torrent = std::fs::read(keep.join("demo.torrent")).unwrap();
+    assert!(
+        !torrent.windows(b"announce".len()).any(|w| w == b"announce"),
+        "the --dht torrent names a tracker"
+    );
+    assert!(
+        stdout.contains("no tracker: the peers met through the dht node 127.0.0.1:"),
+        "{stdout}"
+    );
+    // Each leecher's DHT found a peer (the seeder announced before any leecher started).
+    let found = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("found through the dht: "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for n in 1..=3 {
+        let label = format!("leecher {n} ");
+        let count = found
+            .split_once(&label)
+            .and_then(|(_, rest)| rest.split([',', '\n']).next())
+            .and_then(|count| count.trim().parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("no dht count for leecher {n}:\n{stdout}"));
+        assert!(
+            count >= 1,
+            "leecher {n} found no peer through the dht:\n{stdout}"
+        );
+    }
+}

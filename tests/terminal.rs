@@ -1,6 +1,6 @@
 //! The live displays in a real terminal: tmux runs smalltorrent in a detached pane of a
-//! known size (80×24, 120×30, and resized three times) and the test reads the screen
-//! (`tmux capture-pane`) again and again while it runs.
+//! known size (80×24, 120×30, and resized three times; the demo also with `--dht`) and the
+//! test reads the screen (`tmux capture-pane`) again and again while it runs.
 //!
 //! What must hold on every capture: no line wraps (`capture-pane -J` joins wrapped rows,
 //! so a joined line wider than the pane is a wrapped one); the demo's screen is its
@@ -162,10 +162,13 @@ fn starts_with_label(line: &str, label: &str) -> bool {
 
 /// A line of the demo's header: facts joined by `; `, each one the demo prints.
 fn is_header(line: &str) -> bool {
-    const FACTS: [&str; 4] = [
+    const FACTS: [&str; 6] = [
         "demo: ",
         "seeder upload limited to ",
         "tracker ",
+        // `--dht`, instead of the tracker.
+        "dht node 127.0.0.1:",
+        "from: * found through the dht",
         "work folder ",
     ];
     line.split("; ")
@@ -295,13 +298,14 @@ fn failure(problem: &str, rows: &[String]) -> String {
 
 /// Runs the demo in a `width`×`height` pane and checks every capture of it. The pane is
 /// resized to each of `resizes` in turn, each once the screen shows a whole, clean frame.
+/// Returns the last whole frame of the live view.
 fn watch_demo(
     width: usize,
     height: usize,
     args: &str,
     leechers: usize,
     resizes: &[(usize, usize)],
-) {
+) -> Vec<String> {
     let tmux = Tmux::start(width, height, &pane_command(&format!("demo {args}")));
     let started = Instant::now();
     let mut size = (width, height);
@@ -311,6 +315,7 @@ fn watch_demo(
     // of the old frame: the checks wait for a clean screen before holding again.
     let mut settling: Option<Instant> = None;
     let mut whole_frames = 0;
+    let mut last_whole = Vec::new();
     loop {
         assert!(
             started.elapsed() < DEMO_TIMEOUT,
@@ -349,6 +354,9 @@ fn watch_demo(
             (Err(problem), _) => panic!("{}", failure(&problem, &rows)),
         };
         whole_frames += usize::from(whole);
+        if whole {
+            last_whole = rows.clone();
+        }
         if let Some(&new_size) = next_size.filter(|_| whole) {
             tmux.resize(new_size.0, new_size.1);
             size = new_size;
@@ -363,6 +371,7 @@ fn watch_demo(
         "the screen did not settle after the resize"
     );
     assert!(whole_frames > 0, "no whole frame of the live view was seen");
+    last_whole
 }
 
 #[test]
@@ -376,6 +385,40 @@ fn the_demo_fits_80_by_24() {
 fn the_demo_fits_120_by_30() {
     if have_tmux() {
         watch_demo(120, 30, "--size 8M --leechers 3", 3, &[]);
+    }
+}
+
+/// A whole frame of `demo --dht`: the DHT node in place of the tracker.
+fn check_trackerless(frame: &[String]) {
+    let header = frame.iter().take_while(|row| is_header(row));
+    let facts: Vec<&str> = header.flat_map(|row| row.split("; ")).collect();
+    assert!(
+        facts
+            .iter()
+            .any(|fact| fact.starts_with("dht node 127.0.0.1:")),
+        "{}",
+        failure("no dht node in the header", frame)
+    );
+    assert!(
+        !facts.iter().any(|fact| fact.starts_with("tracker ")),
+        "{}",
+        failure("a tracker in the --dht header", frame)
+    );
+}
+
+#[test]
+fn the_trackerless_demo_fits_80_by_24() {
+    if have_tmux() {
+        let frame = watch_demo(80, 24, "--dht --size 8M --leechers 3", 3, &[]);
+        check_trackerless(&frame);
+    }
+}
+
+#[test]
+fn the_trackerless_demo_fits_120_by_30() {
+    if have_tmux() {
+        let frame = watch_demo(120, 30, "--dht --size 8M --leechers 3", 3, &[]);
+        check_trackerless(&frame);
     }
 }
 

@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 pub const USAGE: &str = "\
-Usage: smalltorrent demo [--leechers N] [--size SIZE] [--growth] [--keep DIR]
+Usage: smalltorrent demo [--leechers N] [--size SIZE] [--growth] [--dht] [--keep DIR]
 
 Runs a whole BitTorrent swarm on this machine, with no internet: the built-in tracker on
 127.0.0.1, one seeder on 127.0.0.2 and N leechers on 127.0.0.3, 127.0.0.4, ... — real
@@ -24,6 +24,9 @@ Options:
                      random but the same for the same size
       --growth       leechers join one by one, every 2 s: early ones become sources
                      for late ones
+      --dht          no tracker: the peers find each other through a DHT node the demo
+                     runs on 127.0.0.1 (their DHTs bootstrap from it alone: nothing
+                     leaves loopback); sources they found through it are marked *
       --keep DIR     work in DIR and keep the payload, the torrent and every peer's copy
                      (DIR/seeder, DIR/leecher-N); by default a temporary folder is removed
   -h, --help         this help
@@ -43,6 +46,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Config>, String> {
         growth: false,
         growth_every: Duration::from_secs(2),
         keep: None,
+        dht: false,
     };
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -58,6 +62,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Config>, String> {
                 })?;
             }
             Long("growth") => config.growth = true,
+            Long("dht") => config.dht = true,
             Long("keep") => config.keep = Some(text(&mut parser)?.into()),
             _ => return Err(format!("demo: {}", arg.unexpected())),
         }
@@ -102,13 +107,21 @@ mod tests {
 
     #[test]
     fn options_and_their_errors() {
-        let config = parse(args(&["--leechers", "5", "--size", "8M", "--growth"]))
-            .unwrap()
-            .unwrap();
+        let config = parse(args(&[
+            "--leechers",
+            "5",
+            "--size",
+            "8M",
+            "--growth",
+            "--dht",
+        ]))
+        .unwrap()
+        .unwrap();
         assert_eq!(
-            (config.leechers, config.size, config.growth),
-            (5, 8 << 20, true)
+            (config.leechers, config.size, config.growth, config.dht),
+            (5, 8 << 20, true, true)
         );
+        assert!(!parse(args(&[])).unwrap().unwrap().dht);
         for (list, expected) in [
             (&["--leechers", "0"][..], "--leechers must be 1 to 20"),
             (&["--size", "8X"], "--size needs a size such as 8M"),

@@ -90,11 +90,13 @@ pub fn run(args: Vec<OsString>) -> Result<i32, String> {
     while interrupted.recv_timeout(SUMMARY).is_err() {
         let now = node.stats.answered.load(Ordering::Relaxed);
         log::info!(
-            "dht: {} nodes ({} good), {} queries answered in the last minute, {} malformed",
+            "dht: {} nodes ({} good), {} queries answered in the last minute, {} malformed, \
+             {} announces stored",
             node.stats.nodes.load(Ordering::Relaxed),
             node.stats.good.load(Ordering::Relaxed),
             now - answered,
             node.stats.malformed.load(Ordering::Relaxed),
+            node.stats.announced.load(Ordering::Relaxed),
         );
         answered = now;
     }

@@ -26,6 +26,7 @@ use super::table::Table;
 use super::token::Tokens;
 use crate::random::Rng;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
@@ -72,7 +73,15 @@ pub struct Stats {
     pub answered: AtomicU64,
     /// Datagrams dropped as malformed.
     pub malformed: AtomicU64,
+    /// `announce_peer` queries we stored (a peer announcing again counts again).
+    pub announced: AtomicU64,
+    /// The first [`MAX_FOUND`] peers our searches found, for whoever shows where a
+    /// download's peers came from (the demo).
+    pub found: Mutex<Vec<SocketAddrV4>>,
 }
+
+/// Peers kept in [`Stats::found`] at most.
+pub const MAX_FOUND: usize = 1_000;
 
 /// How to start a node.
 #[derive(Debug, Clone)]
@@ -258,11 +267,16 @@ impl State {
     fn run(&mut self, inbox: &Receiver<Command>) {
         let mut buffer = vec![0u8; MAX_PACKET + 1];
         let mut last_tick = Instant::now();
-        loop {
-            match inbox.try_recv() {
-                Ok(Command::Stop) | Err(TryRecvError::Disconnected) => break,
-                Ok(command) => self.command(command),
-                Err(TryRecvError::Empty) => {}
+        'turns: loop {
+            // Every command queued, not one a turn: a turn may wait a whole TICK on the
+            // socket, and a busy download sends `WantPeers` often (`Stop` must not wait
+            // behind a backlog of them).
+            loop {
+                match inbox.try_recv() {
+                    Ok(Command::Stop) | Err(TryRecvError::Disconnected) => break 'turns,
+                    Ok(command) => self.command(command),
+                    Err(TryRecvError::Empty) => break,
+                }
             }
             match self.socket.recv_from(&mut buffer) {
                 Ok((len, SocketAddr::V4(from))) => self.datagram(&buffer[..len], from),

@@ -1,4 +1,4 @@
-//! Tests of the lookup, the tokens and the store.
+//! Tests of the lookup, the tokens, the store, and stopping a node.
 
 use super::id::Id;
 use super::lookup::{ALPHA, Lookup, MAX_QUERIES};
@@ -143,4 +143,26 @@ fn the_store_is_bounded_and_forgets_after_30_minutes() {
         "expired entries make room"
     );
     assert_eq!(store.len(), 1);
+}
+
+#[test]
+fn a_node_stops_at_once_behind_a_backlog_of_commands() {
+    use super::node::{Command, Config, Node};
+    let node = Node::spawn(Config {
+        bind: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+        bootstrap: Vec::new(),
+        table_file: None,
+    })
+    .unwrap();
+    // One command a turn, each turn waiting 100 ms on the socket, would take 50 s.
+    for _ in 0..500 {
+        node.send(Command::WantPeers { info_hash: [7; 20] });
+    }
+    let asked = Instant::now();
+    node.stop();
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
 }

@@ -88,6 +88,9 @@ impl Threads {
         } else {
             start_dht(options, port, &swarm.dht_nodes)
         };
+        if let (Some(node), Some(watcher)) = (&dht, &options.watcher) {
+            watcher.dht_started(node.stats.clone());
+        }
         let shared = Arc::new(shared(
             &swarm,
             options,

@@ -7,7 +7,7 @@
 //! it finds to its channel, and ends with `announce_peer` to the closest nodes that gave
 //! a token, if it announces.
 
-use super::{LookupKind, Pending, Purpose, State};
+use super::{LookupKind, MAX_FOUND, Pending, Purpose, State};
 use crate::dht::id::Id;
 use crate::dht::krpc::{Body, Message, Query, Response};
 use crate::dht::lookup::Lookup;
@@ -116,16 +116,21 @@ impl State {
         if let LookupKind::Peers { info_hash } = kind
             && let Some(search) = self.searches.get_mut(info_hash)
         {
-            let fresh: Vec<SocketAddr> = response
+            let fresh: Vec<SocketAddrV4> = response
                 .values
                 .into_iter()
                 .filter(|peer| {
                     search.seen.len() < MAX_PEERS_PER_LOOKUP && search.seen.insert(*peer)
                 })
-                .map(SocketAddr::V4)
                 .collect();
             if !fresh.is_empty() {
-                let _ = search.peers.send(fresh);
+                let mut found = self.stats.found.lock();
+                let room = MAX_FOUND.saturating_sub(found.len());
+                found.extend(fresh.iter().take(room));
+                drop(found);
+                let _ = search
+                    .peers
+                    .send(fresh.into_iter().map(SocketAddr::V4).collect());
             }
         }
     }

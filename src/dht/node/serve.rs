@@ -171,6 +171,7 @@ impl State {
                 text: "too many torrents".into(),
             };
         }
+        self.stats.announced.fetch_add(1, Ordering::Relaxed);
         Body::Response(Response {
             id: Some(self.table.own_id()),
             ..Response::default()

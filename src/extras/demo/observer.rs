@@ -5,18 +5,20 @@
 //!   from another thread (`download::Options::watcher`).
 //! * Written by: [`crate::download::run`], once, when its piece manager and counters exist
 //!   ([`Watcher::attach`]); the peer manager, once per connection it starts
-//!   ([`Watcher::peer_started`]).
+//!   ([`Watcher::peer_started`]); its threads, once, if its DHT node starts
+//!   ([`Watcher::dht_started`]).
 //! * Read by: whoever holds the `Arc<Observer>`, at any time, from any thread.
 //! * Owns: nothing of its own; it only keeps `Arc`s to state owned elsewhere (the piece
-//!   manager's table, the counters, each connection's [`PeerStatus`]).
+//!   manager's table, the counters, each connection's [`PeerStatus`], the DHT's [`Stats`]).
 
 use crate::bitfield::Bitfield;
+use crate::dht::Stats;
 use crate::download::Watcher;
 use crate::peer::PeerStatus;
 use crate::piece_manager::PieceManager;
 use crate::stats::Counters;
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -29,6 +31,8 @@ pub struct Observer {
     /// Every connection so far (also the ended ones: their bytes still count; one that
     /// never got through its handshake counts zero).
     connections: Mutex<Vec<(SocketAddr, Arc<PeerStatus>)>>,
+    /// The download's DHT node, once it runs.
+    dht: OnceLock<Arc<Stats>>,
 }
 
 /// Bytes exchanged with one remote address, over all connections to it.
@@ -79,6 +83,18 @@ impl Observer {
         }
         table
     }
+
+    /// The IP addresses of the peers the download's DHT found (none without a DHT).
+    pub fn found_by_dht(&self) -> BTreeSet<IpAddr> {
+        self.dht.get().map_or_else(BTreeSet::new, |stats| {
+            stats
+                .found
+                .lock()
+                .iter()
+                .map(|peer| IpAddr::V4(*peer.ip()))
+                .collect()
+        })
+    }
 }
 
 impl Watcher for Observer {
@@ -88,6 +104,10 @@ impl Watcher for Observer {
 
     fn peer_started(&self, addr: SocketAddr, status: Arc<PeerStatus>) {
         self.connections.lock().push((addr, status));
+    }
+
+    fn dht_started(&self, stats: Arc<Stats>) {
+        let _ = self.dht.set(stats);
     }
 }
 

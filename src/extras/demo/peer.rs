@@ -1,6 +1,7 @@
-//! One peer of the demo swarm (main thread's view of it): its options, its thread, and
-//! reading its observer for the live line and the final tables.
+//! One peer of the demo swarm (main thread's view of it): its options, its thread (and
+//! when to start it), and reading its observer for the live line and the final tables.
 
+use super::discovery::Discovery;
 use super::view::{self, PeerLine, Row};
 use super::{DemoError, TICK};
 use crate::download::{self, DownloadError, Source, Summary};
@@ -14,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A peer's thread and the channel that ends its download.
 pub(super) type Running = (JoinHandle<Result<Summary, DownloadError>>, Sender<()>);
@@ -42,6 +43,7 @@ pub(super) fn peer(
     torrent: PathBuf,
     joins_at: Duration,
     max_upload_rate: Option<u64>,
+    dht: Option<Vec<String>>,
 ) -> Peer {
     let observer = Arc::new(Observer::new());
     let options = download::Options {
@@ -63,8 +65,9 @@ pub(super) fn peer(
         seed_time: None,
         max_upload_rate,
         max_download_rate: None,
-        // The demo swarm is on loopback: it never asks the internet's DHT.
-        dht: None,
+        // The demo swarm is on loopback: it never asks the internet's DHT. With `--dht`,
+        // its DHT bootstraps from the demo's own node alone (see `discovery.rs`).
+        dht,
         tracer: Tracer::disabled(),
         watcher: Some(observer.clone()),
     };
@@ -96,6 +99,27 @@ pub(super) fn start(peer: &mut Peer) -> Result<(), DemoError> {
     Ok(())
 }
 
+/// Starts the peers whose time has come (`now`, from the start of the swarm) and who may
+/// start ([`Discovery::may_start`]); fails if a running one has ended.
+pub(super) fn start_due(
+    peers: &mut [Peer],
+    discovery: &Discovery,
+    now: Duration,
+    last_start: &mut Instant,
+) -> Result<(), DemoError> {
+    for (n, peer) in peers.iter_mut().enumerate() {
+        if peer.running.is_none()
+            && peer.joins_at <= now
+            && discovery.may_start(n, last_start.elapsed())
+        {
+            start(peer)?;
+            *last_start = Instant::now();
+        }
+        check_running(peer)?;
+    }
+    Ok(())
+}
+
 /// Fails if the peer's download ended on its own (it only ends when told to).
 pub(super) fn check_running(peer: &mut Peer) -> Result<(), DemoError> {
     let finished = matches!(&peer.running, Some((handle, _)) if handle.is_finished());
@@ -121,12 +145,14 @@ pub(super) fn sample(peer: &mut Peer, now: Duration, names: &BTreeMap<IpAddr, St
         ..PeerLine::default()
     };
     if peer.running.is_none() {
-        line.joins_in = Some(peer.joins_at.saturating_sub(now));
+        // Its time has come but it waits for the one before it (`--dht`): "starting".
+        line.joins_in = Some(peer.joins_at.saturating_sub(now)).filter(|wait| !wait.is_zero());
         return line;
     }
     line.pieces = peer.observer.verified();
     let totals = peer.observer.totals();
     let per_ip = peer.observer.per_ip();
+    let found = peer.observer.found_by_dht();
     let per_second = 1.0 / TICK.as_secs_f64();
     let rate = |now: u64, before: u64| now.saturating_sub(before) as f64 * per_second;
     // Smoothed over about a second, so the numbers can be read.
@@ -136,8 +162,12 @@ pub(super) fn sample(peer: &mut Peer, now: Duration, names: &BTreeMap<IpAddr, St
     for (ip, exchanged) in &per_ip {
         let before = peer.last.1.get(ip).map_or(0, |e| e.downloaded);
         if exchanged.downloaded > before {
-            line.from
-                .push(names.get(ip).cloned().unwrap_or_else(|| ip.to_string()));
+            let mut name = names.get(ip).cloned().unwrap_or_else(|| ip.to_string());
+            if found.contains(ip) {
+                // Its DHT found this one (`--dht`): `seeder*`.
+                name.push('*');
+            }
+            line.from.push(name);
         }
     }
     peer.last = (totals, per_ip);

@@ -51,13 +51,14 @@ impl Files {
 }
 
 /// Makes the work folder (`keep`, or a fresh one under the system's temporary folder),
-/// the payload of `size` bytes, and a torrent announcing to `tracker_url`. Leecher folders
+/// the payload of `size` bytes, and a torrent announcing to `tracker_url` (with none, a
+/// torrent with no `announce`: `--dht`). Leecher folders
 /// left by an earlier `--keep` run are emptied, so every leecher starts from nothing.
 pub fn make(
     keep: Option<&Path>,
     size: u64,
     leechers: usize,
-    tracker_url: &str,
+    tracker_url: Option<&str>,
 ) -> Result<Files, DemoError> {
     let (root, temporary) = match keep {
         Some(dir) => (dir.to_path_buf(), false),
@@ -94,7 +95,7 @@ pub fn make(
         .map_err(DemoError::Create)?;
     files.piece_count = hashes.len() as u32;
     let extras = Extras {
-        trackers: vec![tracker_url.to_string()],
+        trackers: tracker_url.into_iter().map(String::from).collect(),
         comment: Some("smalltorrent demo payload".into()),
         created_by: Some(format!("smalltorrent {}", env!("CARGO_PKG_VERSION"))),
         ..Extras::default()

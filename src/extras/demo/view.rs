@@ -265,7 +265,7 @@ fn short_name(name: &str) -> String {
 #[derive(Debug)]
 pub struct Screen {
     terminal: bool,
-    /// The header's facts (payload, tracker, folder), drawn above the peers.
+    /// The header's facts (payload, tracker or DHT node, folder), drawn above the peers.
     facts: Vec<String>,
     /// What is on screen, to be replaced (terminal only).
     block: Block,
@@ -287,6 +287,11 @@ impl Screen {
             eprintln!("{}", screen.facts.join("; "));
         }
         screen
+    }
+
+    /// Replaces the header's facts (the DHT node's counts change), for the next draw.
+    pub fn set_facts(&mut self, facts: Vec<String>) {
+        self.facts = facts;
     }
 
     /// Draws the swarm as it is `elapsed` after the start; `last` forces a plain draw.
