@@ -8,85 +8,8 @@ mod support;
 
 use std::net::{SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
+use support::dht::*;
 use support::*;
-
-/// How long a program may take to start listening.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A `smalltorrent dht` node on `ip`, and its address.
-fn node(ip: std::net::Ipv4Addr) -> (Proc, SocketAddrV4) {
-    node_from(ip, &[])
-}
-
-/// A `smalltorrent dht` node on `ip` that joins through `bootstrap`.
-fn node_from(ip: std::net::Ipv4Addr, bootstrap: &[SocketAddrV4]) -> (Proc, SocketAddrV4) {
-    let mut args = vec!["dht".to_string(), "--bind".into(), format!("{ip}:0")];
-    for node in bootstrap {
-        args.extend(["--bootstrap".into(), node.to_string()]);
-    }
-    let mut proc = spawn_smalltorrent_named(&format!("dht node {ip}"), args);
-    proc.wait_for_stdout("dht node listening on ", READY_TIMEOUT);
-    let addr = proc
-        .stdout()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("dht node listening on ")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .expect("an address after 'dht node listening on'");
-    (proc, addr)
-}
-
-/// A KRPC client: a UDP socket on `ip` that sends one datagram and waits for the answer.
-struct Client(UdpSocket);
-
-impl Client {
-    fn on(ip: std::net::Ipv4Addr) -> Client {
-        let socket = UdpSocket::bind((ip, 0)).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
-        Client(socket)
-    }
-
-    /// Sends `query` and returns the answer: the first datagram that is not a query (the
-    /// node may query us too, once we are in its table).
-    fn ask(&self, node: SocketAddrV4, query: &[u8]) -> Option<Vec<u8>> {
-        self.0.send_to(query, node).unwrap();
-        let mut buf = [0u8; 4096];
-        loop {
-            let (len, _) = self.0.recv_from(&mut buf).ok()?;
-            if !contains(&buf[..len], b"1:y1:q") {
-                return Some(buf[..len].to_vec());
-            }
-        }
-    }
-}
-
-/// `d1:ad2:id20:<id>...e1:q<method>1:t2:<t>1:y1:qe` with `args` inside `a` after the id.
-fn query(method: &str, transaction: &[u8; 2], args: &[u8]) -> Vec<u8> {
-    let mut out = b"d1:ad2:id20:QQQQQQQQQQQQQQQQQQQQ".to_vec();
-    out.extend_from_slice(args);
-    out.extend_from_slice(format!("e1:q{}:{method}1:t2:", method.len()).as_bytes());
-    out.extend_from_slice(transaction);
-    out.extend_from_slice(b"1:y1:qe");
-    out
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The value of the 8-byte `token` in a `get_peers` answer.
-fn token_of(answer: &[u8]) -> Vec<u8> {
-    let at = answer
-        .windows(8)
-        .position(|w| w == b"5:token8")
-        .expect("a token in the answer");
-    answer[at + 9..at + 17].to_vec()
-}
 
 const INFO_HASH: &[u8; 20] = b"IIIIIIIIIIIIIIIIIIII";
 
@@ -95,10 +18,10 @@ const INFO_HASH: &[u8; 20] = b"IIIIIIIIIIIIIIIIIIII";
 /// an unknown method error 204; a malformed query error 203.
 #[test]
 fn the_node_answers_every_query_as_bep_5_says() {
-    let (_node, addr) = node(ip(2));
-    let client = Client::on(ip(3));
+    let (_node, addr) = dht_node(ip(2));
+    let client = KrpcClient::on(ip(3));
     let ping = client
-        .ask(addr, &query("ping", b"p1", b""))
+        .ask(addr, &krpc_query("ping", b"p1", b""))
         .expect("a pong");
     let text = String::from_utf8_lossy(&ping);
     assert!(
@@ -108,13 +31,15 @@ fn the_node_answers_every_query_as_bep_5_says() {
 
     let find = client.ask(
         addr,
-        &query("find_node", b"f1", b"6:target20:TTTTTTTTTTTTTTTTTTTT"),
+        &krpc_query("find_node", b"f1", b"6:target20:TTTTTTTTTTTTTTTTTTTT"),
     );
     assert!(contains(&find.unwrap(), b"1:t2:f1"));
 
     let mut args = b"9:info_hash20:".to_vec();
     args.extend_from_slice(INFO_HASH);
-    let peers = client.ask(addr, &query("get_peers", b"g1", &args)).unwrap();
+    let peers = client
+        .ask(addr, &krpc_query("get_peers", b"g1", &args))
+        .unwrap();
     assert!(!contains(&peers, b"6:values"), "nobody announced yet");
     let token = token_of(&peers);
 
@@ -122,11 +47,13 @@ fn the_node_answers_every_query_as_bep_5_says() {
     announce.extend_from_slice(b"4:porti7777e5:token8:");
     announce.extend_from_slice(&token);
     let ok = client
-        .ask(addr, &query("announce_peer", b"a1", &announce))
+        .ask(addr, &krpc_query("announce_peer", b"a1", &announce))
         .unwrap();
     assert!(contains(&ok, b"1:y1:r"), "{}", String::from_utf8_lossy(&ok));
 
-    let peers = client.ask(addr, &query("get_peers", b"g2", &args)).unwrap();
+    let peers = client
+        .ask(addr, &krpc_query("get_peers", b"g2", &args))
+        .unwrap();
     // 127.0.0.3:7777, compact.
     assert!(
         contains(&peers, &[b'6', b':', 127, 0, 0, 3, 0x1e, 0x61]),
@@ -136,7 +63,7 @@ fn the_node_answers_every_query_as_bep_5_says() {
     let mut forged = args.clone();
     forged.extend_from_slice(b"4:porti7777e5:token8:XXXXXXXX");
     let refused = client
-        .ask(addr, &query("announce_peer", b"a2", &forged))
+        .ask(addr, &krpc_query("announce_peer", b"a2", &forged))
         .unwrap();
     assert!(
         contains(&refused, b"1:eli203e9:bad tokene"),
@@ -144,7 +71,7 @@ fn the_node_answers_every_query_as_bep_5_says() {
         String::from_utf8_lossy(&refused)
     );
 
-    let unknown = client.ask(addr, &query("vote", b"u1", b"")).unwrap();
+    let unknown = client.ask(addr, &krpc_query("vote", b"u1", b"")).unwrap();
     assert!(
         contains(&unknown, b"1:eli204e"),
         "{}",
@@ -169,11 +96,14 @@ fn the_node_answers_every_query_as_bep_5_says() {
 /// ignored; another address is still answered.
 #[test]
 fn a_flood_from_one_address_is_cut_off_and_others_are_still_answered() {
-    let (_node, addr) = node(ip(2));
-    let flooder = Client::on(ip(4));
+    let (_node, addr) = dht_node(ip(2));
+    let flooder = KrpcClient::on(ip(4));
     // 80 pings at once (well within the 10 s window), then every answer that comes.
     for _ in 0..80 {
-        flooder.0.send_to(&query("ping", b"ff", b""), addr).unwrap();
+        flooder
+            .0
+            .send_to(&krpc_query("ping", b"ff", b""), addr)
+            .unwrap();
     }
     flooder
         .0
@@ -186,15 +116,15 @@ fn a_flood_from_one_address_is_cut_off_and_others_are_still_answered() {
         answered += usize::from(contains(&buf[..len], b"1:t2:ff"));
     }
     assert_eq!(answered, 50, "answered up to the limit, then ignored");
-    let other = Client::on(ip(5));
-    assert!(other.ask(addr, &query("ping", b"ok", b"")).is_some());
+    let other = KrpcClient::on(ip(5));
+    assert!(other.ask(addr, &krpc_query("ping", b"ok", b"")).is_some());
 }
 
 /// A real libtorrent node bootstraps from ours and announces a torrent it wants (a magnet
 /// link): our node then hands out libtorrent's address for that info-hash.
 #[test]
 fn libtorrent_bootstraps_from_our_node_and_announces_to_it() {
-    let (_node, addr) = node(ip(2));
+    let (_node, addr) = dht_node(ip(2));
     let hex: String = INFO_HASH.iter().map(|b| format!("{b:02x}")).collect();
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = std::process::Command::new(PYTHON);
@@ -204,12 +134,14 @@ fn libtorrent_bootstraps_from_our_node_and_announces_to_it() {
         .arg(dir.path());
     let mut libtorrent = Proc::spawn("libtorrent dht node", cmd);
     libtorrent.wait_for_stdout("LISTENING", READY_TIMEOUT);
-    let client = Client::on(ip(3));
+    let client = KrpcClient::on(ip(3));
     let mut args = b"9:info_hash20:".to_vec();
     args.extend_from_slice(INFO_HASH);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let answer = client.ask(addr, &query("get_peers", b"g1", &args)).unwrap();
+        let answer = client
+            .ask(addr, &krpc_query("get_peers", b"g1", &args))
+            .unwrap();
         if contains(&answer, &[b'6', b':', 127, 0, 0, 6]) {
             break;
         }
@@ -222,64 +154,13 @@ fn libtorrent_bootstraps_from_our_node_and_announces_to_it() {
     }
 }
 
-/// Starts `lt_dht_node.py` on `ip`, bootstrapped from `bootstrap`, with `extra` arguments.
-fn libtorrent_dht(
-    ip: &str,
-    bootstrap: SocketAddrV4,
-    extra: &[&str],
-    dir: &std::path::Path,
-) -> Proc {
-    let mut cmd = std::process::Command::new(PYTHON);
-    cmd.arg(seeders::script("lt_dht_node.py"))
-        .args(["--ip", ip, "--bootstrap", &bootstrap.to_string()])
-        .args(extra)
-        .arg(dir);
-    let mut proc = Proc::spawn(&format!("libtorrent dht {ip}"), cmd);
-    proc.wait_for_stdout("BOOTSTRAPPED", READY_TIMEOUT);
-    proc
-}
-
-/// `smalltorrent 'magnet:?xt=urn:btih:<hash>' -d DIR/out -q --bind IP --port 0` with each
-/// of `bootstrap` as a `--dht-bootstrap` (no tracker, no peer): it must exit 0 with the
-/// payload byte-identical. The DHT's debug log is in the failure message.
-fn download_through_dht(
-    published: &Published,
-    ip: &str,
-    bootstrap: &[SocketAddrV4],
-    timeout: Duration,
-) {
-    let link = format!("magnet:?xt=urn:btih:{}", info_hash_hex(&published.torrent));
-    let out = published.dir.path().join("out");
-    let mut args: Vec<String> = vec![link, "-d".into(), out.display().to_string(), "-q".into()];
-    args.extend(["--bind".into(), ip.into(), "--port".into(), "0".into()]);
-    for node in bootstrap {
-        args.extend(["--dht-bootstrap".into(), node.to_string()]);
-    }
-    let mut cmd = smalltorrent_command(args);
-    cmd.env("RUST_LOG", "smalltorrent::dht=debug");
-    let mut proc = Proc::spawn("smalltorrent", cmd);
-    let status = proc
-        .wait_exit(timeout)
-        .unwrap_or_else(|why| panic!("{why}"));
-    assert!(
-        status.success(),
-        "smalltorrent failed
-{}",
-        proc.report()
-    );
-    assert_same_tree(
-        &published.payload,
-        &out.join(published.payload.file_name().unwrap()),
-    );
-}
-
 /// No tracker anywhere: a libtorrent seeder announces in the DHT through a
 /// `smalltorrent dht` node, and smalltorrent, bootstrapped from that node, finds it and
 /// downloads a magnet link that holds only the info-hash.
 #[test]
 fn smalltorrent_finds_a_libtorrent_seeder_through_the_dht() {
     let published = Published::multi_file();
-    let (_node, addr) = node(ip(2));
+    let (_node, addr) = dht_node(ip(2));
     let torrent = published.torrent.to_str().unwrap();
     let _seeder = libtorrent_dht("127.0.0.6", addr, &["--seed", torrent], &published.data_dir);
     download_through_dht(&published, "127.0.0.3", &[addr], Duration::from_secs(120));
@@ -360,9 +241,9 @@ fn libtorrent_finds_a_smalltorrent_seeder_through_its_dht_node() {
 #[test]
 fn a_libtorrent_lookup_entered_at_the_third_node_finds_a_smalltorrent_seeder_at_the_first() {
     let published = Published::single_file(3 << 20, 16);
-    let (_first, first) = node(ip(2));
-    let (_second, second) = node_from(ip(3), &[first]);
-    let (_third, third) = node_from(ip(4), &[second]);
+    let (_first, first) = dht_node(ip(2));
+    let (_second, second) = dht_node_from(ip(3), &[first]);
+    let (_third, third) = dht_node_from(ip(4), &[second]);
     let (_seeder, _) = dht_seeder(&published, "127.0.0.5", first);
     libtorrent_downloads(&published, "127.0.0.6", third, Duration::from_secs(120));
 }
@@ -439,9 +320,9 @@ fn a_private_torrent_never_asks_the_dht() {
 #[test]
 fn a_lookup_entered_at_the_third_node_finds_a_seeder_announced_at_the_first() {
     let published = Published::single_file(3 << 20, 16);
-    let (_first, first) = node(ip(2));
-    let (_second, second) = node_from(ip(3), &[first]);
-    let (_third, third) = node_from(ip(4), &[second]);
+    let (_first, first) = dht_node(ip(2));
+    let (_second, second) = dht_node_from(ip(3), &[first]);
+    let (_third, third) = dht_node_from(ip(4), &[second]);
     let torrent = published.torrent.to_str().unwrap();
     let _seeder = libtorrent_dht(
         "127.0.0.6",
@@ -507,7 +388,7 @@ fn liar(ip: std::net::Ipv4Addr) -> (SocketAddrV4, std::sync::Arc<std::sync::atom
 #[test]
 fn a_node_that_answers_with_fake_nodes_does_not_stop_the_download() {
     let published = Published::single_file(2 << 20, 16);
-    let (_honest, honest) = node(ip(2));
+    let (_honest, honest) = dht_node(ip(2));
     let (liar, asked) = liar(ip(5));
     let torrent = published.torrent.to_str().unwrap();
     let _seeder = libtorrent_dht(

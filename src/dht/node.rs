@@ -191,7 +191,8 @@ enum LookupKind {
 struct Search {
     peers: Sender<Vec<SocketAddr>>,
     announce: Option<u16>,
-    /// Peers already handed to the search's channel, so each goes once.
+    /// Peers its running (or last) lookup handed to the search's channel, so each goes
+    /// once per lookup and at most `MAX_PEERS_PER_LOOKUP`.
     seen: HashSet<SocketAddrV4>,
     next_at: Instant,
     /// The lookup running for it, if any.

@@ -70,7 +70,8 @@ pub enum Inserted {
     /// The bucket is full of questionable nodes: ping this one; the newcomer takes its
     /// place if it fails ([`Table::failed`]).
     PingFirst(Id, SocketAddrV4),
-    /// The bucket is full of good nodes (or the node is us): not kept.
+    /// The bucket is full of good nodes (or the node is us, or its id is known at another
+    /// address): not kept.
     Refused,
 }
 
@@ -134,8 +135,13 @@ impl Table {
         let index = self.index(&id);
         let bucket = &mut self.buckets[index];
         if let Some(node) = bucket.nodes.iter_mut().find(|n| n.id == id) {
-            // A node that changed address is the same node; the latest address wins.
-            node.addr = addr;
+            if node.addr != addr {
+                // Another address that claims a node we know is ignored: else anyone could
+                // point the table at themselves with one datagram per id they heard of. A
+                // node that really moved is taken at its new address once the old one has
+                // failed and left.
+                return Inserted::Refused;
+            }
             if answer {
                 node.last_answer = Some(now);
                 node.failures = 0;

@@ -31,6 +31,9 @@ pub const WANT_PEERS_EVERY: Duration = Duration::from_secs(30);
 pub const LOOKUP_TIME: Duration = Duration::from_secs(30);
 /// Peers handed on from one lookup at most.
 pub const MAX_PEERS_PER_LOOKUP: usize = 200;
+/// Peers handed on from one node's answer at most: half a lookup's worth, so one node
+/// that answers with a full list of made-up peers leaves room for the others' peers.
+pub const MAX_PEERS_PER_ANSWER: usize = MAX_PEERS_PER_LOOKUP / 2;
 
 impl State {
     /// Sends `query` to `addr` and remembers why.
@@ -119,6 +122,7 @@ impl State {
             let fresh: Vec<SocketAddrV4> = response
                 .values
                 .into_iter()
+                .take(MAX_PEERS_PER_ANSWER)
                 .filter(|peer| {
                     search.seen.len() < MAX_PEERS_PER_LOOKUP && search.seen.insert(*peer)
                 })
@@ -186,6 +190,9 @@ impl State {
             let n = self.start_lookup(info_hash, LookupKind::Peers { info_hash });
             if let Some(search) = self.searches.get_mut(&info_hash) {
                 search.running = Some(n);
+                // Each lookup has its own budget of peers: the peer manager knows the
+                // ones handed on before.
+                search.seen.clear();
             }
         }
     }
@@ -267,7 +274,7 @@ impl State {
             SEARCH_EVERY
         };
         search.next_at = Instant::now() + wait;
-        log::info!("dht: lookup of {info_hash:?} done: {found} peers so far");
+        log::info!("dht: lookup of {info_hash:?} done: {found} peers");
         let Some(port) = search.announce else {
             return;
         };

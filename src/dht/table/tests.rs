@@ -116,3 +116,21 @@ fn goodness_fades_after_15_minutes() {
     assert_eq!(table.good(now + GOOD_FOR), 0);
     assert!(table.questionable(now + GOOD_FOR).is_some());
 }
+
+#[test]
+fn another_address_claiming_a_known_id_does_not_move_the_node() {
+    let own = Id([0x55; 20]);
+    let now = Instant::now();
+    let mut table = Table::new(own);
+    let id = at(&own, 3, 1);
+    assert_eq!(table.answered(id, addr(1), now), Inserted::Kept);
+    assert_eq!(table.queried(id, addr(2), now), Inserted::Refused);
+    assert_eq!(table.answered(id, addr(2), now), Inserted::Refused);
+    assert_eq!(table.id_at(addr(1)), Some(id));
+    assert_eq!(table.id_at(addr(2)), None);
+    // Once the node at the old address has failed and left, the new address is taken.
+    table.failed(id, now);
+    table.failed(id, now);
+    assert_eq!(table.answered(id, addr(2), now), Inserted::Kept);
+    assert_eq!(table.id_at(addr(2)), Some(id));
+}
