@@ -8,76 +8,11 @@ mod support;
 
 use std::net::{SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
+use support::dht::*;
 use support::*;
 
 /// How long a program may take to start listening.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A `smalltorrent dht` node on `ip`, and its address.
-fn node(ip: std::net::Ipv4Addr) -> (Proc, SocketAddrV4) {
-    node_from(ip, &[])
-}
-
-/// A `smalltorrent dht` node on `ip` that joins through `bootstrap`.
-fn node_from(ip: std::net::Ipv4Addr, bootstrap: &[SocketAddrV4]) -> (Proc, SocketAddrV4) {
-    let mut args = vec!["dht".to_string(), "--bind".into(), format!("{ip}:0")];
-    for node in bootstrap {
-        args.extend(["--bootstrap".into(), node.to_string()]);
-    }
-    let mut proc = spawn_smalltorrent_named(&format!("dht node {ip}"), args);
-    proc.wait_for_stdout("dht node listening on ", READY_TIMEOUT);
-    let addr = proc
-        .stdout()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("dht node listening on ")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .expect("an address after 'dht node listening on'");
-    (proc, addr)
-}
-
-/// A KRPC client: a UDP socket on `ip` that sends one datagram and waits for the answer.
-struct Client(UdpSocket);
-
-impl Client {
-    fn on(ip: std::net::Ipv4Addr) -> Client {
-        let socket = UdpSocket::bind((ip, 0)).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
-        Client(socket)
-    }
-
-    /// Sends `query` and returns the answer: the first datagram that is not a query (the
-    /// node may query us too, once we are in its table).
-    fn ask(&self, node: SocketAddrV4, query: &[u8]) -> Option<Vec<u8>> {
-        self.0.send_to(query, node).unwrap();
-        let mut buf = [0u8; 4096];
-        loop {
-            let (len, _) = self.0.recv_from(&mut buf).ok()?;
-            if !contains(&buf[..len], b"1:y1:q") {
-                return Some(buf[..len].to_vec());
-            }
-        }
-    }
-}
-
-/// `d1:ad2:id20:<id>...e1:q<method>1:t2:<t>1:y1:qe` with `args` inside `a` after the id.
-fn query(method: &str, transaction: &[u8; 2], args: &[u8]) -> Vec<u8> {
-    let mut out = b"d1:ad2:id20:QQQQQQQQQQQQQQQQQQQQ".to_vec();
-    out.extend_from_slice(args);
-    out.extend_from_slice(format!("e1:q{}:{method}1:t2:", method.len()).as_bytes());
-    out.extend_from_slice(transaction);
-    out.extend_from_slice(b"1:y1:qe");
-    out
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
 
 /// The value of the 8-byte `token` in a `get_peers` answer.
 fn token_of(answer: &[u8]) -> Vec<u8> {
@@ -239,40 +174,6 @@ fn libtorrent_dht(
     proc
 }
 
-/// `smalltorrent 'magnet:?xt=urn:btih:<hash>' -d DIR/out -q --bind IP --port 0` with each
-/// of `bootstrap` as a `--dht-bootstrap` (no tracker, no peer): it must exit 0 with the
-/// payload byte-identical. The DHT's debug log is in the failure message.
-fn download_through_dht(
-    published: &Published,
-    ip: &str,
-    bootstrap: &[SocketAddrV4],
-    timeout: Duration,
-) {
-    let link = format!("magnet:?xt=urn:btih:{}", info_hash_hex(&published.torrent));
-    let out = published.dir.path().join("out");
-    let mut args: Vec<String> = vec![link, "-d".into(), out.display().to_string(), "-q".into()];
-    args.extend(["--bind".into(), ip.into(), "--port".into(), "0".into()]);
-    for node in bootstrap {
-        args.extend(["--dht-bootstrap".into(), node.to_string()]);
-    }
-    let mut cmd = smalltorrent_command(args);
-    cmd.env("RUST_LOG", "smalltorrent::dht=debug");
-    let mut proc = Proc::spawn("smalltorrent", cmd);
-    let status = proc
-        .wait_exit(timeout)
-        .unwrap_or_else(|why| panic!("{why}"));
-    assert!(
-        status.success(),
-        "smalltorrent failed
-{}",
-        proc.report()
-    );
-    assert_same_tree(
-        &published.payload,
-        &out.join(published.payload.file_name().unwrap()),
-    );
-}
-
 /// No tracker anywhere: a libtorrent seeder announces in the DHT through a
 /// `smalltorrent dht` node, and smalltorrent, bootstrapped from that node, finds it and
 /// downloads a magnet link that holds only the info-hash.
@@ -283,42 +184,6 @@ fn smalltorrent_finds_a_libtorrent_seeder_through_the_dht() {
     let torrent = published.torrent.to_str().unwrap();
     let _seeder = libtorrent_dht("127.0.0.6", addr, &["--seed", torrent], &published.data_dir);
     download_through_dht(&published, "127.0.0.3", &[addr], Duration::from_secs(120));
-}
-
-/// `smalltorrent TORRENT -s DATA --bind IP --port 0`, seeding with only its DHT, which
-/// joins through `bootstrap`. Returns it and its port (TCP, and UDP for the DHT: the same
-/// number).
-fn dht_seeder(published: &Published, ip: &str, bootstrap: SocketAddrV4) -> (Proc, u16) {
-    let mut seeder = spawn_smalltorrent_named(
-        "smalltorrent seeder",
-        [
-            published.torrent.as_os_str(),
-            "-s".as_ref(),
-            published.data_dir.as_os_str(),
-            "--bind".as_ref(),
-            ip.as_ref(),
-            "--port".as_ref(),
-            "0".as_ref(),
-            "--dht-bootstrap".as_ref(),
-            bootstrap.to_string().as_ref(),
-        ],
-    );
-    seeder.wait_until(READY_TIMEOUT, "a 'listening on' line", |p| {
-        p.stderr().contains("listening on")
-    });
-    let port: u16 = seeder
-        .stderr()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("listening on ")?
-                .rsplit(':')
-                .next()?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .expect("the seeder's port");
-    (seeder, port)
 }
 
 /// A libtorrent node on `ip`, bootstrapped from `bootstrap`, downloads `published` from an
@@ -347,7 +212,8 @@ fn libtorrent_finds_a_smalltorrent_seeder_through_its_dht_node() {
     let published = Published::multi_file();
     // The seeder's DHT has no one to bootstrap from: a closed loopback port stands for none.
     let nowhere = SocketAddrV4::new(ip(9), free_port());
-    let (_seeder, port) = dht_seeder(&published, "127.0.0.2", nowhere);
+    let (_seeder, port) =
+        smalltorrent_dht_seeder(&published.torrent, &published.data_dir, ip(2), &[nowhere]);
     // The DHT listens on UDP at the same port number as the TCP listener.
     let dht = SocketAddrV4::new(ip(2), port);
     libtorrent_downloads(&published, "127.0.0.6", dht, Duration::from_secs(90));
@@ -363,7 +229,8 @@ fn a_libtorrent_lookup_entered_at_the_third_node_finds_a_smalltorrent_seeder_at_
     let (_first, first) = node(ip(2));
     let (_second, second) = node_from(ip(3), &[first]);
     let (_third, third) = node_from(ip(4), &[second]);
-    let (_seeder, _) = dht_seeder(&published, "127.0.0.5", first);
+    let (_seeder, _) =
+        smalltorrent_dht_seeder(&published.torrent, &published.data_dir, ip(5), &[first]);
     libtorrent_downloads(&published, "127.0.0.6", third, Duration::from_secs(120));
 }
 

@@ -24,6 +24,7 @@
     reason = "each test crate uses a different subset of the helpers and re-exports"
 )]
 
+pub mod dht;
 pub mod gate;
 pub mod hostile_client;
 pub mod hostile_peer;

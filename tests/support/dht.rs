@@ -1,0 +1,159 @@
+//! The DHT side of the harness (BEP 5): `smalltorrent dht` nodes, a smalltorrent seeder
+//! with only its DHT, a KRPC client, and a download of an `xt`-only magnet link through
+//! the DHT.
+//!
+//! No test may reach the internet's DHT routers: every smalltorrent started here is given
+//! loopback `--dht-bootstrap` nodes.
+
+use super::payload::assert_same_tree;
+use super::process::{Proc, smalltorrent_command, spawn_smalltorrent_named};
+use super::published::Published;
+use super::torrent::info_hash_hex;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a program may take to start listening.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A `smalltorrent dht` node on `ip`, and its address.
+pub fn node(ip: Ipv4Addr) -> (Proc, SocketAddrV4) {
+    node_from(ip, &[])
+}
+
+/// A `smalltorrent dht` node on `ip` that joins through `bootstrap`.
+pub fn node_from(ip: Ipv4Addr, bootstrap: &[SocketAddrV4]) -> (Proc, SocketAddrV4) {
+    let mut args = vec!["dht".to_string(), "--bind".into(), format!("{ip}:0")];
+    for node in bootstrap {
+        args.extend(["--bootstrap".into(), node.to_string()]);
+    }
+    let mut proc = spawn_smalltorrent_named(&format!("dht node {ip}"), args);
+    proc.wait_for_stdout("dht node listening on ", READY_TIMEOUT);
+    let addr = proc
+        .stdout()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("dht node listening on ")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .expect("an address after 'dht node listening on'");
+    (proc, addr)
+}
+
+/// `smalltorrent TORRENT -s DATA_DIR --bind IP --port 0` with each of `bootstrap` as a
+/// `--dht-bootstrap` and no tracker of its own to speak of: returns once it listens, with
+/// the port it listens on, TCP for peers and UDP for its DHT node alike.
+pub fn smalltorrent_dht_seeder(
+    torrent: &Path,
+    data_dir: &Path,
+    ip: Ipv4Addr,
+    bootstrap: &[SocketAddrV4],
+) -> (Proc, u16) {
+    let mut args: Vec<String> = vec![
+        torrent.display().to_string(),
+        "-s".into(),
+        data_dir.display().to_string(),
+        "--bind".into(),
+        ip.to_string(),
+        "--port".into(),
+        "0".into(),
+    ];
+    for node in bootstrap {
+        args.extend(["--dht-bootstrap".into(), node.to_string()]);
+    }
+    let mut cmd = smalltorrent_command(args);
+    cmd.env("RUST_LOG", "smalltorrent::dht=debug");
+    let mut seeder = Proc::spawn("smalltorrent seeder", cmd);
+    seeder.wait_until(READY_TIMEOUT, "a 'listening on' line", |p| {
+        p.stderr().lines().any(|l| l.starts_with("listening on "))
+    });
+    let port = seeder
+        .stderr()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("listening on ")?
+                .rsplit(':')
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .expect("the seeder's port");
+    (seeder, port)
+}
+
+/// A KRPC client: a UDP socket on `ip` that sends one datagram and waits for the answer.
+pub struct Client(pub UdpSocket);
+
+impl Client {
+    pub fn on(ip: Ipv4Addr) -> Client {
+        let socket = UdpSocket::bind((ip, 0)).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        Client(socket)
+    }
+
+    /// Sends `query` and returns the answer: the first datagram that is not a query (the
+    /// node may query us too, once we are in its table).
+    pub fn ask(&self, node: SocketAddrV4, query: &[u8]) -> Option<Vec<u8>> {
+        self.0.send_to(query, node).unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            let (len, _) = self.0.recv_from(&mut buf).ok()?;
+            if !contains(&buf[..len], b"1:y1:q") {
+                return Some(buf[..len].to_vec());
+            }
+        }
+    }
+}
+
+/// `d1:ad2:id20:<id>...e1:q<method>1:t2:<t>1:y1:qe` with `args` inside `a` after the id.
+pub fn query(method: &str, transaction: &[u8; 2], args: &[u8]) -> Vec<u8> {
+    let mut out = b"d1:ad2:id20:QQQQQQQQQQQQQQQQQQQQ".to_vec();
+    out.extend_from_slice(args);
+    out.extend_from_slice(format!("e1:q{}:{method}1:t2:", method.len()).as_bytes());
+    out.extend_from_slice(transaction);
+    out.extend_from_slice(b"1:y1:qe");
+    out
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `smalltorrent 'magnet:?xt=urn:btih:<hash>' -d DIR/out -q --bind IP --port 0` with each
+/// of `bootstrap` as a `--dht-bootstrap` (no tracker, no peer): it must exit 0 with the
+/// payload byte-identical. The DHT's debug log is in the failure message.
+pub fn download_through_dht(
+    published: &Published,
+    ip: &str,
+    bootstrap: &[SocketAddrV4],
+    timeout: Duration,
+) {
+    let link = format!("magnet:?xt=urn:btih:{}", info_hash_hex(&published.torrent));
+    let out = published.dir.path().join("out");
+    let mut args: Vec<String> = vec![link, "-d".into(), out.display().to_string(), "-q".into()];
+    args.extend(["--bind".into(), ip.into(), "--port".into(), "0".into()]);
+    for node in bootstrap {
+        args.extend(["--dht-bootstrap".into(), node.to_string()]);
+    }
+    let mut cmd = smalltorrent_command(args);
+    cmd.env("RUST_LOG", "smalltorrent::dht=debug");
+    let mut proc = Proc::spawn("smalltorrent", cmd);
+    let status = proc
+        .wait_exit(timeout)
+        .unwrap_or_else(|why| panic!("{why}"));
+    assert!(
+        status.success(),
+        "smalltorrent failed
+{}",
+        proc.report()
+    );
+    assert_same_tree(
+        &published.payload,
+        &out.join(published.payload.file_name().unwrap()),
+    );
+}
