@@ -166,42 +166,6 @@ fn smalltorrent_finds_a_libtorrent_seeder_through_the_dht() {
     download_through_dht(&published, "127.0.0.3", &[addr], Duration::from_secs(120));
 }
 
-/// `smalltorrent TORRENT -s DATA --bind IP --port 0`, seeding with only its DHT, which
-/// joins through `bootstrap`. Returns it and its port (TCP, and UDP for the DHT: the same
-/// number).
-fn dht_seeder(published: &Published, ip: &str, bootstrap: SocketAddrV4) -> (Proc, u16) {
-    let mut seeder = spawn_smalltorrent_named(
-        "smalltorrent seeder",
-        [
-            published.torrent.as_os_str(),
-            "-s".as_ref(),
-            published.data_dir.as_os_str(),
-            "--bind".as_ref(),
-            ip.as_ref(),
-            "--port".as_ref(),
-            "0".as_ref(),
-            "--dht-bootstrap".as_ref(),
-            bootstrap.to_string().as_ref(),
-        ],
-    );
-    seeder.wait_until(READY_TIMEOUT, "a 'listening on' line", |p| {
-        p.stderr().contains("listening on")
-    });
-    let port: u16 = seeder
-        .stderr()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("listening on ")?
-                .rsplit(':')
-                .next()?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .expect("the seeder's port");
-    (seeder, port)
-}
-
 /// A libtorrent node on `ip`, bootstrapped from `bootstrap`, downloads `published` from an
 /// `xt`-only magnet link; the payload must arrive byte-identical within `timeout`.
 fn libtorrent_downloads(
@@ -228,7 +192,8 @@ fn libtorrent_finds_a_smalltorrent_seeder_through_its_dht_node() {
     let published = Published::multi_file();
     // The seeder's DHT has no one to bootstrap from: a closed loopback port stands for none.
     let nowhere = SocketAddrV4::new(ip(9), free_port());
-    let (_seeder, port) = dht_seeder(&published, "127.0.0.2", nowhere);
+    let (_seeder, port) =
+        smalltorrent_dht_seeder(&published.torrent, &published.data_dir, ip(2), &[nowhere]);
     // The DHT listens on UDP at the same port number as the TCP listener.
     let dht = SocketAddrV4::new(ip(2), port);
     libtorrent_downloads(&published, "127.0.0.6", dht, Duration::from_secs(90));
@@ -244,7 +209,8 @@ fn a_libtorrent_lookup_entered_at_the_third_node_finds_a_smalltorrent_seeder_at_
     let (_first, first) = dht_node(ip(2));
     let (_second, second) = dht_node_from(ip(3), &[first]);
     let (_third, third) = dht_node_from(ip(4), &[second]);
-    let (_seeder, _) = dht_seeder(&published, "127.0.0.5", first);
+    let (_seeder, _) =
+        smalltorrent_dht_seeder(&published.torrent, &published.data_dir, ip(5), &[first]);
     libtorrent_downloads(&published, "127.0.0.6", third, Duration::from_secs(120));
 }
 

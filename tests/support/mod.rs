@@ -47,7 +47,7 @@ pub use leechers::{
     LibtorrentLeecher, PieceReport, TransmissionLeecher, aria2_download_logged, lt_download,
 };
 pub use metadata_liar::{Lie, MetadataFacts, MetadataLiar};
-pub use net::{free_port, listening_ports, udp_ports};
+pub use net::{free_port, free_udp_port, listening_ports, udp_ports};
 pub use payload::{
     assert_same_tree, copy_tree, make_file, make_tree, noise, tree_differences,
     wait_until_mtime_can_change,

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
 /// A TCP port that was free on 127.0.0.1 a moment ago. Another process may take it before the
@@ -12,6 +12,15 @@ use std::time::Duration;
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// A UDP port that was free on 127.0.0.1 a moment ago, for a program that cannot bind port
+/// 0 (aria2c's `--dht-listen-port`); the same race as [`free_port`].
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
         .expect("bind 127.0.0.1:0")
         .port()
 }

@@ -1,18 +1,22 @@
 //! Real BitTorrent clients seeding on loopback. Every constructor returns only once the
-//! tracker hands out the seeder's address, so a leecher started next will find it.
+//! tracker (or, for [`Seeder::aria2_dht`], the DHT node) hands out the seeder's address,
+//! so a leecher started next will find it.
 //!
 //! | seeder        | how it is started (see the constructor for every flag)               |
 //! |---------------|----------------------------------------------------------------------|
 //! | libtorrent    | `/usr/bin/python3 tests/support/lt_seed.py TORRENT DIR --ip IP`        |
 //! | aria2c        | `aria2c -V --seed-ratio=0.0 --listen-port=P --interface=IP ...`        |
+//! | aria2c, DHT   | the same, no tracker: `--enable-dht=true --dht-entry-point=NODE`     |
 //! | transmission  | `transmission-cli -g CONFIG -w DIR TORRENT`, settings.json in CONFIG |
 //! | corrupt       | `/usr/bin/python3 tests/support/bad_seed.py TORRENT DIR --ip IP`       |
 //!
 //! Give each seeder of one swarm its own loopback address (127.0.0.2, 127.0.0.3, ...), so
 //! the tracker's peer list and the client's logs tell them apart.
 
-use super::net::{free_port, listening_ports};
+use super::dht::{aria2_dht_options, wait_until_announced};
+use super::net::{free_port, free_udp_port, listening_ports};
 use super::process::Proc;
+use super::torrent::info_hash;
 use super::tracker::TrackerProcess;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -146,29 +150,35 @@ impl Seeder {
         data_dir: &Path,
         ip: Ipv4Addr,
     ) -> Seeder {
-        let test_pid = std::process::id().to_string();
         Self::on_free_port("aria2c seeder", tracker, torrent, ip, None, |port| {
-            let mut cmd = Command::new("aria2c");
-            cmd.args([
-                "--check-integrity=true",
-                "--seed-ratio=0.0",
-                "--enable-dht=false",
-                "--enable-dht6=false",
-                "--bt-enable-lpd=false",
-                "--enable-peer-exchange=false",
-                "--file-allocation=none",
-                "--console-log-level=warn",
-                "--summary-interval=0",
-                &format!("--listen-port={port}"),
-                &format!("--interface={ip}"),
-                // Dies with the test binary even if it is SIGKILLed and Drop never runs.
-                &format!("--stop-with-process={test_pid}"),
-                "-d",
-            ])
-            .arg(data_dir)
-            .arg(torrent);
-            cmd
+            aria2_seeder(torrent, data_dir, ip, port, &[])
         })
+    }
+
+    /// [`Seeder::aria2`] with only the DHT to be found through: its DHT node joins through
+    /// `entry` alone (see [`aria2_dht_options`]) and announces there; returns once `entry`
+    /// hands out the seeder's address. Give it a torrent without trackers
+    /// ([`without_trackers`](super::torrent::without_trackers)).
+    pub fn aria2_dht(torrent: &Path, data_dir: &Path, ip: Ipv4Addr, entry: SocketAddrV4) -> Seeder {
+        let state = tempfile::tempdir().expect("tempdir");
+        let dht_port = free_udp_port();
+        let options = aria2_dht_options(entry, dht_port, state.path());
+        let (mut proc, addr) = start_on_free_port("aria2c DHT seeder", ip, |port| {
+            aria2_seeder(torrent, data_dir, ip, port, &options)
+        });
+        let announced = wait_until_announced(entry, &info_hash(torrent), addr, READY_TIMEOUT);
+        if let Err(why) = announced {
+            proc.kill();
+            panic!(
+                "the aria2c seeder never announced: {why}\n{}",
+                proc.report()
+            );
+        }
+        Seeder {
+            proc,
+            addr,
+            _config: Some(state),
+        }
     }
 
     /// transmission-cli 3.00 verifying then seeding `data_dir`. It reads `settings.json` from
@@ -265,6 +275,38 @@ pub fn aria2_download(torrent: &Path, out_dir: &Path, ip: Ipv4Addr, timeout: Dur
         Ok(status) => panic!("aria2c leecher failed ({status})\n{}", proc.report()),
         Err(why) => panic!("{why}"),
     }
+}
+
+/// `aria2c -V --seed-ratio=0.0 ... -d DATA_DIR TORRENT` listening on `ip:port`, with DHT,
+/// LPD and PEX off, then `extra` (later options win).
+fn aria2_seeder(
+    torrent: &Path,
+    data_dir: &Path,
+    ip: Ipv4Addr,
+    port: u16,
+    extra: &[String],
+) -> Command {
+    let mut cmd = Command::new("aria2c");
+    cmd.args([
+        "--check-integrity=true",
+        "--seed-ratio=0.0",
+        "--enable-dht=false",
+        "--enable-dht6=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false",
+        "--file-allocation=none",
+        "--console-log-level=warn",
+        "--summary-interval=0",
+        &format!("--listen-port={port}"),
+        &format!("--interface={ip}"),
+        // Dies with the test binary even if it is SIGKILLed and Drop never runs.
+        &format!("--stop-with-process={}", std::process::id()),
+    ])
+    .args(extra)
+    .arg("-d")
+    .arg(data_dir)
+    .arg(torrent);
+    cmd
 }
 
 /// For clients that cannot bind port 0: picks a free port, starts `command(port)`, and checks
