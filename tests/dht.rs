@@ -372,3 +372,40 @@ fn a_node_that_answers_with_fake_nodes_does_not_stop_the_download() {
     let asked = asked.load(std::sync::atomic::Ordering::Relaxed);
     assert!(asked <= 100, "the liar was asked {asked} times");
 }
+
+/// A .torrent whose only tracker is dead is not given up on while the DHT runs: smalltorrent
+/// finds a libtorrent seeder through a `smalltorrent dht` node and downloads. (With
+/// `--no-dht`, the same run ends at once with "no tracker answered", as tests/cli.rs
+/// checks.)
+#[test]
+fn a_torrent_with_a_dead_tracker_downloads_through_the_dht() {
+    let published = Published::single_file(2 << 20, 16);
+    let dead = format!("http://127.0.0.1:{}/announce", free_port());
+    let torrent = published.dir.path().join("dead-tracker.torrent");
+    make_torrent(&published.payload, &dead, 16, &torrent);
+    let (_node, addr) = dht_node(ip(2));
+    let seed = torrent.to_str().unwrap();
+    let _seeder = libtorrent_dht("127.0.0.6", addr, &["--seed", seed], &published.data_dir);
+    let out = published.dir.path().join("out");
+    let output = run_smalltorrent(
+        [
+            torrent.as_os_str(),
+            "-d".as_ref(),
+            out.as_os_str(),
+            "-q".as_ref(),
+            "--bind".as_ref(),
+            "127.0.0.3".as_ref(),
+            "--port".as_ref(),
+            "0".as_ref(),
+            "--dht-bootstrap".as_ref(),
+            addr.to_string().as_ref(),
+        ],
+        Duration::from_secs(120),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "smalltorrent failed:\n{stderr}");
+    assert_same_tree(
+        &published.payload,
+        &out.join(published.payload.file_name().unwrap()),
+    );
+}

@@ -1,5 +1,6 @@
-//! When to give up on a download that cannot make progress: no tracker answers, or no peer
-//! can be reached for too long (`--give-up`). Pure bookkeeping fed by the main loop.
+//! When to give up on a download that cannot make progress: no tracker answers (and peers
+//! can come from nowhere else), or no peer can be reached for too long (`--give-up`). Pure
+//! bookkeeping fed by the main loop.
 
 use super::DownloadError;
 use crate::announcer::Report;
@@ -7,7 +8,8 @@ use std::time::{Duration, Instant};
 
 pub(super) struct GiveUp {
     has_trackers: bool,
-    has_direct_peers: bool,
+    /// Peers can come from elsewhere than the trackers: `--peer` addresses, or the DHT.
+    other_sources: bool,
     give_up: Duration,
     /// Last time a peer was connected (or the start).
     last_peer: Instant,
@@ -18,10 +20,10 @@ pub(super) struct GiveUp {
 }
 
 impl GiveUp {
-    pub(super) fn new(has_trackers: bool, has_direct_peers: bool, give_up: Duration) -> GiveUp {
+    pub(super) fn new(has_trackers: bool, other_sources: bool, give_up: Duration) -> GiveUp {
         GiveUp {
             has_trackers,
-            has_direct_peers,
+            other_sources,
             give_up,
             last_peer: Instant::now(),
             tracker_answered: false,
@@ -52,7 +54,7 @@ impl GiveUp {
         if let Some(error) = &self.all_failed
             && self.has_trackers
             && !self.tracker_answered
-            && !self.has_direct_peers
+            && !self.other_sources
         {
             return Some(DownloadError::NoTracker(error.clone()));
         }
@@ -60,7 +62,7 @@ impl GiveUp {
         if waited < self.give_up {
             return None;
         }
-        let detail = if self.peers_from_trackers == 0 && !self.has_direct_peers {
+        let detail = if self.peers_from_trackers == 0 && !self.other_sources {
             "the trackers listed no peers".to_string()
         } else {
             format!(

@@ -94,11 +94,8 @@ pub(super) fn run(
                 watcher.attach(parts.pieces.clone(), parts.counters.clone());
             }
             threads.add_torrent(&parts, recorder, options)?;
-            let give_up = GiveUp::new(
-                !options.trackers.is_empty(),
-                !options.peers.is_empty(),
-                options.give_up,
-            );
+            let other_sources = !options.peers.is_empty() || threads.dht_nodes().is_some();
+            let give_up = GiveUp::new(!options.trackers.is_empty(), other_sources, options.give_up);
             main_loop::run(&parts, options, &threads, give_up, interrupt, started)?;
             Ok(parts)
         });
@@ -117,11 +114,8 @@ fn wait_for_metadata(
     counters: &Counters,
 ) -> Result<Arc<[u8]>, DownloadError> {
     let mut display = Display::new(options.progress);
-    let mut give_up = GiveUp::new(
-        !options.trackers.is_empty(),
-        !options.peers.is_empty(),
-        options.give_up,
-    );
+    let other_sources = !options.peers.is_empty() || threads.dht_nodes().is_some();
+    let mut give_up = GiveUp::new(!options.trackers.is_empty(), other_sources, options.give_up);
     let name = match &options.source {
         Source::Magnet {
             name: Some(name), ..

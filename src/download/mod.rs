@@ -200,7 +200,8 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         dht_nodes: parts.meta.dht_nodes.clone(),
     };
     let threads = Threads::start(options, swarm, Some((&parts, recorder)))?;
-    let give_up = GiveUp::new(has_trackers, !options.peers.is_empty(), options.give_up);
+    let other_sources = !options.peers.is_empty() || threads.dht_nodes().is_some();
+    let give_up = GiveUp::new(has_trackers, other_sources, options.give_up);
     let outcome = main_loop::run(&parts, options, &threads, give_up, interrupt, started);
     let written = threads.shutdown();
     outcome?;
