@@ -50,13 +50,19 @@ impl Opentracker {
             .current_dir(dir.path());
         let mut proc = Proc::spawn("opentracker", cmd);
         let pid = proc.pid();
+        // Each read of /proc/net is kept: a read while other tests open and close many
+        // sockets can miss rows, so a second read might not find what the first did.
+        let mut ports = None;
         proc.wait_until(
             Duration::from_secs(10),
             "listening TCP and UDP ports",
-            |_| !listening_ports(pid).is_empty() && !udp_ports(pid).is_empty(),
+            |_| {
+                let (tcp, udp) = (listening_ports(pid), udp_ports(pid));
+                ports = tcp.first().copied().zip(udp.first().copied());
+                ports.is_some()
+            },
         );
-        let addr = listening_ports(pid)[0];
-        let udp = udp_ports(pid)[0];
+        let (addr, udp) = ports.expect("the ports waited for");
         Opentracker {
             proc,
             addr,
