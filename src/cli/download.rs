@@ -19,7 +19,7 @@ pub const USAGE: &str = "\
 smalltorrent — a small BitTorrent client
 
 Usage:
-  smalltorrent demo [--leechers N] [--size SIZE] [--growth] [--keep DIR]
+  smalltorrent demo [--leechers N] [--size SIZE] [--dht] [--growth] [--keep DIR]
                                         watch a whole swarm on this machine (no internet)
   smalltorrent [OPTIONS] FILE.torrent   download a torrent
   smalltorrent [OPTIONS] 'magnet:?xt=urn:btih:...'
