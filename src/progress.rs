@@ -76,8 +76,9 @@ impl Display {
         }
     }
 
-    /// Updates the rates from a new snapshot and draws it if it is time to.
-    pub fn draw(&mut self, now: Instant, snapshot: Snapshot) {
+    /// Updates the rates from a new snapshot and draws it if it is time to, ending with
+    /// `stalled: REASON` when there is one (given at several lengths, longest first).
+    pub fn draw(&mut self, now: Instant, snapshot: Snapshot, stalled: &[String]) {
         if let Some((then, before)) = self.last {
             let seconds = now.duration_since(then).as_secs_f64();
             if seconds > 0.0 {
@@ -95,7 +96,8 @@ impl Display {
             Mode::Terminal => {
                 // Asked at each draw (a system call every 250 ms) to follow a resize.
                 let size = terminal::size();
-                let line = render(&snapshot, self.down_rate, self.up_rate, size.line_width());
+                let width = size.line_width();
+                let line = render_stalled(&snapshot, self.down_rate, self.up_rate, stalled, width);
                 let _ = write!(stderr, "{}", self.line.redraw(&line, size));
                 let _ = stderr.flush();
             }
@@ -105,7 +107,8 @@ impl Display {
                     .is_none_or(|at| now.duration_since(at) >= PLAIN_INTERVAL)
                 {
                     self.last_plain = Some(now);
-                    let line = render(&snapshot, self.down_rate, self.up_rate, usize::MAX);
+                    let (down, up) = (self.down_rate, self.up_rate);
+                    let line = render_stalled(&snapshot, down, up, stalled, usize::MAX);
                     let _ = writeln!(stderr, "{line}");
                 }
             }
@@ -114,14 +117,16 @@ impl Display {
 
     /// Draws `text` as the progress line, for a state with no bytes to count yet (a magnet
     /// link's wait for the metadata): in place on a terminal, every
-    /// [`PLAIN_INTERVAL`] otherwise.
-    pub fn status(&mut self, now: Instant, text: &str) {
+    /// [`PLAIN_INTERVAL`] otherwise; with a `stalled:` clause as in [`Display::draw`].
+    pub fn status(&mut self, now: Instant, text: &str, stalled: &[String]) {
         let mut stderr = std::io::stderr().lock();
         match self.mode {
             Mode::Quiet => {}
             Mode::Terminal => {
                 let size = terminal::size();
-                let line = terminal::fit(text, size.line_width());
+                let width = size.line_width();
+                let line =
+                    with_clause(text, stalled, width).unwrap_or_else(|| terminal::fit(text, width));
                 let _ = write!(stderr, "{}", self.line.redraw(&line, size));
                 let _ = stderr.flush();
             }
@@ -131,7 +136,8 @@ impl Display {
                     .is_none_or(|at| now.duration_since(at) >= PLAIN_INTERVAL)
                 {
                     self.last_plain = Some(now);
-                    let _ = writeln!(stderr, "{text}");
+                    let line = with_clause(text, stalled, usize::MAX);
+                    let _ = writeln!(stderr, "{}", line.as_deref().unwrap_or(text));
                 }
             }
         }
@@ -167,6 +173,19 @@ impl Display {
 /// wide, the least important fields go first: the limits, the DHT, the upload rate, the
 /// size, the peers, the download rate, the ETA; the percent stays.
 pub fn render(s: &Snapshot, down_rate: f64, up_rate: f64, width: usize) -> String {
+    render_stalled(s, down_rate, up_rate, &[], width)
+}
+
+/// [`render`] ending with `  stalled: REASON`, the longest of `stalled` (a reason at
+/// several lengths, longest first) that fits: shortened first, then the fields go, then it
+/// takes its tersest form, and it goes last, before the percent.
+pub fn render_stalled(
+    s: &Snapshot,
+    down_rate: f64,
+    up_rate: f64,
+    stalled: &[String],
+    width: usize,
+) -> String {
     let percent = if s.total_bytes == 0 {
         100.0
     } else {
@@ -205,11 +224,29 @@ pub fn render(s: &Snapshot, down_rate: f64, up_rate: f64, width: usize) -> Strin
         let kept = fields.iter().filter(|(rank, _)| *rank <= most);
         kept.map(|(_, text)| text.as_str()).collect()
     };
-    let line = (0..=8)
-        .rev()
-        .map(up_to)
-        .find(|line| terminal::width_of(line) <= width);
+    if stalled.is_empty() {
+        let line = (0..=8)
+            .rev()
+            .map(up_to)
+            .find(|l| terminal::width_of(l) <= width);
+        return line.unwrap_or_else(|| terminal::fit(&up_to(0), width));
+    }
+    // Fields go before the reason's tersest form (its last) is used; then with it.
+    let telling = &stalled[..(stalled.len() - 1).max(1)];
+    let with = |reasons: &[String]| {
+        (0..=8)
+            .rev()
+            .find_map(|most| with_clause(&up_to(most), reasons, width))
+    };
+    let line = with(telling).or_else(|| with(stalled));
     line.unwrap_or_else(|| terminal::fit(&up_to(0), width))
+}
+
+/// `line  stalled: REASON` with the longest of `stalled` that fits in `width`, if any does.
+fn with_clause(line: &str, stalled: &[String], width: usize) -> Option<String> {
+    let with = |reason: &String| format!("{line}  stalled: {reason}");
+    let fits = |full: &String| terminal::width_of(full) <= width;
+    stalled.iter().map(with).find(fits)
 }
 
 /// The line printed when a download is complete and verified.

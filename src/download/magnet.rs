@@ -115,7 +115,8 @@ fn wait_for_metadata(
 ) -> Result<Arc<[u8]>, DownloadError> {
     let mut display = Display::new(options.progress);
     let other_sources = !options.peers.is_empty() || threads.dht_nodes().is_some();
-    let mut give_up = GiveUp::new(!options.trackers.is_empty(), other_sources, options.give_up);
+    let mut give_up =
+        GiveUp::new(!options.trackers.is_empty(), other_sources, options.give_up).for_metadata();
     let name = match &options.source {
         Source::Magnet {
             name: Some(name), ..
@@ -139,11 +140,10 @@ fn wait_for_metadata(
             recv(interrupt) -> _ => break Err(DownloadError::Interrupted),
             default(TICK) => {},
         }
-        let peers = counters.peers();
-        display.status(
-            Instant::now(),
-            &format!("fetching metadata{name} from {peers} peers"),
-        );
+        let (peers, dht_nodes) = (counters.peers(), threads.dht_nodes());
+        let stalled = give_up.metadata_stalled(peers, dht_nodes);
+        let text = format!("fetching metadata{name} from {peers} peers");
+        display.status(Instant::now(), &text, &stalled);
         if let Some(error) = give_up.check(peers) {
             break Err(error);
         }

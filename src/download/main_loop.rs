@@ -103,7 +103,8 @@ impl MainLoop<'_> {
             max_down: self.options.max_download_rate,
             max_up: self.options.max_upload_rate,
         };
-        self.display.draw(Instant::now(), snapshot);
+        let stalled = self.give_up.stalled(pieces, &snapshot);
+        self.display.draw(Instant::now(), snapshot, &stalled);
         if !pieces.is_complete() {
             return self.give_up.check(snapshot.peers).map(Err);
         }

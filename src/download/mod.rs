@@ -28,6 +28,8 @@ mod give_up;
 mod magnet;
 mod main_loop;
 mod parts;
+mod stall_watch;
+mod stalled;
 mod threads;
 mod watcher;
 

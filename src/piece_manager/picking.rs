@@ -37,6 +37,17 @@ impl PieceManager {
         }
     }
 
+    /// The pieces still to fetch (missing or under way) that no connected peer has: why a
+    /// download can stall. One pass over the table, so the main loop asks rarely.
+    pub fn unavailable_missing(&self) -> Vec<u32> {
+        let state = self.state.lock();
+        let wanted = |(piece, s): (usize, &PieceState)| {
+            let fetch = matches!(s, PieceState::Missing | PieceState::Active);
+            (fetch && state.availability.get(piece) == Some(&0)).then_some(piece as u32)
+        };
+        state.pieces.iter().enumerate().filter_map(wanted).collect()
+    }
+
     /// Chooses up to `want` blocks for `peer` to request, given the pieces it `has` and the
     /// blocks it already has in flight (`in_flight`, so the endgame never asks one peer
     /// twice). Appends them to `out` and marks them requested.
