@@ -5,7 +5,7 @@
 //! * Owns: the tracker list in BEP 12 order ([`TrackerTiers`]) and, per tier, the announce
 //!   schedule, the tracker id, and which events (`started`, `completed`) went through.
 //! * Reads: [`Command`]s: `Completed` and `Stop` from the main thread, `NeedPeers` from
-//!   the peer manager (when it runs short of addresses to dial); the shared [`Counters`]
+//!   the peer manager (when it runs short of peers and of addresses to dial); the shared [`Counters`]
 //!   for `uploaded`/`downloaded`/`left`.
 //! * Writes: peer addresses to the peer manager; [`Report`]s to the main thread.
 //!
@@ -13,7 +13,19 @@
 //! an announce to a tier tries its trackers in order until one answers, which is promoted
 //! to the front of its tier; the tier's next announce is due after the interval that
 //! tracker gave (never sooner than its `min interval`), or after a doubling back-off if all
-//! failed. Between announces the thread sleeps on the command channel, so a command wakes
+//! failed.
+//!
+//! Early re-announces, for a torrent short of peers: the peer manager sends `NeedPeers`
+//! with its number of connected peers (every tick while it has fewer than it wants and
+//! no address left to dial). Each answering tier is then announced to again
+//! [`EARLY_FLOOR`] (60 s) after its last announce, or after the tracker's `min interval` if
+//! that is longer: a tracker that asks for one is never announced to more often. While the
+//! number of connected peers does not change, each early announce doubles the wait before
+//! the next (60 s, 120 s, 240 s, ...), up to the tracker's regular interval; a change in the
+//! number resets it to the floor. With enough peers no `NeedPeers` comes and the tiers keep
+//! their regular interval. This is how a seeder that announced before a leecher arrived
+//! learns of it when the leecher cannot dial it (behind NAT, or transmission-cli, which
+//! never dials loopback peers). Between announces the thread sleeps on the command channel, so a command wakes
 //! it at once; `Stop` is noticed between two trackers. It never panics: tracker errors
 //! become reports, and a closed channel just means nobody listens any more. Dropping every
 //! command sender (the main thread's and the peer manager's) works like [`Command::Stop`].
@@ -37,6 +49,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 const STOP_BUDGET: Duration = Duration::from_secs(4);
 /// Shortest gap between two announces when the tracker gave no `min interval`.
 const DEFAULT_MIN_GAP: Duration = Duration::from_secs(30);
+/// Shortest wait before an early re-announce (for more peers), whatever the tracker's
+/// `min interval`; doubled after each early announce while the peer count stays put.
+const EARLY_FLOOR: Duration = Duration::from_secs(60);
 /// Wait after an announce to a tier in which every tracker failed; doubles up to
 /// [`MAX_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_secs(15);
@@ -65,9 +80,9 @@ pub struct AnnouncerConfig {
 pub enum Command {
     /// A download just finished: send `completed` once.
     Completed,
-    /// The peer manager is short of addresses to dial: re-announce now if min interval
-    /// allows.
-    NeedPeers,
+    /// The peer manager is short of addresses to dial and has `connected` peers:
+    /// re-announce early (see the module comment).
+    NeedPeers { connected: usize },
     /// Send `stopped` (short timeout, best effort) and exit.
     Stop,
 }
@@ -243,11 +258,7 @@ impl Announcer {
                 }
             }
         }
-        let state = &mut self.states[tier];
-        state.failing = true;
-        state.earliest = None;
-        state.due = Instant::now() + state.retry;
-        state.retry = (state.retry * 2).min(MAX_RETRY);
+        self.states[tier].failed(Instant::now());
         Ok(Some(last_error))
     }
 
@@ -284,11 +295,7 @@ impl Announcer {
         if reply.tracker_id.is_some() {
             state.tracker_id.clone_from(&reply.tracker_id);
         }
-        let min_gap = reply.min_interval.unwrap_or(DEFAULT_MIN_GAP);
-        state.due = sent + reply.interval.max(min_gap);
-        state.earliest = Some(sent + min_gap);
-        state.retry = FIRST_RETRY;
-        state.failing = false;
+        state.answered(sent, reply.interval, reply.min_interval);
         state.last = Some(url.clone());
         if let Some(warning) = &reply.warning {
             log::warn!("tracker {url} warns: {warning}");
@@ -313,7 +320,7 @@ impl Announcer {
 
     /// Waits until a tier is due or a command needs an announce now; commands set aside
     /// during the announces come first. `NeedPeers` brings each answering tier forward to
-    /// the end of its min interval; failing tiers keep their back-off.
+    /// its early re-announce time ([`Tier::want_peers`]); failing tiers keep their back-off.
     fn wait(&mut self, commands: &Receiver<Command>) -> Wake {
         let mut deferred = std::mem::take(&mut self.deferred).into_iter();
         loop {
@@ -327,11 +334,9 @@ impl Announcer {
             match command {
                 Err(RecvTimeoutError::Timeout) => return Wake::Announce,
                 Err(RecvTimeoutError::Disconnected) | Ok(Command::Stop) => return Wake::Stop,
-                Ok(Command::NeedPeers) => {
+                Ok(Command::NeedPeers { connected }) => {
                     for tier in &mut self.states {
-                        if let Some(earliest) = tier.earliest {
-                            tier.due = tier.due.min(earliest);
-                        }
+                        tier.want_peers(connected);
                     }
                 }
                 Ok(Command::Completed) => {

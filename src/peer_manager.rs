@@ -6,7 +6,7 @@
 //! * Reads: address lists from the announcer; accepted connections from the listener;
 //!   [`Command`]s from the main thread; an [`Exited`] from every peer thread that ends.
 //! * Writes: each peer's stop flag and unchoke verdict; it asks for more peers through
-//!   `want_peers`, and reports each peer thread it starts through `peer_started`.
+//!   `want_peers` (with how many it has), and reports each peer thread it starts through `peer_started`.
 //!
 //! It keeps up to `max_peers` connections, dialled and accepted alike: it dials candidates,
 //! reaps peers that ended and replaces them, retries dropped addresses with a growing
@@ -57,8 +57,9 @@ pub struct Inputs {
     pub addresses: Receiver<Vec<SocketAddr>>,
     /// Connections the listener accepted.
     pub incoming: Receiver<(TcpStream, SocketAddr)>,
-    /// Called when we are short of candidates (asks the announcer for more).
-    pub want_peers: Box<dyn Fn() + Send>,
+    /// Called when we are short of candidates, with the number of peer threads running
+    /// (asks the announcer and the DHT for more).
+    pub want_peers: Box<dyn Fn(usize) + Send>,
     /// Our own listening address, never to be dialled.
     pub own_addr: Option<SocketAddr>,
     /// Told of every peer thread started (dialled or accepted) and its status, as it starts,
@@ -91,7 +92,7 @@ struct Dialable {
 struct PeerManager {
     shared: Arc<Shared>,
     max_peers: usize,
-    want_peers: Box<dyn Fn() + Send>,
+    want_peers: Box<dyn Fn(usize) + Send>,
     own_addr: Option<SocketAddr>,
     peer_started: PeerStarted,
     candidates: VecDeque<Dialable>,
@@ -271,7 +272,7 @@ impl PeerManager {
         }
         self.candidates.append(&mut postponed);
         if self.running.len() < self.max_peers && self.candidates.is_empty() {
-            (self.want_peers)();
+            (self.want_peers)(self.running.len());
         }
     }
 

@@ -249,6 +249,27 @@ fn transmission_leeches_from_our_seeder_through_our_tracker_over_udp() {
     assert_announced(&tracker.report(), "udp", &["127.0.0.5:", "127.0.0.2:"]);
 }
 
+/// A seeder alone in its swarm re-announces early, for peers, a minute after its first
+/// announce (BEP 15 has no min interval, and the interval is 30 minutes), then waits two
+/// minutes: in 80 s the tracker hears exactly two announces from it, not one (no early
+/// re-announce) nor three (no floor of a minute, or no back-off).
+#[test]
+fn a_lone_seeder_reannounces_after_a_minute_then_backs_off() {
+    let tracker = SmalltorrentTracker::start(1800);
+    let payload = Payload::new(MIB);
+    let url = tracker.udp_announce_url();
+    let torrent = payload.torrent("t", &[vec![&url]]);
+    let mut seeder = SmalltorrentPeer::seed(&tracker, &torrent, &payload.data_dir, ip(2));
+    std::thread::sleep(secs(80));
+    let log = tracker.report();
+    let announces = log
+        .lines()
+        .filter(|l| l.contains("udp announce") && l.contains("from 127.0.0.2:"))
+        .count();
+    assert_eq!(announces, 2, "{log}");
+    seeder.interrupt(secs(20));
+}
+
 /// The tracker's debug log shows an announce over `via` from each of `peers`.
 fn assert_announced(log: &str, via: &str, peers: &[&str]) {
     for peer in peers {

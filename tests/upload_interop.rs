@@ -179,6 +179,33 @@ fn transmission_downloads_multi_file() {
     transmission_downloads(Upload::multi_file());
 }
 
+/// The seeder announces before Transmission exists, so the tracker's first answer lists
+/// nobody; Transmission, started next, never dials the loopback seeder, and opentracker's
+/// interval is 30 minutes. Only the seeder's early re-announce (no peer connected: about a
+/// minute after the last one) tells it of the leecher.
+///
+/// Over HTTP opentracker asks for a `min interval` of 15 minutes, which we honour; over UDP
+/// (BEP 15 has no min interval) the early re-announce comes after a minute. So the seeder
+/// is given opentracker's UDP URL as a second tier, and it is that tier which finds the
+/// leecher.
+#[test]
+fn transmission_downloads_from_a_seeder_that_announced_first() {
+    let upload = Upload::single_file(ODD_SIZE, 16);
+    let udp = upload.tracker.udp_announce_url();
+    let seeder = SmalltorrentPeer::seed_logged(
+        &upload.tracker,
+        &upload.torrent,
+        &upload.data_dir,
+        ip(2),
+        &["--tracker", &udp],
+        "smalltorrent::announcer=info",
+    );
+    let out = upload.out_dir("transmission");
+    let mut leecher = TransmissionLeecher::start(&upload.tracker, &upload.torrent, &out, ip(3));
+    leecher.wait_for(&upload.payload, &upload.downloaded(&out), secs(150));
+    upload.stop_seeder(seeder);
+}
+
 /// A folder with one corrupted piece: smalltorrent reports 63 of 64 pieces valid, and a
 /// libtorrent leecher with smalltorrent as its only source ends with every other piece and
 /// never receives bad data (no hash failure), so the bad piece was never served.

@@ -130,8 +130,8 @@ impl Threads {
             Inputs {
                 addresses: address_inbox,
                 incoming: incoming_inbox,
-                want_peers: Box::new(move || {
-                    let _ = want_peers.send(announcer::Command::NeedPeers);
+                want_peers: Box::new(move |connected| {
+                    let _ = want_peers.send(announcer::Command::NeedPeers { connected });
                     if let Some((node, info_hash)) = &dht_wants {
                         let info_hash = *info_hash;
                         let _ = node.send(dht::Command::WantPeers { info_hash });
