@@ -18,7 +18,7 @@
 //! Early re-announces, for a torrent short of peers: the peer manager sends `NeedPeers`
 //! with its number of connected peers (every tick while it has fewer than it wants and
 //! no address left to dial). Each answering tier is then announced to again
-//! [`EARLY_FLOOR`] (60 s) after its last announce, or after the tracker's `min interval` if
+//! `EARLY_FLOOR` (60 s) after its last announce, or after the tracker's `min interval` if
 //! that is longer: a tracker that asks for one is never announced to more often. While the
 //! number of connected peers does not change, each early announce doubles the wait before
 //! the next (60 s, 120 s, 240 s, ...), up to the tracker's regular interval; a change in the
