@@ -41,6 +41,7 @@ pub mod progress;
 pub mod random;
 pub mod rate_limit;
 pub mod resume;
+pub mod selection;
 pub mod stats;
 pub mod terminal;
 pub mod threads;

@@ -16,6 +16,8 @@
 //! * `Hashing`: every block is on disk; the piece waits for the hasher or is being hashed.
 //! * `Verified`: the hash matched. A verified piece never changes again, unless its file
 //!   is truncated under us ([`PieceManager::forget_piece`]).
+//! * `Skipped`: not wanted (it holds no byte of a file chosen with `--select`); never
+//!   fetched. The download is complete when every *wanted* piece is verified.
 //!
 //! A block of an active piece moves `Free → Requested → Received → Written`:
 //!
@@ -62,6 +64,7 @@ enum PieceState {
     Active,
     Hashing,
     Verified,
+    Skipped,
 }
 
 /// The state of one block of an active piece.
@@ -112,7 +115,10 @@ pub enum Written {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Progress {
     pub verified_pieces: u32,
+    /// The bytes of the verified pieces that are wanted.
     pub verified_bytes: u64,
+    /// The bytes of every wanted piece: the torrent's length, unless `--select` chose files.
+    pub wanted_bytes: u64,
     pub active_pieces: u32,
 }
 
@@ -125,7 +131,13 @@ struct State {
     /// How many connected peers have each piece.
     availability: Vec<u16>,
     verified: Bitfield,
+    /// The bytes of the verified pieces that are wanted.
     verified_bytes: u64,
+    /// The pieces to fetch (every piece, unless `--select` chose files).
+    wanted: Bitfield,
+    wanted_bytes: u64,
+    /// Wanted pieces not verified yet: the download is complete at 0.
+    wanted_missing: u32,
     /// Pieces in the order they were verified, so peer threads can send `have`s.
     verified_log: Vec<u32>,
     /// Pieces that failed a hash check at least once.
@@ -149,14 +161,27 @@ impl PieceManager {
     /// A manager for a torrent of this shape, with `have` already verified (from a check of
     /// data on disk).
     pub fn new(geometry: Geometry, have: &Bitfield) -> PieceManager {
+        PieceManager::selective(geometry, have, &Bitfield::full(geometry.piece_count))
+    }
+
+    /// A manager that fetches only the pieces in `wanted` (the rest are skipped), with
+    /// `have` already verified.
+    pub fn selective(geometry: Geometry, have: &Bitfield, wanted: &Bitfield) -> PieceManager {
         let count = geometry.piece_count as usize;
+        let skip_or_fetch = |piece: u32| match wanted.has(piece) {
+            true => PieceState::Missing,
+            false => PieceState::Skipped,
+        };
         let mut state = State {
             geometry,
-            pieces: vec![PieceState::Missing; count],
+            pieces: (0..geometry.piece_count).map(skip_or_fetch).collect(),
             partials: HashMap::new(),
             availability: vec![0; count],
             verified: Bitfield::new(geometry.piece_count),
             verified_bytes: 0,
+            wanted: wanted.clone(),
+            wanted_bytes: crate::selection::wanted_bytes(wanted, &geometry),
+            wanted_missing: wanted.count(),
             verified_log: Vec::new(),
             failed: vec![false; count],
             rng: Rng::new(),
@@ -190,9 +215,9 @@ impl PieceManager {
         (state.verified.clone(), hashing)
     }
 
-    /// True when every piece is verified.
+    /// True when every wanted piece is verified.
     pub fn is_complete(&self) -> bool {
-        self.state.lock().verified.is_full()
+        self.state.lock().wanted_missing == 0
     }
 
     /// True if piece `piece`, verified at some point, may still be: no verified piece was
@@ -217,6 +242,7 @@ impl PieceManager {
         Progress {
             verified_pieces: state.verified.count(),
             verified_bytes: state.verified_bytes,
+            wanted_bytes: state.wanted_bytes,
             active_pieces: state.partials.len() as u32,
         }
     }
@@ -237,7 +263,8 @@ impl PieceManager {
     /// True if the peer with bitfield `has` has at least one piece we still need.
     pub fn is_interesting(&self, has: &Bitfield) -> bool {
         let state = self.state.lock();
-        has.pieces().any(|piece| !state.verified.has(piece))
+        has.pieces()
+            .any(|piece| state.wanted.has(piece) && !state.verified.has(piece))
     }
 
     /// A peer delivered `block` (its shape was already checked against the geometry).
@@ -349,9 +376,14 @@ impl PieceManager {
         let was_verified = match state.pieces.get(piece as usize) {
             Some(PieceState::Verified) => {
                 self.forgotten.fetch_add(1, Ordering::Relaxed);
-                state.pieces[piece as usize] = PieceState::Missing;
                 state.verified.clear(piece);
-                state.verified_bytes -= state.geometry.piece_size(piece) as u64;
+                if state.wanted.has(piece) {
+                    state.pieces[piece as usize] = PieceState::Missing;
+                    state.verified_bytes -= state.geometry.piece_size(piece) as u64;
+                    state.wanted_missing += 1;
+                } else {
+                    state.pieces[piece as usize] = PieceState::Skipped;
+                }
                 true
             }
             Some(PieceState::Active | PieceState::Hashing) => {
@@ -366,7 +398,7 @@ impl PieceManager {
                 }
                 false
             }
-            Some(PieceState::Missing) | None => false,
+            Some(PieceState::Missing | PieceState::Skipped) | None => false,
         };
         #[cfg(debug_assertions)]
         state.check_invariants();
@@ -379,20 +411,27 @@ impl State {
         if self.verified.set(piece) && self.pieces[piece as usize] != PieceState::Verified {
             self.pieces[piece as usize] = PieceState::Verified;
             self.partials.remove(&piece);
-            self.verified_bytes += self.geometry.piece_size(piece) as u64;
+            if self.wanted.has(piece) {
+                self.verified_bytes += self.geometry.piece_size(piece) as u64;
+                self.wanted_missing -= 1;
+            }
             self.verified_log.push(piece);
         }
     }
 
     #[cfg(any(test, debug_assertions))]
     fn check_invariants(&self) {
-        let mut verified_bytes = 0;
+        let (mut verified_bytes, mut wanted_missing) = (0, 0);
         for (piece, state) in self.pieces.iter().enumerate() {
             let piece = piece as u32;
             let partial = self.partials.get(&piece);
             match state {
                 PieceState::Missing => {
                     assert!(partial.is_none(), "missing piece {piece} has blocks")
+                }
+                PieceState::Skipped => {
+                    assert!(partial.is_none(), "skipped piece {piece} has blocks");
+                    assert!(!self.wanted.has(piece), "wanted piece {piece} is skipped");
                 }
                 PieceState::Active | PieceState::Hashing => {
                     let partial =
@@ -410,8 +449,13 @@ impl State {
                         self.verified.has(piece),
                         "piece {piece} verified but not in bitfield"
                     );
-                    verified_bytes += self.geometry.piece_size(piece) as u64;
+                    if self.wanted.has(piece) {
+                        verified_bytes += self.geometry.piece_size(piece) as u64;
+                    }
                 }
+            }
+            if *state != PieceState::Verified && self.wanted.has(piece) {
+                wanted_missing += 1;
             }
             if *state != PieceState::Verified {
                 assert!(
@@ -421,6 +465,7 @@ impl State {
             }
         }
         assert_eq!(verified_bytes, self.verified_bytes);
+        assert_eq!(wanted_missing, self.wanted_missing);
     }
 }
 

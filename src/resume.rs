@@ -119,6 +119,14 @@ pub fn path_for(
     Ok(dir.join(STATE_DIR).join(format!("{hex}.resume")))
 }
 
+/// Where the part files of torrent `info_hash` live, relative to the download folder
+/// (`.smalltorrent/<info-hash-hex>.parts`, see `storage::parts`), or
+/// [`ResumeError::Collides`] if the torrent itself would put a file there.
+pub fn part_dir(info_hash: &[u8; 20], files: &[FileEntry]) -> Result<PathBuf, ResumeError> {
+    let resume = path_for(Path::new(""), info_hash, files)?;
+    Ok(resume.with_extension("parts"))
+}
+
 /// The length and mtime of every regular file of the torrent as it is now (`None` for pad
 /// files, symlinks, and files that are missing or not regular files).
 pub fn stamps(dir: &Path, files: &[FileEntry]) -> Vec<Option<FileStamp>> {

@@ -55,12 +55,14 @@
 
 mod error;
 pub mod huge_pages;
+pub mod parts;
 mod prepare;
 pub mod sigbus;
 mod space;
 mod window;
 
 pub use error::StorageError;
+pub use parts::{Place, Stretch};
 pub use window::Limits as WindowLimits;
 
 use crate::metainfo::{FileEntry, FileKind};
@@ -142,25 +144,42 @@ impl Storage {
         files: &[FileEntry],
         limits: WindowLimits,
     ) -> Result<Storage, StorageError> {
+        Storage::open_stretches(dir, &parts::every_file(files), limits)
+    }
+
+    /// Creates (or opens) the files of `stretches` under `dir` (each stretch that has a
+    /// place on disk) and reserves their space: every file of the torrent, or the selected
+    /// ones and the part files of the others (see `parts`).
+    pub fn open_stretches(
+        dir: &Path,
+        stretches: &[Stretch],
+        limits: WindowLimits,
+    ) -> Result<Storage, StorageError> {
         fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
-        prepare::check_space(dir, files)?;
-        let mut slots = Vec::with_capacity(files.len());
+        prepare::check_space(dir, stretches)?;
+        let mut slots = Vec::with_capacity(stretches.len());
         let mut had_data = false;
-        for entry in files {
-            let path = dir.join(&entry.path);
-            let file = match entry.kind {
-                FileKind::Regular => {
-                    prepare::make_parents(dir, &entry.path)?;
-                    let (id, existing) = prepare::open_file(&path, entry.length)?;
+        for stretch in stretches {
+            let (path, file) = match &stretch.place {
+                Place::Disk(relative) | Place::Empty(relative) => {
+                    prepare::make_parents(dir, relative)?;
+                    let path = dir.join(relative);
+                    let (id, existing) = prepare::open_file(&path, stretch.length)?;
                     had_data |= existing > 0;
-                    (entry.length > 0).then_some(id)
+                    (path, (stretch.length > 0).then_some(id))
                 }
-                FileKind::Pad | FileKind::Symlink { .. } => None,
+                Place::Nowhere => (PathBuf::new(), None),
             };
-            slots.push(slot(entry, path, file));
+            slots.push(Slot {
+                offset: stretch.offset,
+                length: stretch.length,
+                path,
+                file,
+                dirty: AtomicBool::new(false),
+            });
         }
         Ok(Storage::new(slots, had_data, true, limits))
     }
@@ -184,6 +203,32 @@ impl Storage {
         }
         let storage = Storage::new(slots, true, false, WindowLimits::default());
         (storage, present)
+    }
+
+    /// [`Storage::open_existing`] for the `stretches` of a selection (see `parts`): the
+    /// selected files and the part files, read only; what is missing reads as zeros.
+    pub fn open_existing_stretches(dir: &Path, stretches: &[Stretch]) -> Storage {
+        let slots = stretches
+            .iter()
+            .map(|stretch| {
+                let (path, file) = match &stretch.place {
+                    Place::Disk(relative) => (
+                        dir.join(relative),
+                        prepare::existing_file(dir, relative, stretch.length),
+                    ),
+                    Place::Empty(relative) => (dir.join(relative), None),
+                    Place::Nowhere => (PathBuf::new(), None),
+                };
+                Slot {
+                    offset: stretch.offset,
+                    length: stretch.length,
+                    path,
+                    file,
+                    dirty: AtomicBool::new(false),
+                }
+            })
+            .collect();
+        Storage::new(slots, true, false, WindowLimits::default())
     }
 
     fn new(slots: Vec<Slot>, had_data: bool, writable: bool, limits: WindowLimits) -> Storage {

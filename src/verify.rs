@@ -20,15 +20,17 @@ use crate::hash_pool;
 use crate::storage::{Storage, StorageError};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Hashes every piece and returns the ones that match. `on_progress(done, total)` is
-/// called from the calling thread now and then. A file truncated meanwhile is an error.
+/// Hashes the pieces in `which` (every piece if `None`) and returns the ones that match.
+/// `on_progress(done, total)` is called from the calling thread now and then. A file
+/// truncated meanwhile is an error.
 pub fn check_pieces(
     storage: &Storage,
     geometry: &Geometry,
     hashes: &[[u8; 20]],
+    which: Option<&Bitfield>,
     on_progress: impl FnMut(u32, u32),
 ) -> Result<Bitfield, StorageError> {
-    let verdicts = hash_listed(storage, geometry, hashes, None, on_progress)?;
+    let verdicts = hash_listed(storage, geometry, hashes, which, on_progress)?;
     match verdicts.truncated {
         Some(error) => Err(error),
         None => Ok(verdicts.good),

@@ -7,6 +7,7 @@ use crate::extras::trace::TraceFile;
 use crate::magnet::{Magnet, MagnetError};
 use crate::peer::Encryption;
 use crate::progress::{self, format_bytes};
+use crate::selection::FileList;
 use crate::transcript::Tracer;
 use lexopt::prelude::*;
 use std::ffi::OsString;
@@ -31,7 +32,7 @@ Usage:
                                         run a tracker (HTTP and UDP)
   smalltorrent dht [--bind IP:PORT] [--bootstrap HOST:PORT]...
                                         run a DHT node alone (BEP 5)
-  smalltorrent verify FILE.torrent [-d DIR]
+  smalltorrent verify FILE.torrent [-d DIR] [--select LIST]
                                         check the data on disk, per file
   smalltorrent trace-summary FILE [--peer ADDR]
                                         one peer's messages from a --trace transcript
@@ -47,6 +48,9 @@ Download options:
       --seed-time MIN  stop seeding after MIN minutes
   -q, --quiet          no progress display (errors and the final summary only)
       --peer HOST:PORT connect to this peer too (repeatable); works without a tracker
+      --select LIST    download only these files: numbers from 1 as `smalltorrent info`
+                       lists them, ranges allowed (2,4-6); the others are not created,
+                       and their bytes in shared pieces wait in DIR/.smalltorrent/
       --tracker URL    announce to this tracker too, as a tier of its own (repeatable;
                        http://, https:// or udp://)
       --port N         listen port, also reported to trackers (default 6881; the next
@@ -117,6 +121,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
         bind: None,
         encryption: Encryption::Plain,
         peers: Vec::new(),
+        select: None,
         trackers: Vec::new(),
         give_up: Duration::from_secs(120),
         pipeline: 128,
@@ -178,6 +183,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
                 options.give_up = Duration::from_secs(number(&mut parser, "--give-up")?)
             }
             Long("peer") => options.peers.push(peer_address(&text(&mut parser)?)?),
+            Long("select") => {
+                let list = FileList::parse(&text(&mut parser)?).map_err(|e| e.to_string())?;
+                options.select = Some(list);
+            }
             Long("tracker") => options.trackers.push(tracker_url(&text(&mut parser)?)?),
             Long("max-upload-rate") => {
                 options.max_upload_rate = rate("--max-upload-rate", &text(&mut parser)?)?
@@ -335,6 +344,10 @@ pub fn run(args: Vec<OsString>) -> Result<i32, String> {
             }
             print_summary(&summary);
             0
+        }
+        Err(error @ DownloadError::Select(_)) => {
+            eprintln!("smalltorrent: {error}");
+            super::EXIT_USAGE
         }
         Err(DownloadError::Interrupted) => {
             eprintln!("smalltorrent: interrupted; data so far is flushed to disk");

@@ -2,6 +2,7 @@
 //! vouches for, which must be hashed, and the bitfield that comes out (see `verify` and
 //! `resume::plan`). Runs on the main thread, hashing on every core.
 
+use super::parts::Chosen;
 use super::{DownloadError, Options};
 use crate::bitfield::Bitfield;
 use crate::metainfo::Metainfo;
@@ -15,19 +16,28 @@ use std::time::{Duration, Instant};
 /// Finds the pieces already on disk: trusts the resume file where it matches the files
 /// (`stamps`, taken before storage opened them) and hashes everything else that may hold
 /// data. A file another program truncates meanwhile is repaired, and its lost pieces are
-/// missing (see `verify`).
+/// missing (see `verify`). Only wanted pieces are hashed (`chosen`, from `--select`).
 pub(super) fn check_existing(
     storage: &Storage,
     meta: &Metainfo,
     options: &Options,
     stamps: &[Option<resume::FileStamp>],
+    chosen: &Chosen,
 ) -> Result<Bitfield, DownloadError> {
     let geometry = meta.geometry();
+    let wanted = chosen.wanted.count();
+    let selected = match chosen.selection.is_all() {
+        true => String::new(),
+        false => format!(
+            " (--select: {} of {} files)",
+            chosen.selection.count(),
+            meta.files.len()
+        ),
+    };
     if !storage.had_data() {
         if options.report_check {
             eprintln!(
-                "checked data: 0 of {} pieces valid (0.0%): nothing in {} yet",
-                geometry.piece_count,
+                "checked data: 0 of {wanted} pieces valid (0.0%): nothing in {} yet{selected}",
                 options.dir.display()
             );
         }
@@ -62,11 +72,15 @@ pub(super) fn check_existing(
         }
         _ => {}
     };
+    let mut check = plan.check;
+    for piece in (0..geometry.piece_count).filter(|&p| !chosen.wanted.has(p)) {
+        check.clear(piece);
+    }
     let have = verify::check_listed(
         storage,
         &geometry,
         &meta.pieces,
-        &plan.check,
+        &check,
         &plan.trusted,
         show,
     )
@@ -74,13 +88,13 @@ pub(super) fn check_existing(
     if options.progress == progress::Mode::Terminal {
         eprint!("{}", in_place.erase(terminal::size()));
     }
+    let valid = have.pieces().filter(|&p| chosen.wanted.has(p)).count();
     let line = format!(
-        "checked data: {} of {} pieces valid ({:.1}%); {} from the resume file, {} hashed{}",
-        have.count(),
-        geometry.piece_count,
-        have.count() as f64 * 100.0 / geometry.piece_count.max(1) as f64,
+        "checked data: {valid} of {wanted} pieces valid ({:.1}%); {} from the resume file, \
+         {} hashed{}{selected}",
+        valid as f64 * 100.0 / wanted.max(1) as f64,
         plan.trusted.count(),
-        plan.check.count(),
+        check.count(),
         plan.note.map(|n| format!(" ({n})")).unwrap_or_default()
     );
     if options.report_check {

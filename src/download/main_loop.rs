@@ -92,9 +92,10 @@ impl MainLoop<'_> {
     /// Draws progress and looks at where the download stands; `Some` when the run is over.
     fn check(&mut self) -> Option<Result<(), DownloadError>> {
         let (pieces, counters) = (&self.parts.pieces, &self.parts.counters);
+        let progress = pieces.progress();
         let snapshot = Snapshot {
-            verified_bytes: pieces.progress().verified_bytes,
-            total_bytes: self.parts.geometry.total_length,
+            verified_bytes: progress.verified_bytes,
+            total_bytes: progress.wanted_bytes,
             downloaded: counters.downloaded(),
             uploaded: counters.uploaded(),
             peers: counters.peers(),
@@ -111,7 +112,7 @@ impl MainLoop<'_> {
         if self.seeding_since.is_none() {
             self.completed();
         }
-        let total = self.parts.geometry.total_length;
+        let total = progress.wanted_bytes;
         let done =
             !self.options.seed || seeding_done(self.options, counters, total, self.seeding_since);
         done.then_some(Ok(()))
@@ -124,7 +125,7 @@ impl MainLoop<'_> {
         self.threads.completed();
         self.display.finish();
         if self.options.watcher.is_none() {
-            let total = self.parts.geometry.total_length;
+            let total = self.parts.pieces.progress().wanted_bytes;
             eprintln!(
                 "{}",
                 progress::done_line(

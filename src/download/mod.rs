@@ -37,6 +37,7 @@ use crate::metainfo::MetainfoError;
 use crate::peer::Encryption;
 use crate::progress;
 use crate::resume::recorder::Flush;
+use crate::selection::FileList;
 use crate::stats::Counters;
 use crate::storage::StorageError;
 use crate::transcript::Tracer;
@@ -81,6 +82,8 @@ pub struct Options {
     pub encryption: Encryption,
     /// Peers to connect to directly, besides those from trackers.
     pub peers: Vec<SocketAddr>,
+    /// The files to download (`--select`), or `None` for all of them.
+    pub select: Option<FileList>,
     /// Trackers to use besides the torrent's, each as a tier of its own (`--tracker`).
     pub trackers: Vec<String>,
     /// Give up when no peer has been connected for this long.
@@ -132,6 +135,8 @@ pub enum DownloadError {
     Interrupted,
     /// A magnet link's verified metadata could not be kept on disk.
     SaveMetadata(crate::resume::ResumeError),
+    /// `--select` names a file the torrent does not have, or cannot be used for it.
+    Select(String),
 }
 
 impl fmt::Display for DownloadError {
@@ -151,6 +156,7 @@ impl fmt::Display for DownloadError {
             DownloadError::Thread(e) => write!(f, "cannot start a thread: {e}"),
             DownloadError::Interrupted => write!(f, "interrupted"),
             DownloadError::SaveMetadata(e) => write!(f, "cannot keep the torrent's metadata: {e}"),
+            DownloadError::Select(e) => write!(f, "{e}"),
         }
     }
 }

@@ -4,12 +4,14 @@
 
 use super::check::check_existing;
 use super::{DownloadError, Options, Summary};
+use crate::bitfield::Bitfield;
 use crate::geometry::Geometry;
 use crate::metainfo::Metainfo;
 use crate::piece_manager::PieceManager;
 use crate::resume::{self, recorder::Recorder};
+use crate::selection::Selection;
 use crate::stats::Counters;
-use crate::storage::Storage;
+use crate::storage::{Storage, Stretch, WindowLimits, parts as part_files};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,8 +26,18 @@ pub(super) struct Parts {
     pub(super) pieces: Arc<PieceManager>,
     /// Bytes and peers, for the progress line, the trackers and the summary.
     pub(super) counters: Arc<Counters>,
-    /// Every piece was on disk and verified before the run began.
+    /// Every wanted piece was on disk and verified before the run began.
     pub(super) complete_at_start: bool,
+}
+
+/// What `--select` makes of a torrent: the files, the pieces to fetch, and where the
+/// stream lives on disk.
+pub(super) struct Chosen {
+    pub(super) selection: Selection,
+    /// The pieces to fetch: every piece, or those holding a byte of a selected file.
+    pub(super) wanted: Bitfield,
+    /// The selected files' stretches and the part files' (`None`: every file, as usual).
+    stretches: Option<Vec<Stretch>>,
 }
 
 impl Parts {
@@ -40,12 +52,18 @@ impl Parts {
     ) -> Result<(Parts, Option<Recorder>), DownloadError> {
         let meta = Metainfo::from_file(torrent).map_err(DownloadError::Torrent)?;
         let geometry = meta.geometry();
+        let chosen = choose(options, &meta)?;
         // The files' lengths and mtimes before opening them (opening extends short files).
         let stamps = resume::stamps(&options.dir, &meta.files);
-        let storage =
-            Arc::new(Storage::open(&options.dir, &meta.files).map_err(DownloadError::Storage)?);
-        let have = check_existing(&storage, &meta, options, &stamps)?;
-        let pieces = Arc::new(PieceManager::new(geometry, &have));
+        let storage = match &chosen.stretches {
+            None => Storage::open(&options.dir, &meta.files),
+            Some(stretches) => {
+                Storage::open_stretches(&options.dir, stretches, WindowLimits::default())
+            }
+        };
+        let storage = Arc::new(storage.map_err(DownloadError::Storage)?);
+        let have = check_existing(&storage, &meta, options, &stamps, &chosen)?;
+        let pieces = Arc::new(PieceManager::selective(geometry, &have, &chosen.wanted));
         let recorder = resume::path_for(&options.dir, &meta.info_hash, &meta.files)
             .map_err(|e| log::warn!("{e}"))
             .ok()
@@ -60,7 +78,8 @@ impl Parts {
                 )
             });
         let complete_at_start = pieces.is_complete();
-        let left = geometry.total_length - pieces.progress().verified_bytes;
+        let progress = pieces.progress();
+        let left = progress.wanted_bytes - progress.verified_bytes;
         counters.left.store(left, Ordering::Relaxed);
         let parts = Parts {
             meta,
@@ -98,9 +117,49 @@ impl Parts {
     pub(super) fn summary(&self) -> Summary {
         Summary {
             name: self.meta.name.clone(),
-            bytes: self.geometry.total_length,
+            bytes: self.pieces.progress().wanted_bytes,
             uploaded: self.counters.uploaded(),
             fetched: !self.complete_at_start,
         }
     }
+}
+
+/// The selection `--select` asks for in this torrent (every file without it), and, for a
+/// real choice, the part files' stretches after moving kept bytes into newly chosen files.
+fn choose(options: &Options, meta: &Metainfo) -> Result<Chosen, DownloadError> {
+    let geometry = meta.geometry();
+    let selection = match &options.select {
+        Some(list) => list
+            .resolve(meta.files.len())
+            .map_err(|e| DownloadError::Select(e.to_string()))?,
+        None => Selection::all(meta.files.len()),
+    };
+    let wanted = selection.wanted_pieces(&meta.files, &geometry);
+    if selection.is_all() {
+        return Ok(Chosen {
+            selection,
+            wanted,
+            stretches: None,
+        });
+    }
+    let part_dir = resume::part_dir(&meta.info_hash, &meta.files)
+        .map_err(|e| DownloadError::Select(format!("--select: {e}")))?;
+    let used = part_files::migrate(&options.dir, &meta.files, &selection, &geometry, &part_dir)
+        .map_err(DownloadError::Storage)?;
+    if used > 0 {
+        log::info!("moved {used} kept part(s) into files selected now");
+    }
+    let stretches = part_files::selected(
+        &options.dir,
+        &meta.files,
+        &selection,
+        &wanted,
+        &geometry,
+        &part_dir,
+    );
+    Ok(Chosen {
+        selection,
+        wanted,
+        stretches: Some(stretches),
+    })
 }

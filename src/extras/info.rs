@@ -52,11 +52,13 @@ pub fn render_text(meta: &Metainfo) -> String {
             let _ = writeln!(out, "  {url}");
         }
     }
+    // Numbered from 1, every entry counted: the numbers `--select` takes.
     let _ = writeln!(out, "Files ({}):", meta.files.len());
-    for file in &meta.files {
+    let width = meta.files.len().to_string().len();
+    for (number, file) in (1..).zip(&meta.files) {
         let _ = writeln!(
             out,
-            "  {:>12}  {}",
+            "  {number:>width$}  {:>10}  {}",
             human_size(file.length),
             file_line(file)
         );
@@ -169,14 +171,14 @@ pub fn render_json(meta: &Metainfo) -> String {
         .collect();
     let _ = writeln!(out, "  \"trackers\": [{}],", tiers.join(", "));
     let _ = writeln!(out, "  \"url_list\": {},", json_strings(&meta.url_list));
-    let files: Vec<String> = meta.files.iter().map(json_file).collect();
+    let files: Vec<String> = (1..).zip(&meta.files).map(json_file).collect();
     let _ = writeln!(out, "  \"files\": [\n{}\n  ]", files.join(",\n"));
     out.push_str("}\n");
     out
 }
 
-/// One file as a JSON object on one line.
-fn json_file(file: &FileEntry) -> String {
+/// One file as a JSON object on one line, with its number (for `--select`).
+fn json_file((number, file): (usize, &FileEntry)) -> String {
     let (kind, target) = match &file.kind {
         FileKind::Regular => ("regular", String::new()),
         FileKind::Pad => ("pad", String::new()),
@@ -186,7 +188,7 @@ fn json_file(file: &FileEntry) -> String {
         ),
     };
     format!(
-        "    {{\"path\": {}, \"length\": {}, \"offset\": {}, \"kind\": \"{kind}\"{target}}}",
+        "    {{\"number\": {number}, \"path\": {}, \"length\": {}, \"offset\": {}, \"kind\": \"{kind}\"{target}}}",
         json_string(&slash_path(&file.path)),
         file.length,
         file.offset
@@ -266,7 +268,7 @@ mod tests {
              Created:     2009-02-13T23:31:30Z\n\
              Comment:     line\none \\ \"two\"\u{1}\n\
              Trackers:\n  tier 1: http://t.example/announce\n\
-             Files (2):\n      19.5 KiB  demo/a\"b.txt\n      12.5 KiB  demo/c\n"
+             Files (2):\n  1    19.5 KiB  demo/a\"b.txt\n  2    12.5 KiB  demo/c\n"
         );
         assert_eq!(render_text(&meta), expected);
     }
@@ -292,8 +294,8 @@ mod tests {
   "trackers": [["http://t.example/announce"]],
   "url_list": [],
   "files": [
-    {{"path": "demo/a\"b.txt", "length": 20000, "offset": 0, "kind": "regular"}},
-    {{"path": "demo/c", "length": 12768, "offset": 20000, "kind": "regular"}}
+    {{"number": 1, "path": "demo/a\"b.txt", "length": 20000, "offset": 0, "kind": "regular"}},
+    {{"number": 2, "path": "demo/c", "length": 12768, "offset": 20000, "kind": "regular"}}
   ]
 }}
 "#

@@ -160,3 +160,40 @@ fn forgetting_an_active_piece_frees_its_written_blocks_only() {
     assert_eq!(deliver(&pm, B, &again, true), vec![0]);
     pm.check_invariants();
 }
+
+#[test]
+fn a_selective_download_fetches_only_wanted_pieces_and_completes_with_them() {
+    let g = geometry();
+    let mut wanted = Bitfield::new(g.piece_count);
+    wanted.set(1);
+    wanted.set(3);
+    // Piece 0 is on disk from an earlier run: verified, though not wanted now.
+    let mut have = Bitfield::new(g.piece_count);
+    have.set(0);
+    let pm = PieceManager::selective(g, &have, &wanted);
+    let progress = pm.progress();
+    assert_eq!(progress.wanted_bytes, 32768 + 100);
+    assert_eq!(progress.verified_bytes, 0);
+    let mut only_skipped = Bitfield::new(g.piece_count);
+    only_skipped.set(0);
+    only_skipped.set(2);
+    assert!(!pm.is_interesting(&only_skipped));
+    assert!(pm.is_interesting(&all(g)));
+    let mut out = Vec::new();
+    pm.pick_blocks(A, &all(g), &[], 100, &mut out);
+    let mut picked: Vec<u32> = out.iter().map(|b| b.piece).collect();
+    picked.sort();
+    picked.dedup();
+    assert_eq!(picked, [1, 3]);
+    // Nothing else to start: the endgame, never the skipped piece 2.
+    assert!(pm.state.lock().in_endgame());
+    assert!(!pm.is_complete());
+    deliver(&pm, A, &out, true);
+    assert!(pm.is_complete());
+    assert_eq!(pm.progress().verified_bytes, 32768 + 100);
+    assert!(!pm.verified().has(2));
+    // A verified piece that is not wanted goes back to skipped, not to missing.
+    assert!(pm.forget_piece(0));
+    assert!(pm.is_complete());
+    pm.check_invariants();
+}

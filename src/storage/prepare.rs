@@ -3,9 +3,9 @@
 //! and (for `verify`) finding which files are there as they should be.
 
 use super::error::StorageError;
+use super::parts::{Place, Stretch};
 use super::space;
 use super::window::{FileId, open_checked};
-use crate::metainfo::{FileEntry, FileKind};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::Path;
@@ -42,14 +42,17 @@ pub fn make_parents(dir: &Path, relative: &Path) -> Result<(), StorageError> {
 }
 
 /// Fails with [`StorageError::NoSpace`] if the filesystem under `dir` has less free space
-/// than the torrent's regular files still need (their holes and missing parts).
-pub fn check_space(dir: &Path, files: &[FileEntry]) -> Result<(), StorageError> {
-    let need: u64 = files
+/// than the files of `stretches` still need (their holes and missing parts).
+pub fn check_space(dir: &Path, stretches: &[Stretch]) -> Result<(), StorageError> {
+    let need: u64 = stretches
         .iter()
-        .filter(|f| f.kind == FileKind::Regular)
-        .map(|f| {
-            let meta = fs::symlink_metadata(dir.join(&f.path)).ok();
-            space::unallocated(meta.filter(|m| m.is_file()).as_ref(), f.length)
+        .filter_map(|s| match &s.place {
+            Place::Disk(path) => Some((path, s.length)),
+            Place::Empty(_) | Place::Nowhere => None,
+        })
+        .map(|(path, length)| {
+            let meta = fs::symlink_metadata(dir.join(path)).ok();
+            space::unallocated(meta.filter(|m| m.is_file()).as_ref(), length)
         })
         .sum();
     let have = space::free_bytes(dir).map_err(|source| StorageError::File {

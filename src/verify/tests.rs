@@ -113,7 +113,7 @@ fn the_read_only_check_reports_a_cut_file_as_an_error() {
     storage.read(0, &mut [0; 100]).unwrap();
     cut(dir.path(), 10);
 
-    let error = check_pieces(&storage, &g, &hashes, |_, _| {}).unwrap_err();
+    let error = check_pieces(&storage, &g, &hashes, None, |_, _| {}).unwrap_err();
     assert!(
         matches!(error, StorageError::Truncated { file: 0, .. }),
         "{error}"

@@ -55,6 +55,7 @@ pub(super) fn peer(
         bind: Some(ip),
         encryption: Encryption::Plain,
         peers: Vec::new(),
+        select: None,
         trackers: Vec::new(),
         give_up: Duration::from_secs(60),
         pipeline: 128,
