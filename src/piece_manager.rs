@@ -357,53 +357,6 @@ impl PieceManager {
         state.check_invariants();
         contributors
     }
-
-    /// Panics if the tables contradict each other (debug builds and tests only).
-    #[cfg(any(test, debug_assertions))]
-    pub fn check_invariants(&self) {
-        self.state.lock().check_invariants();
-    }
-
-    /// Piece `piece` lost bytes on disk (another program truncated its file under us), so
-    /// what we knew of it no longer holds. A verified piece goes back to `Missing` and is
-    /// fetched again (the one exception to "a verified piece never changes"; the block
-    /// saver calls this, and only while it repairs a file). An active or hashing piece
-    /// becomes active with its `Written` blocks `Free` again; its requested and received
-    /// blocks are kept, since they are still on their way to the saver. Returns true if
-    /// the piece was verified, so its bytes count as left again.
-    pub fn forget_piece(&self, piece: u32) -> bool {
-        let mut state = self.state.lock();
-        let was_verified = match state.pieces.get(piece as usize) {
-            Some(PieceState::Verified) => {
-                self.forgotten.fetch_add(1, Ordering::Relaxed);
-                state.verified.clear(piece);
-                if state.wanted.has(piece) {
-                    state.pieces[piece as usize] = PieceState::Missing;
-                    state.verified_bytes -= state.geometry.piece_size(piece) as u64;
-                    state.wanted_missing += 1;
-                } else {
-                    state.pieces[piece as usize] = PieceState::Skipped;
-                }
-                true
-            }
-            Some(PieceState::Active | PieceState::Hashing) => {
-                state.pieces[piece as usize] = PieceState::Active;
-                if let Some(partial) = state.partials.get_mut(&piece) {
-                    for slot in &mut partial.blocks {
-                        if *slot == BlockState::Written {
-                            *slot = BlockState::Free;
-                        }
-                    }
-                    partial.written = 0;
-                }
-                false
-            }
-            Some(PieceState::Missing | PieceState::Skipped) | None => false,
-        };
-        #[cfg(debug_assertions)]
-        state.check_invariants();
-        was_verified
-    }
 }
 
 impl State {
@@ -418,57 +371,11 @@ impl State {
             self.verified_log.push(piece);
         }
     }
-
-    #[cfg(any(test, debug_assertions))]
-    fn check_invariants(&self) {
-        let (mut verified_bytes, mut wanted_missing) = (0, 0);
-        for (piece, state) in self.pieces.iter().enumerate() {
-            let piece = piece as u32;
-            let partial = self.partials.get(&piece);
-            match state {
-                PieceState::Missing => {
-                    assert!(partial.is_none(), "missing piece {piece} has blocks")
-                }
-                PieceState::Skipped => {
-                    assert!(partial.is_none(), "skipped piece {piece} has blocks");
-                    assert!(!self.wanted.has(piece), "wanted piece {piece} is skipped");
-                }
-                PieceState::Active | PieceState::Hashing => {
-                    let partial =
-                        partial.unwrap_or_else(|| panic!("piece {piece} lost its blocks"));
-                    let written = partial
-                        .blocks
-                        .iter()
-                        .filter(|b| **b == BlockState::Written)
-                        .count() as u32;
-                    assert_eq!(written, partial.written, "piece {piece} written count");
-                }
-                PieceState::Verified => {
-                    assert!(partial.is_none(), "verified piece {piece} has blocks");
-                    assert!(
-                        self.verified.has(piece),
-                        "piece {piece} verified but not in bitfield"
-                    );
-                    if self.wanted.has(piece) {
-                        verified_bytes += self.geometry.piece_size(piece) as u64;
-                    }
-                }
-            }
-            if *state != PieceState::Verified && self.wanted.has(piece) {
-                wanted_missing += 1;
-            }
-            if *state != PieceState::Verified {
-                assert!(
-                    !self.verified.has(piece),
-                    "bitfield claims unverified piece {piece}"
-                );
-            }
-        }
-        assert_eq!(verified_bytes, self.verified_bytes);
-        assert_eq!(wanted_missing, self.wanted_missing);
-    }
 }
 
+mod forget;
+#[cfg(any(test, debug_assertions))]
+mod invariants;
 mod picking;
 #[cfg(test)]
 mod tests;

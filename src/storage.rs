@@ -57,6 +57,7 @@ mod error;
 pub mod huge_pages;
 pub mod parts;
 mod prepare;
+mod read_only;
 pub mod sigbus;
 mod space;
 mod window;
@@ -65,7 +66,7 @@ pub use error::StorageError;
 pub use parts::{Place, Stretch};
 pub use window::Limits as WindowLimits;
 
-use crate::metainfo::{FileEntry, FileKind};
+use crate::metainfo::FileEntry;
 use parking_lot::Mutex;
 use std::fmt;
 use std::fs;
@@ -182,53 +183,6 @@ impl Storage {
             });
         }
         Ok(Storage::new(slots, had_data, true, limits))
-    }
-
-    /// Maps the torrent's files under `dir` for reading only, creating and changing
-    /// nothing (for `smalltorrent verify`). A file that is missing, not a regular file,
-    /// reached through a symlink, or not exactly its torrent length is left unmapped (it
-    /// reads as zeros, so its pieces fail their hash) and is `false` in the returned list.
-    pub fn open_existing(dir: &Path, files: &[FileEntry]) -> (Storage, Vec<bool>) {
-        let mut slots = Vec::with_capacity(files.len());
-        let mut present = Vec::with_capacity(files.len());
-        for entry in files {
-            let file = match entry.kind {
-                FileKind::Regular if entry.length > 0 => {
-                    prepare::existing_file(dir, &entry.path, entry.length)
-                }
-                _ => None,
-            };
-            present.push(file.is_some() || entry.kind != FileKind::Regular || entry.length == 0);
-            slots.push(slot(entry, dir.join(&entry.path), file));
-        }
-        let storage = Storage::new(slots, true, false, WindowLimits::default());
-        (storage, present)
-    }
-
-    /// [`Storage::open_existing`] for the `stretches` of a selection (see `parts`): the
-    /// selected files and the part files, read only; what is missing reads as zeros.
-    pub fn open_existing_stretches(dir: &Path, stretches: &[Stretch]) -> Storage {
-        let slots = stretches
-            .iter()
-            .map(|stretch| {
-                let (path, file) = match &stretch.place {
-                    Place::Disk(relative) => (
-                        dir.join(relative),
-                        prepare::existing_file(dir, relative, stretch.length),
-                    ),
-                    Place::Empty(relative) => (dir.join(relative), None),
-                    Place::Nowhere => (PathBuf::new(), None),
-                };
-                Slot {
-                    offset: stretch.offset,
-                    length: stretch.length,
-                    path,
-                    file,
-                    dirty: AtomicBool::new(false),
-                }
-            })
-            .collect();
-        Storage::new(slots, true, false, WindowLimits::default())
     }
 
     fn new(slots: Vec<Slot>, had_data: bool, writable: bool, limits: WindowLimits) -> Storage {
@@ -488,16 +442,6 @@ impl Storage {
             path: self.slots[file].path.clone(),
             file,
         }
-    }
-}
-
-fn slot(entry: &FileEntry, path: PathBuf, file: Option<FileId>) -> Slot {
-    Slot {
-        offset: entry.offset,
-        length: entry.length,
-        path,
-        file,
-        dirty: AtomicBool::new(false),
     }
 }
 

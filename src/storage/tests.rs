@@ -1,6 +1,7 @@
 //! Storage against real files in a temporary folder.
 
 use super::*;
+use crate::metainfo::FileKind;
 
 fn entry(path: &str, offset: u64, length: u64, kind: FileKind) -> FileEntry {
     FileEntry {
