@@ -7,12 +7,16 @@
 //!   info level.
 //! * No peer at all (`--peer` at a closed port) and a dead tracker: the clause says no
 //!   peer is connected and what the tracker answered, and so does the give-up error.
+//! * Peers that claim every piece but choke us forever, or unchoke us and never answer a
+//!   request (scripted peers, `HostilePeer`: no real client misbehaves on demand).
+//! * A magnet link whose only tracker is dead: no peer to fetch the metadata from.
 
 mod support;
 
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
 use std::net::TcpListener;
+use std::path::PathBuf;
 use support::smalltorrent::listening_addr;
 use support::*;
 
@@ -110,5 +114,82 @@ fn no_peer_and_a_dead_tracker_are_named_and_give_up_says_so() {
     assert!(
         give_up.is_some_and(|l| l.contains(&clause)),
         "the give-up line lacks {clause:?}:\n{log}"
+    );
+}
+
+/// A torrent of 4 pieces, scripted peers playing `behaviours`, and a download of it that
+/// dials them (its tracker is dead); waits for a progress line ending with `clause` and
+/// returns the leecher's stderr.
+fn stalled_by(behaviours: &[Behaviour], clause: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = make_file(&dir.path().join("data"), "payload.bin", 4 * PIECE, 20);
+    let torrent = mktorrent(&file, &dead_tracker(), 16, &dir.path().join("t.torrent"));
+    let facts = TorrentFacts::new(&torrent, &file, PIECE);
+    let peers: Vec<HostilePeer> = (0..)
+        .zip(behaviours)
+        .map(|(n, &b)| HostilePeer::listen(ip(70 + n), b, facts.clone()))
+        .collect();
+    let out: PathBuf = dir.path().join("out");
+    let mut args = vec![torrent.into_os_string(), "-d".into(), out.into_os_string()];
+    for peer in &peers {
+        args.extend(["--peer".into(), peer.addr().to_string().into()]);
+    }
+    let mut leecher = Proc::spawn("smalltorrent leecher", smalltorrent_command(args));
+    leecher.wait_until(secs(55), clause, |p| {
+        p.stderr()
+            .lines()
+            .any(|l| l.contains("% of ") && l.ends_with(clause))
+    });
+    assert!(peers.iter().all(|p| p.accepted() > 0));
+    leecher.stderr()
+}
+
+#[test]
+fn a_peer_that_chokes_us_forever_is_named() {
+    // One scripted peer: two would share a peer id, and the second would be closed as
+    // the same peer connected twice.
+    let clause = "stalled: the only peer chokes us";
+    let log = stalled_by(&[Behaviour::ChokeForever], clause);
+    assert!(!log.contains("held by no connected peer"), "{log}");
+}
+
+#[test]
+fn peers_that_unchoke_and_send_nothing_are_named() {
+    let clause = "stalled: 1 peer unchoking us but no piece completes";
+    stalled_by(&[Behaviour::UnchokeNeverSend], clause);
+}
+
+#[test]
+fn a_magnet_with_no_peer_for_its_metadata_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = dead_tracker();
+    let link = format!("magnet:?xt=urn:btih:{}&tr={tracker}", "ab".repeat(20));
+    let closed = format!("127.0.0.1:{}", free_port());
+    let out = dir.path().join("out");
+    let args = [link.as_ref(), "-d".as_ref(), out.as_os_str()];
+    let more = ["--peer", &closed, "--give-up", "40"];
+    let cmd = smalltorrent_command(args.into_iter().chain(more.iter().map(|a| a.as_ref())));
+    let mut leecher = Proc::spawn("smalltorrent magnet", cmd);
+    let status = leecher
+        .wait_exit(secs(58))
+        .unwrap_or_else(|why| panic!("{why}"));
+    let log = leecher.stderr();
+    assert!(!status.success(), "{log}");
+    let clause = format!("stalled: fetching metadata from 0 peers; trackers: {tracker} ");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&clause) && !l.contains("none connected")),
+        "no status line with {clause:?}:\n{log}"
+    );
+    let give_up = log.lines().find(|l| l.contains("none connected in 40 s"));
+    assert!(
+        give_up.is_some_and(|l| l.contains(&clause)),
+        "the give-up line lacks {clause:?}:\n{log}"
+    );
+    assert!(
+        !out.exists()
+            || std::fs::read_dir(&out)
+                .unwrap()
+                .all(|e| { e.unwrap().file_name() == ".smalltorrent" })
     );
 }

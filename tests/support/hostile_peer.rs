@@ -53,6 +53,10 @@ pub enum Behaviour {
     OutOfRangeOffset,
     /// Claims every piece, unchokes, and answers each request with inverted bytes.
     BadData,
+    /// Claims every piece and never unchokes.
+    ChokeForever,
+    /// Claims every piece, unchokes, and never answers a request.
+    UnchokeNeverSend,
     /// Sends its handshake one byte per second.
     SlowDrip,
     /// A correct handshake, then a bitfield message one byte per second.
@@ -288,6 +292,11 @@ fn play(
         }
         HaveOutOfRange => {
             s.write_all(&frame(4, &(facts.piece_count() + 7).to_be_bytes()))?;
+        }
+        ChokeForever => s.write_all(&frame(5, &facts.full_bitfield()))?,
+        UnchokeNeverSend => {
+            s.write_all(&frame(5, &facts.full_bitfield()))?;
+            s.write_all(&frame(1, &[]))?; // unchoke
         }
         UnrequestedPiece => {
             s.write_all(&frame(5, &facts.full_bitfield()))?;
