@@ -25,8 +25,8 @@
 //! | `Requested` → `Received` | `peer/download.rs`: `Connection::block` → `PieceManager::block_received` | lock: piece manager |
 //! | [`Command::Save`] into the bounded channel | `peer/download.rs`: `Connection::block` | channel send (the `Vec` moves); a wake-up if the saver sleeps |
 //! | any file to repair? | `repair.rs`: `save_or_repair` → `Storage::next_truncated` | one atomic load |
-//! | find the window | `Storage::write` → `Cache::get` | lock: window cache |
-//! | `Vec` → map | `Storage::write` | copy 3 (page faults on fresh pages) |
+//! | the file, open for writing | `Storage::write` → `writer::Handles` | lock: open files; one `fstat` |
+//! | `Vec` → page cache | `Storage::write`: `pwrite` (not through the map, see `storage::writer`) | copy 3 |
 //! | `Received` → `Written` | `Saver::save` → `PieceManager::block_written` | lock: piece manager |
 //! | drop the `Vec` | `Saver::save_all` | the one free |
 //!

@@ -58,9 +58,11 @@ pub mod huge_pages;
 pub mod parts;
 mod prepare;
 mod read_only;
+mod release;
 pub mod sigbus;
 mod space;
 mod window;
+mod writer;
 
 pub use error::StorageError;
 pub use parts::{Place, Stretch};
@@ -75,6 +77,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use window::{Cache, FileId, Key, Window, open_checked};
+use writer::{Handles, Wrote};
 
 /// One file of the torrent.
 struct Slot {
@@ -110,6 +113,8 @@ pub struct Storage {
     writable: bool,
     window_size: u64,
     cache: Cache,
+    /// The files the block saver wrote last, kept open for its next writes.
+    handles: Handles,
     /// Files found truncated, in the order found, each once, waiting for their repair.
     truncated: Mutex<Vec<usize>>,
     /// True while `truncated` is not empty (set and cleared under its lock), so that the
@@ -195,6 +200,7 @@ impl Storage {
             writable,
             window_size: limits.size.max(1).div_ceil(page) * page,
             cache: Cache::new(limits.count),
+            handles: Handles::default(),
             truncated: Mutex::new(Vec::new()),
             any_truncated: AtomicBool::new(false),
             flushing: Mutex::new(()),
@@ -206,22 +212,33 @@ impl Storage {
         self.had_data
     }
 
-    /// Copies `data` into the stream at `offset`, across file and window boundaries.
+    /// Writes `data` into the stream at `offset`, across file boundaries, with one
+    /// positioned write per file (see `writer`: writes do not go through the map).
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
         if !self.writable {
             return Err(StorageError::ReadOnly);
         }
-        self.visit(offset, data.len() as u64, |file, target, range| {
-            if let Some(target) = target {
-                let part = &data[range];
-                // SAFETY: `target` points to `range.len()` bytes inside a live window
-                // (checked by `visit`), and the piece manager hands each block to exactly
-                // one writer before its piece is verified; no reader looks at an unverified
-                // piece. So no other thread accesses these bytes while we copy.
-                unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), target, part.len()) };
-                self.slots[file].dirty.store(true, Ordering::Release);
+        let end = self.end_of(offset, data.len() as u64)?;
+        let mut position = offset;
+        for (file, slot) in self.slots.iter().enumerate().skip(self.first_slot(offset)) {
+            if position >= end {
+                break;
             }
-        })
+            let part_end = end.min(slot.offset + slot.length);
+            if let Some(id) = slot.file {
+                let part = &data[(position - offset) as usize..(part_end - offset) as usize];
+                let at = position - slot.offset;
+                match self
+                    .handles
+                    .write(file, &slot.path, id, slot.length, at, part)?
+                {
+                    Wrote::Done => slot.dirty.store(true, Ordering::Release),
+                    Wrote::Short => return Err(self.note_truncated(file)),
+                }
+            }
+            position = part_end.max(position);
+        }
+        Ok(())
     }
 
     /// Calls `f` with consecutive slices covering `length` bytes at `offset` (zeros for pad
@@ -312,6 +329,7 @@ impl Storage {
         if let Some(id) = slot.file {
             prepare::restore(&slot.path, id, slot.length)?;
         }
+        self.handles.forget(file);
         self.cache.remove_file(file);
         let mut truncated = self.truncated.lock();
         truncated.retain(|&f| f != file);
@@ -335,16 +353,9 @@ impl Storage {
         length: u64,
         mut f: impl FnMut(usize, Option<*mut u8>, Range<usize>),
     ) -> Result<(), StorageError> {
-        let end = offset
-            .checked_add(length)
-            .filter(|&end| end <= self.total_length)
-            .ok_or(StorageError::OutOfRange { offset, length })?;
-        // The first file that ends after `offset` (files are sorted by offset).
-        let first = self
-            .slots
-            .partition_point(|s| s.offset + s.length <= offset);
+        let end = self.end_of(offset, length)?;
         let mut position = offset;
-        for (file, slot) in self.slots.iter().enumerate().skip(first) {
+        for (file, slot) in self.slots.iter().enumerate().skip(self.first_slot(offset)) {
             if position >= end {
                 break;
             }
@@ -384,6 +395,20 @@ impl Storage {
             }
         }
         Ok(())
+    }
+
+    /// The end of `length` bytes at `offset`, if they lie inside the stream.
+    fn end_of(&self, offset: u64, length: u64) -> Result<u64, StorageError> {
+        offset
+            .checked_add(length)
+            .filter(|&end| end <= self.total_length)
+            .ok_or(StorageError::OutOfRange { offset, length })
+    }
+
+    /// The first file that ends after `offset` (files are sorted by offset).
+    fn first_slot(&self, offset: u64) -> usize {
+        self.slots
+            .partition_point(|s| s.offset + s.length <= offset)
     }
 
     /// The window `key` of file `id`, from the cache or mapped now.

@@ -143,11 +143,14 @@ pub fn piece_matches(
     piece: u32,
 ) -> Result<bool, StorageError> {
     let mut hasher = Sha1::new();
-    storage.read_with(
+    let (offset, length) = (
         geometry.piece_offset(piece),
         geometry.piece_size(piece) as u64,
-        |bytes| hasher.update(bytes),
-    )?;
+    );
+    let read = storage.read_with(offset, length, |bytes| hasher.update(bytes));
+    // Read once, then out of our mappings (see `Storage::release`).
+    storage.release(offset, length);
+    read?;
     let digest: [u8; 20] = hasher.finalize().into();
     Ok(hashes.get(piece as usize) == Some(&digest))
 }

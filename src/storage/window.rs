@@ -82,6 +82,24 @@ impl Window {
         unsafe { self.map.as_mut_ptr().add(at) }
     }
 
+    /// Drops this process's page-table entries for `len` bytes at `at` (whole pages
+    /// around them): the bytes stay in the page cache, and a later read maps them again.
+    pub fn release(&self, at: usize, len: usize) {
+        let len = len.min(self.map.len().saturating_sub(at));
+        if len == 0 {
+            return;
+        }
+        // SAFETY: MADV_DONTNEED on a shared file mapping only unmaps the pages: the file's
+        // bytes stay in the page cache and the next access faults them back in, so a
+        // thread reading the same pages meanwhile sees the same bytes. Nothing here holds
+        // a Rust reference into the map (readers get raw slices only for the length of
+        // a call, and see identical contents after the refault).
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, at, len)
+        };
+    }
+
     /// True if a SIGBUS hit this window (see `sigbus`): its contents are not to be trusted.
     pub fn is_poisoned(&self) -> bool {
         self.registration.as_ref().is_some_and(|r| r.is_poisoned())
