@@ -4,8 +4,8 @@ shared map in 256 KiB pieces in random order, and report the time and page fault
 
   bench/map_fill.py [--huge] [--in-order] [--size MiB] [--dir DIR]
 
---huge advises MADV_HUGEPAGE first, as smalltorrent's storage does where huge pages pay
-(see src/storage/huge_pages.rs); --in-order writes the pieces in order, as the floor
+--huge advises MADV_HUGEPAGE first, as smalltorrent's storage did while it wrote through
+the map (until 2026-12-04, see BENCHMARKS.md); --in-order writes the pieces in order, as the floor
 does. Run it twice in a row and then after a pause of 15 s to see warm and cold memory:
 on a VM whose balloon reports free pages, 2 MiB folios are made from blocks the host has
 taken back, and zeroing them costs a fault in the host per 4 KiB (BENCHMARKS.md, session 4).

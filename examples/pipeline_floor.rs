@@ -23,8 +23,8 @@
 //!   carries one half and its receiver hashes that half, so two cores can work at once.
 //!
 //! The output files are created empty, sized with `set_len` and mapped whole, as a client
-//! does (smalltorrent also reserves their blocks with `posix_fallocate`), with the same
-//! page policy as smalltorrent's output (see `advise`); so the page faults of a fresh map
+//! does (smalltorrent also reserves their blocks with `posix_fallocate`), with random-access
+//! advice (see `advise`); so the page faults of a fresh map
 //! are part of the floor. `--flush` adds an msync of every map at the
 //! end, which no client measured does before it exits (smalltorrent flushes every 30 s and
 //! records what it has not flushed yet: see `resume::recorder`).
@@ -245,20 +245,13 @@ fn create_outputs(out: &Path, entries: &[Entry]) -> io::Result<Vec<MmapMut>> {
     Ok(maps)
 }
 
-/// The page policy of smalltorrent's output (see `storage::huge_pages`): huge pages where
-/// they pay. Where the host takes back free 2 MiB blocks they do not, and there the floor
-/// must also keep the kernel from building 2 MiB folios out of those blocks, which its
-/// readahead does for the floor's in-order writes (a client's random piece order does not
-/// trigger it): 3,500 faults per GiB but 4 s cold, and 1.0–1.5 s only when the run before
-/// freed a GiB a moment ago. Random-access advice keeps its folios small: 2.4–3.0 s for
-/// one connection, cold or warm.
+/// The floor's page policy: random-access advice, so the kernel's readahead does not build
+/// 2 MiB folios for the floor's in-order writes (a client's random piece order does not
+/// trigger it), which cost 4 s per GiB cold where the host takes back free 2 MiB blocks.
+/// (smalltorrent asked for huge pages on its writable map until its saver moved to
+/// `pwrite`, 2026-12-04; see BENCHMARKS.md.)
 fn advise(map: &MmapMut) {
-    let advice = if smalltorrent::storage::huge_pages::worth_asking() {
-        memmap2::Advice::HugePage
-    } else {
-        memmap2::Advice::Random
-    };
-    let _ = map.advise(advice);
+    let _ = map.advise(memmap2::Advice::Random);
 }
 
 /// `connections` byte ranges covering `0..total`, split at piece boundaries, none empty.

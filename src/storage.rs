@@ -19,18 +19,18 @@
 //! memory (RssAnon), which is what the download's own buffers use. (The one exception: the
 //! zero page the SIGBUS handler maps over a truncated file's page, until its window goes.)
 //!
-//! Who touches the map: the block-saver thread writes blocks of pieces that are not yet
-//! verified; peer threads (when uploading) and the hasher read pieces. The piece manager
-//! guarantees that a block is written at most once before its piece is hashed and that a
-//! verified piece is never written again, so readers and the writer never touch the same
-//! bytes at the same time. That is the invariant the `unsafe` copies below rely on.
+//! Who touches the files: the block-saver thread writes blocks of pieces that are not yet
+//! verified, with `pwrite`, never through the map (`writer`); peer threads (when
+//! uploading) and the hasher read pieces through the map, which is read-only. The piece
+//! manager guarantees that a block is written at most once before its piece is hashed and
+//! that a verified piece is never written again, so readers and the writer never touch the
+//! same bytes at the same time. After hashing a piece, the hasher drops its pages from our
+//! mappings (`release`), so the resident size does not grow with the file.
 //!
 //! Durability: [`Storage::flush`] returns once every byte written before it was called is
-//! on disk, including bytes of windows evicted since the last flush. A write marks its
-//! file dirty (after the copy); a flush opens each dirty file and `fdatasync`s it. On
-//! Linux the dirty pages of a shared map belong to the file's page cache, and stay dirty
-//! there after `munmap`, so `fdatasync` writes them whether or not they are still mapped
-//! (`msync(MS_SYNC)` does the same, for one mapping). Eviction therefore costs no I/O; the
+//! on disk. A write marks its file dirty (after the `pwrite`); a flush opens each dirty
+//! file and `fdatasync`s it, which writes its dirty pages from the page cache. Eviction of
+//! a window therefore costs no I/O; the
 //! resume recorder flushes every 30 s and marks pieces verified since its last flush as
 //! not yet on disk (see `resume::recorder`).
 //!
@@ -54,7 +54,6 @@
 //! is a clear error at start, never a SIGBUS when a write through the map finds no block.
 
 mod error;
-pub mod huge_pages;
 pub mod parts;
 mod prepare;
 mod read_only;
@@ -344,14 +343,14 @@ impl Storage {
     }
 
     /// Splits `length` bytes at stream `offset` over the files and windows they fall in,
-    /// calling `f(file, target, range_in_request)` for each part, where `target` points to
+    /// calling `f(file, source, range_in_request)` for each part, where `source` points to
     /// the part's first byte in a window (valid for `range.len()` bytes during the call),
     /// or is `None` for bytes that are not on disk (pad files).
     fn visit(
         &self,
         offset: u64,
         length: u64,
-        mut f: impl FnMut(usize, Option<*mut u8>, Range<usize>),
+        mut f: impl FnMut(usize, Option<*const u8>, Range<usize>),
     ) -> Result<(), StorageError> {
         let end = self.end_of(offset, length)?;
         let mut position = offset;
@@ -419,11 +418,12 @@ impl Storage {
         let slot = &self.slots[key.file];
         let start = key.index * self.window_size;
         let len = (slot.length - start).min(self.window_size);
-        let (handle, on_disk) = open_checked(&slot.path, id, self.writable)?;
+        // Read-only, even for a download: only `writer` writes, and not through the map.
+        let (handle, on_disk) = open_checked(&slot.path, id, false)?;
         if on_disk < start + len {
             return Err(self.note_truncated(key.file));
         }
-        let window = window::map(&handle, &slot.path, self.writable, start, len)?;
+        let window = window::map(&handle, &slot.path, start, len)?;
         Ok(self.cache.insert(key, window))
     }
 

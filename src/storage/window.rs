@@ -14,7 +14,6 @@
 //! thread that is in the middle of a copy.
 
 use super::error::StorageError;
-use super::huge_pages;
 use super::sigbus::Registration;
 use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::Mutex;
@@ -76,10 +75,10 @@ pub struct Window {
 
 impl Window {
     /// A pointer to byte `at` of the window, checked against its length.
-    pub fn at(&self, at: usize, len: usize) -> *mut u8 {
+    pub fn at(&self, at: usize, len: usize) -> *const u8 {
         assert!(at + len <= self.map.len(), "access outside the window");
         // SAFETY: in bounds, checked just above.
-        unsafe { self.map.as_mut_ptr().add(at) }
+        unsafe { self.map.as_ptr().add(at) }
     }
 
     /// Drops this process's page-table entries for `len` bytes at `at` (whole pages
@@ -132,36 +131,18 @@ pub fn open_checked(path: &Path, id: FileId, writable: bool) -> Result<(File, u6
     Ok((file, meta.len()))
 }
 
-/// Maps `len` bytes at `offset` of `file` (read-write or read-only) and registers them for
-/// the SIGBUS handler.
-pub fn map(
-    file: &File,
-    path: &Path,
-    writable: bool,
-    offset: u64,
-    len: u64,
-) -> Result<Window, StorageError> {
-    let mut options = MmapOptions::new();
-    options.offset(offset).len(len as usize);
-    let map = if writable {
-        options.map_raw(file)
-    } else {
-        options.map_raw_read_only(file)
-    }
-    .map_err(|source| StorageError::File {
-        path: path.to_path_buf(),
-        action: "memory-map",
-        source,
-    })?;
-    if writable && huge_pages::worth_asking() {
-        // Pieces arrive in no particular order, so the kernel sees random writes and, by
-        // default, faults the map in one 4 KiB page at a time (a quarter of a million
-        // faults per GiB). Asking for huge pages lets it fill the page cache, and map, a
-        // large folio (up to 2 MiB) per fault where the file system supports them, about
-        // 300 times fewer faults (`huge_pages` says when that does not pay). Only advice:
-        // without transparent huge pages it fails, and nothing changes.
-        let _ = map.advise(memmap2::Advice::HugePage);
-    }
+/// Maps `len` bytes at `offset` of `file`, read-only, and registers them for the SIGBUS
+/// handler.
+pub fn map(file: &File, path: &Path, offset: u64, len: u64) -> Result<Window, StorageError> {
+    let map = MmapOptions::new()
+        .offset(offset)
+        .len(len as usize)
+        .map_raw_read_only(file)
+        .map_err(|source| StorageError::File {
+            path: path.to_path_buf(),
+            action: "memory-map",
+            source,
+        })?;
     let registration = Registration::new(map.as_ptr(), map.len());
     if registration.is_none() {
         log::warn!(
