@@ -33,7 +33,7 @@ const PIECE: u8 = 7;
 fn read_for(stream: &mut TcpStream, wait: Duration) -> Vec<Wire> {
     let deadline = Instant::now() + wait;
     let mut bytes = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
+    let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
