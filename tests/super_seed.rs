@@ -2,7 +2,7 @@
 //! piece at a time.
 //!
 //! * Real leechers (three smalltorrents through opentracker) all finish with the payload's
-//!   bytes from a super seeder.
+//!   bytes from a super seeder, which uploads less than 1.5 copies of it.
 //! * On the wire, two scripted peers: no bitfield, exactly one `have` each, for different
 //!   pieces; a request for a piece not offered is not served; when peer B announces the
 //!   piece offered to peer A, A is offered its next piece.
@@ -76,10 +76,11 @@ fn have(piece: u32) -> Vec<u8> {
     frame(HAVE, &piece.to_be_bytes())
 }
 
-/// A seeder of `size` bytes in 64 KiB pieces, `--super-seed`, on 127.0.0.2.
+/// A seeder of `size` bytes in 64 KiB pieces, `--super-seed`, on `seeder_ip`.
 fn super_seeder(
     dir: &std::path::Path,
     size: u64,
+    seeder_ip: std::net::Ipv4Addr,
 ) -> (Opentracker, SmalltorrentPeer, std::path::PathBuf, Vec<u8>) {
     let mut tracker = Opentracker::start();
     let data_dir = dir.join("seeder");
@@ -95,7 +96,7 @@ fn super_seeder(
         &tracker,
         &torrent,
         &data_dir,
-        ip(2),
+        seeder_ip,
         &["--super-seed"],
         "warn",
     );
@@ -106,7 +107,7 @@ fn super_seeder(
 #[test]
 fn three_leechers_complete_from_a_super_seeder() {
     let dir = tempfile::tempdir().unwrap();
-    let (_tracker, mut seeder, torrent, expected) = super_seeder(dir.path(), 4 * MIB);
+    let (_tracker, mut seeder, torrent, expected) = super_seeder(dir.path(), 4 * MIB, ip(2));
     let mut leechers: Vec<(SmalltorrentPeer, std::path::PathBuf)> = (0..3)
         .map(|i| {
             let out = dir.path().join(format!("leecher-{i}"));
@@ -135,17 +136,28 @@ fn three_leechers_complete_from_a_super_seeder() {
         thread::sleep(Duration::from_millis(300));
     }
     assert!(seeder.exited().is_none(), "{}", seeder.report());
+    // Each piece left the seeder about once: the leechers spread it among themselves.
+    for (peer, _) in &leechers {
+        peer.send_interrupt();
+    }
+    let stopped = seeder.interrupt(secs(15));
+    let uploaded = stopped.uploaded.expect("the seeder's 'uploaded' line");
+    assert!(
+        uploaded < 3 * expected.len() as u64 / 2,
+        "the super seeder uploaded {uploaded} bytes for a {} byte payload",
+        expected.len()
+    );
 }
 
 #[test]
 fn a_super_seeder_offers_one_piece_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
-    let (_tracker, mut seeder, torrent, expected) = super_seeder(dir.path(), MIB);
+    let (_tracker, mut seeder, torrent, expected) = super_seeder(dir.path(), MIB, ip(20));
     let addr: SocketAddrV4 = seeder.wait_listening(secs(10));
     let hash = info_hash(&torrent);
 
     // Peer A: no bitfield, exactly one `have`.
-    let mut a = connect(ip(3), addr, hash).unwrap();
+    let mut a = connect(ip(21), addr, hash).unwrap();
     let first = read_for(&mut a, secs(2));
     assert!(
         !first.iter().any(|(id, _)| *id == BITFIELD),
@@ -191,7 +203,7 @@ fn a_super_seeder_offers_one_piece_at_a_time() {
 
     // Peer B gets a piece of its own; when it announces A's piece, A gets its next one.
     // (A peer id of its own: the seeder connects to each peer once.)
-    let mut b = dial(ip(4), addr, hash, 1).unwrap();
+    let mut b = dial(ip(22), addr, hash, 1).unwrap();
     read_handshake(&b, secs(10)).unwrap();
     let offered_b = haves(&read_for(&mut b, secs(2)));
     assert_eq!(offered_b.len(), 1, "B: {offered_b:?}");
