@@ -11,13 +11,20 @@
 //!
 //! The peer threads share one [`SuperSeed`] behind a mutex; they take it on a `have`, on
 //! a bitfield, and once per loop turn to ask whether their offer was released — never on
-//! the per-block path. Super seeding stays on once every piece has been seen (as in
+//! the per-block path. A peer's own `have` of its offered piece releases the offer only
+//! after [`OWN_HAVE_GRACE`], for a last leecher with no one to pass it on to. Super seeding stays on once every piece has been seen (as in
 //! libtorrent): a piece whose copies all left the swarm can then still be offered.
 
 use crate::bitfield::Bitfield;
 use crate::piece_manager::PeerKey;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How long after a peer announced its own offered piece, with no other peer announcing
+/// it, its offer is released anyway: a last leecher, with no one left to pass the piece
+/// to, must not wait for ever (libtorrent's default, non-strict mode, waits not at all).
+pub const OWN_HAVE_GRACE: Duration = Duration::from_secs(10);
 
 /// The super seeder's state, shared by every peer thread of the torrent.
 #[derive(Default)]
@@ -40,6 +47,17 @@ struct State {
 struct Offer {
     piece: u32,
     released: bool,
+    /// When the peer announced the piece itself (see [`OWN_HAVE_GRACE`]).
+    own_have: Option<Instant>,
+}
+
+impl Offer {
+    fn is_released(&self) -> bool {
+        self.released
+            || self
+                .own_have
+                .is_some_and(|at| at.elapsed() >= OWN_HAVE_GRACE)
+    }
 }
 
 impl SuperSeed {
@@ -54,7 +72,7 @@ impl SuperSeed {
             .lock()
             .offers
             .get(&peer)
-            .is_none_or(|offer| offer.released)
+            .is_none_or(Offer::is_released)
     }
 
     /// Chooses `peer`'s next piece among those it lacks (`peer_has`, of `pieces` pieces):
@@ -85,6 +103,7 @@ impl SuperSeed {
         let offer = Offer {
             piece,
             released: false,
+            own_have: None,
         };
         state.offers.insert(peer, offer);
         Some(piece)
@@ -135,8 +154,13 @@ impl State {
         };
         *count += 1;
         for (key, offer) in self.offers.iter_mut() {
-            if *key != peer && offer.piece == piece {
+            if offer.piece != piece {
+                continue;
+            }
+            if *key != peer {
                 offer.released = true;
+            } else if offer.own_have.is_none() {
+                offer.own_have = Some(Instant::now());
             }
         }
     }

@@ -6,6 +6,7 @@
 //! * On the wire, two scripted peers: no bitfield, exactly one `have` each, for different
 //!   pieces; a request for a piece not offered is not served; when peer B announces the
 //!   piece offered to peer A, A is offered its next piece.
+//! * A lone leecher completes too (its offers released by its own `have`s, after a grace).
 //! * `--super-seed` without seeding is a usage error (exit 2).
 
 mod support;
@@ -217,6 +218,30 @@ fn a_super_seeder_offers_one_piece_at_a_time() {
     );
     assert_ne!(next[0], piece_a);
     assert_ne!(next[0], offered_b[0], "A was offered B's piece");
+}
+
+/// A lone leecher has no one to pass its pieces to: each offer is released 10 s after its
+/// own `have` (`OWN_HAVE_GRACE`), so it completes, slowly, instead of waiting for ever.
+#[test]
+fn a_lone_leecher_completes_from_a_super_seeder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_tracker, seeder, torrent, expected) = super_seeder(dir.path(), 3 * 65536, ip(30));
+    let out = dir.path().join("lone");
+    let mut leecher = SmalltorrentPeer::leech_and_seed(&torrent, &out, ip(31));
+    let file = out.join("payload.bin");
+    let started = Instant::now();
+    while !fs::read(&file).is_ok_and(|bytes| bytes == expected) {
+        if let Some(status) = leecher.exited() {
+            panic!("the leecher exited ({status})\n{}", leecher.report());
+        }
+        assert!(
+            started.elapsed() < secs(90),
+            "the lone leecher did not complete\n{}\n{}",
+            leecher.report(),
+            seeder.report()
+        );
+        thread::sleep(Duration::from_millis(300));
+    }
 }
 
 #[test]
