@@ -5,6 +5,9 @@
 //! A request we will not serve is dropped silently (BEP 3), or, with a Fast peer (BEP 6,
 //! `fast.rs`), answered with a `reject_request`: every request then gets exactly one
 //! answer. A Fast peer may also ask, while we choke it, for the pieces we allowed it fast.
+//!
+//! When super seeding (`--super-seed`, `super_seed.rs`) the bitfield and the `have`s give
+//! way to one offered piece at a time, and only offered pieces are served.
 
 use super::PeerError;
 use super::connection::Connection;
