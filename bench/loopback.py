@@ -3,7 +3,7 @@
 work of a download, all on this machine through opentracker. Entry point: bench/loopback.sh.
 
   bench/loopback.sh [--size MiB] [--files N] [--piece-log2 N] [--rounds N]
-                    [--swarm-size MiB] [--leechers N] [--peers N] [--hold SECS]
+                    [--swarm-size MiB] [--leechers N] [--super-seed] [--peers N] [--hold SECS]
                     [--sections LIST] [--clients LIST] [--short] [--out FILE]
 
 Sections, in this order (--sections download,upload,swarm,peers picks some):
@@ -15,7 +15,8 @@ Sections, in this order (--sections download,upload,swarm,peers picks some):
             and from a libtorrent seeder; the ratio per client (above 1: smalltorrent
             serves faster).
   swarm     one smalltorrent seeder, --leechers smalltorrent leechers (127.0.0.10 and up):
-            time until all are done, the seeder's upload as a multiple of the payload.
+            time until all are done, the seeder's upload as a multiple of the payload
+            (--super-seed: the seeder super seeds, BEP 16).
   peers     one smalltorrent seeder with --peers connections: its threads and memory.
   dht       smalltorrent and libtorrent take turns downloading a magnet link that holds
             only the info-hash, through a local DHT of three `smalltorrent dht` nodes
@@ -77,6 +78,7 @@ def parse_args():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--swarm-size", type=int, default=256, help="swarm payload MiB (swarm, peers)")
     ap.add_argument("--leechers", type=int, default=20, help="swarm leechers (at most 30)")
+    ap.add_argument("--super-seed", action="store_true", help="swarm: the seeder runs --super-seed")
     ap.add_argument("--peers", type=int, default=200, help="connections to one seeder")
     ap.add_argument("--hold", type=float, default=10, help="seconds the peers stay connected")
     ap.add_argument("--sections", default=",".join(SECTIONS))
@@ -163,9 +165,11 @@ def benchmark(args, root, work, processes):
                                    upload.LEECHERS))
     if "swarm" in args.sections:
         print(f"swarm: {args.leechers} leechers, {args.swarm_size} MiB", flush=True)
-        section(f"Swarm: one smalltorrent seeder and {args.leechers} smalltorrent leechers, "
+        seeder = "one smalltorrent super seeder" if args.super_seed else "one smalltorrent seeder"
+        section(f"Swarm: {seeder} and {args.leechers} smalltorrent leechers, "
                 f"{args.swarm_size} MiB, {piece}",
-                lambda: swarm.run(ctx, processes, tracker, swarm_torrent, swarm_payload, args.leechers))
+                lambda: swarm.run(ctx, processes, tracker, swarm_torrent, swarm_payload, args.leechers,
+                                  args.super_seed))
     if "peers" in args.sections:
         print(f"peers: {args.peers} connections for {args.hold:g} s", flush=True)
         section(f"Many peers: one smalltorrent seeder ({args.swarm_size} MiB), {args.peers} "

@@ -21,12 +21,14 @@ import workspace
 TIMEOUT = 900
 
 
-def run(ctx, processes, tracker, torrent, payload, leechers):
-    """Returns (markdown lines, names of the failed runs)."""
+def run(ctx, processes, tracker, torrent, payload, leechers, super_seed=False):
+    """Returns (markdown lines, names of the failed runs). With `super_seed` the seeder
+    runs `--super-seed` (BEP 16)."""
     size = workspace.tree_size(payload)
     seeder_log = os.path.join(ctx.work, "swarm-seeder.log")
     seeder = clients.SmalltorrentSeeder(processes, ctx, torrent, os.path.dirname(payload),
-                                        "127.0.0.30", seeder_log, tracker=tracker)
+                                        "127.0.0.30", seeder_log, tracker=tracker,
+                                        extra=["--super-seed"] if super_seed else [])
     peers = []
     started = time.monotonic()
     for i in range(leechers):

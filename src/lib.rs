@@ -43,6 +43,7 @@ pub mod rate_limit;
 pub mod resume;
 pub mod selection;
 pub mod stats;
+pub mod super_seed;
 pub mod terminal;
 pub mod threads;
 pub mod tracker;

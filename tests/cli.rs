@@ -39,6 +39,7 @@ fn help_explains_every_option() {
         "--port",
         "--max-peers",
         "--give-up",
+        "--super-seed",
         "info",
     ] {
         assert!(

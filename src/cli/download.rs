@@ -44,6 +44,9 @@ Download options:
   -s, --seed-dir DIR   seed the data already in DIR: check it, serve the valid pieces,
                        fetch what is missing, and keep seeding until Ctrl-C
       --seed           keep seeding after the download completes (until Ctrl-C)
+      --super-seed     once seeding, offer each new peer one piece at a time that no one
+                       else was given, the next once it is seen elsewhere (BEP 16): less
+                       upload per copy in a new swarm, slower for each leecher
       --seed-ratio R   stop seeding once we uploaded R times the torrent's size
       --seed-time MIN  stop seeding after MIN minutes
   -q, --quiet          no progress display (errors and the final summary only)
@@ -128,6 +131,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
         report_check: false,
         seed: false,
         seed_ratio: None,
+        super_seed: false,
         seed_time: None,
         max_upload_rate: None,
         max_download_rate: None,
@@ -153,6 +157,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
                 options.seed = true;
             }
             Long("seed") => options.seed = true,
+            Long("super-seed") => options.super_seed = true,
             Long("seed-ratio") => {
                 let ratio: f64 = number(&mut parser, "--seed-ratio")?;
                 if !(ratio.is_finite() && ratio >= 0.0) {
@@ -213,6 +218,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Option<Download>, String> {
     if (options.seed_ratio.is_some() || options.seed_time.is_some()) && !options.seed {
         // A limit on seeding implies seeding.
         options.seed = true;
+    }
+    if options.super_seed && !options.seed {
+        return Err("--super-seed needs -s DIR or --seed: only a seeder can super seed".into());
     }
     if no_dht {
         options.dht = None;

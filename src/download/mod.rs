@@ -96,6 +96,8 @@ pub struct Options {
     pub seed: bool,
     /// Stop seeding once uploaded ≥ this × the torrent's size.
     pub seed_ratio: Option<f64>,
+    /// Offer each peer one piece at a time while seeding (`--super-seed`, BEP 16).
+    pub super_seed: bool,
     /// Stop seeding after this long.
     pub seed_time: Option<Duration>,
     /// Upload at most this many bytes per second, over all peers (`--max-upload-rate`).

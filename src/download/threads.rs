@@ -378,6 +378,9 @@ fn shared(
         metadata: swarm.metadata.clone(),
         dht: dht.map(|node| (node.addr.port(), node.commands())),
         addresses,
+        super_seed: options
+            .super_seed
+            .then(|| Arc::new(crate::super_seed::SuperSeed::new())),
     }
 }
 

@@ -157,7 +157,12 @@ impl Connection {
         let now = Instant::now();
         let mut upload = Upload::new(&torrent.pieces);
         let pieces = torrent.geometry.piece_count;
-        let fast = Fast::new(opened.fast, opened.addr.ip(), &shared.info_hash, pieces);
+        let mut fast = Fast::new(opened.fast, opened.addr.ip(), &shared.info_hash, pieces);
+        upload.super_seeding = shared.super_seed.is_some() && torrent.pieces.is_complete();
+        if upload.super_seeding {
+            // Allowed-fast pieces would be served without being offered.
+            fast.allow_none();
+        }
         if from_magnet {
             // No bitfield went out: every piece we have goes out as a `have`.
             upload.announce_all_as_haves();
@@ -195,6 +200,9 @@ impl Connection {
         };
         counters.peers.fetch_sub(1, Ordering::Relaxed);
         self.download_ended();
+        if let Some(seed) = &self.shared.super_seed {
+            seed.forget(self.key);
+        }
         error
     }
 

@@ -25,7 +25,7 @@ const STALE_LIMIT: usize = 1024;
 pub(super) struct Download {
     /// What the peer has, from its `bitfield` and `have`s: what we may request, and our
     /// share of the piece manager's availability counts (given back when we end).
-    peer_has: Bitfield,
+    pub(super) peer_has: Bitfield,
     /// True until the peer unchokes us: we may only request while it is false.
     peer_choking: bool,
     /// True once we told the peer we are interested (it has a piece we lack).
@@ -110,6 +110,9 @@ impl Connection {
             return Err(self.misbehaved(format!("have for piece {piece}, out of range")));
         }
         self.torrent.pieces.add_peer_piece(piece);
+        if let Some(seed) = &self.shared.super_seed {
+            seed.announced(self.key, piece, self.torrent.geometry.piece_count);
+        }
         if !self.download.am_interested && !self.torrent.pieces.has_piece(piece) {
             self.set_interested(true);
         }
@@ -132,6 +135,12 @@ impl Connection {
             .pieces
             .remove_peer_pieces(&self.download.peer_has);
         self.torrent.pieces.add_peer_pieces(&has);
+        if let Some(seed) = &self.shared.super_seed {
+            seed.announced_all(self.key, &has);
+            if (self.upload.offered.last()).is_some_and(|piece| has.has(*piece)) {
+                seed.release(self.key);
+            }
+        }
         self.download.peer_has = has;
         if self.torrent.pieces.is_interesting(&self.download.peer_has) {
             self.set_interested(true);

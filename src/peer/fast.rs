@@ -114,6 +114,11 @@ impl Fast {
         }
     }
 
+    /// We grant the peer no allowed-fast piece (when super seeding).
+    pub(super) fn allow_none(&mut self) {
+        self.ours.clear();
+    }
+
     /// True if we let the peer have `piece` while we choke it.
     pub(super) fn we_allow(&self, piece: u32) -> bool {
         self.ours.contains(&piece)

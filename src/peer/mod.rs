@@ -151,6 +151,8 @@ pub struct Shared {
     /// Where the peers that peers tell us of (PEX) go: the peer manager's `addresses`
     /// input, which the trackers' peers take too.
     pub addresses: Sender<Vec<SocketAddr>>,
+    /// Which piece is offered to which peer when super seeding (`--super-seed`, BEP 16).
+    pub super_seed: Option<Arc<crate::super_seed::SuperSeed>>,
 }
 
 /// What the peer threads share that needs the torrent's metadata: the pieces and where

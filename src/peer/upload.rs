@@ -5,6 +5,9 @@
 //! A request we will not serve is dropped silently (BEP 3), or, with a Fast peer (BEP 6,
 //! `fast.rs`), answered with a `reject_request`: every request then gets exactly one
 //! answer. A Fast peer may also ask, while we choke it, for the pieces we allowed it fast.
+//!
+//! When super seeding (`--super-seed`, `super_seed.rs`) the bitfield and the `have`s give
+//! way to one offered piece at a time, and only offered pieces are served.
 
 use super::PeerError;
 use super::connection::Connection;
@@ -49,6 +52,11 @@ pub(super) struct Upload {
     /// Cursor into the piece manager's list of verified pieces: the pieces past it go out
     /// as `have`s.
     have_cursor: usize,
+    /// This connection super seeds (BEP 16, `super_seed.rs`): no bitfield, one `have` at a
+    /// time, requests served only for the pieces offered.
+    pub(super) super_seeding: bool,
+    /// The pieces we offered this peer while super seeding.
+    pub(super) offered: Vec<u32>,
 }
 
 impl Upload {
@@ -65,6 +73,8 @@ impl Upload {
             refused: 0,
             throttled: false,
             have_cursor,
+            super_seeding: false,
+            offered: Vec::new(),
         }
     }
 
@@ -84,6 +94,13 @@ impl Connection {
     /// Our bitfield, the first message after the handshake: to a Fast peer `have_all` or
     /// `have_none` when it would be full or empty (BEP 6), to others only if we have a piece.
     pub(super) fn send_bitfield(&mut self) {
+        if self.upload.super_seeding {
+            // BEP 16: we look like a peer with nothing, then offer one piece at a time.
+            if self.fast.enabled {
+                self.send(Message::HaveNone);
+            }
+            return;
+        }
         let ours = self.torrent.pieces.verified();
         if self.fast.enabled && ours.is_full() {
             self.send(Message::HaveAll);
@@ -94,8 +111,28 @@ impl Connection {
         }
     }
 
+    /// Super seeding: a `have` for the peer's next piece, if it has none on offer or its
+    /// offer was seen elsewhere in the swarm (`super_seed.rs`).
+    fn offer_next_piece(&mut self) {
+        let Some(seed) = self.shared.super_seed.clone() else {
+            return;
+        };
+        if !seed.wants_offer(self.key) {
+            return;
+        }
+        let pieces = self.torrent.geometry.piece_count;
+        if let Some(piece) = seed.offer(self.key, &self.download.peer_has, pieces) {
+            self.upload.offered.push(piece);
+            self.send(Message::Have(piece));
+        }
+    }
+
     /// A `have` for every piece verified since the last call (or since our bitfield).
     pub(super) fn send_haves(&mut self) {
+        if self.upload.super_seeding {
+            self.offer_next_piece();
+            return;
+        }
         let mut verified = Vec::new();
         self.torrent
             .pieces
@@ -146,6 +183,10 @@ impl Connection {
             }
             self.reject(block);
             return Ok(());
+        }
+        if self.upload.super_seeding && !self.upload.offered.contains(&block.piece) {
+            // BEP 16: only the pieces we offered this peer.
+            return self.refuse(block);
         }
         if self.upload.am_choking && !self.fast.we_allow(block.piece) {
             // BEP 3: requests from a choked peer are discarded; BEP 6: rejected.

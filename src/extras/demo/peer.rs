@@ -63,6 +63,7 @@ pub(super) fn peer(
         // Leechers too: a complete leecher goes on serving the others.
         seed: true,
         seed_ratio: None,
+        super_seed: false,
         seed_time: None,
         max_upload_rate,
         max_download_rate: None,

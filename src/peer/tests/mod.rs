@@ -196,6 +196,7 @@ fn connect_local(
         metadata: None,
         dht: None,
         addresses: found_tx,
+        super_seed: None,
     });
     spawn_outgoing(1, addr, shared, status, exits_tx).unwrap();
     Setup {
