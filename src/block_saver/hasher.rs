@@ -28,10 +28,23 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use sha1::{Digest, Sha1};
 use std::thread::JoinHandle;
 
-/// How many complete pieces may wait for the hasher. The queue holds piece indices, not
-/// data (the data is in the map); the bound keeps the hasher close behind the saver, so a
-/// piece is served and recorded soon after its last block is written.
+/// How many complete pieces may wait for the hasher at most. The queue holds piece
+/// indices, not data (the data is in the page cache); the bound keeps the hasher close
+/// behind the saver, so a piece is served and recorded soon after its last block is
+/// written.
 pub const QUEUE_PIECES: usize = 32;
+
+/// How many bytes of complete pieces may wait for the hasher: the queue's real bound. The
+/// pieces' bytes are dirty page cache, which counts against a memory limit (a container's
+/// 64 MiB), so 16 MiB pieces queue two at a time, 256 KiB pieces 32 (`QUEUE_PIECES`).
+pub const QUEUE_BYTES: u64 = 32 << 20;
+
+/// The hasher's queue length for pieces of `piece_length` bytes: `QUEUE_BYTES` of them,
+/// at least one and at most `QUEUE_PIECES`.
+pub fn queue_pieces(piece_length: u32) -> usize {
+    let fit = QUEUE_BYTES / u64::from(piece_length.max(1));
+    (fit as usize).clamp(1, QUEUE_PIECES)
+}
 
 /// What the block saver asks of the hasher. The hasher ends when the saver drops its
 /// sender, after it has hashed every piece still queued.
@@ -51,7 +64,7 @@ pub struct Handle {
 
 /// Starts the hasher thread, on its own clone of the saver's shared parts.
 pub fn spawn(shared: Shared, events: Sender<Event>) -> std::io::Result<Handle> {
-    let (commands, inbox) = bounded(QUEUE_PIECES);
+    let (commands, inbox) = bounded(queue_pieces(shared.geometry.piece_length));
     let thread = std::thread::Builder::new()
         .name("hasher".into())
         .spawn(move || run(&shared, inbox, events))?;

@@ -233,3 +233,20 @@ fn a_drain_returns_once_every_queued_piece_has_its_verdict() {
     assert!(rig.shared.pieces.is_complete());
     hasher.finish();
 }
+
+#[test]
+fn the_hasher_queue_is_bounded_in_bytes() {
+    use super::hasher::{QUEUE_BYTES, QUEUE_PIECES, queue_pieces};
+    assert_eq!(queue_pieces(256 << 10), QUEUE_PIECES);
+    assert_eq!(queue_pieces(4 << 20), 8);
+    assert_eq!(queue_pieces(16 << 20), 2);
+    assert_eq!(
+        queue_pieces(64 << 20),
+        1,
+        "one piece at least, however large"
+    );
+    for length in [16 << 10, 1 << 20, 16 << 20] {
+        let queued = queue_pieces(length) as u64 * u64::from(length);
+        assert!(queued <= QUEUE_BYTES.max(u64::from(length)));
+    }
+}
