@@ -9,6 +9,7 @@
 #   mktorrent           an independent maker of .torrent files
 #   time                /usr/bin/time, for the benchmark's figures
 #   tmux                a real terminal, for the live view's test (tests/terminal.rs)
+#   lighttpd            a real HTTP server, for the web seed tests (tests/webseed.rs)
 # As root they are installed with apt-get; otherwise with sudo, if it works without a
 # password prompt; otherwise the script says what to install and stops.
 #
@@ -16,11 +17,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3-libtorrent aria2 transmission-cli opentracker mktorrent time tmux)
+packages=(python3-libtorrent aria2 transmission-cli opentracker mktorrent time tmux lighttpd)
 
 have_all() {
     command -v opentracker aria2c transmission-cli mktorrent tmux >/dev/null &&
-        [ -x /usr/bin/time ] &&
+        [ -x /usr/bin/time ] && [ -x /usr/sbin/lighttpd ] &&
         /usr/bin/python3 -c 'import libtorrent' 2>/dev/null
 }
 

@@ -49,6 +49,7 @@ pub mod threads;
 pub mod tracker;
 pub mod transcript;
 pub mod verify;
+pub mod web_seed;
 
 // ─── Extras, and the command line ──────────────────────────────────────────────────────
 pub mod cli;

@@ -44,6 +44,8 @@ pub struct Snapshot {
     pub uploaded: u64,
     pub peers: u64,
     pub unchoking_us: u64,
+    /// Web seeds (BEP 19) fetching now.
+    pub web_seeds: u64,
     /// Nodes in the DHT's routing table, when the DHT runs.
     pub dht_nodes: Option<u64>,
     /// `--max-download-rate`, when set (bytes per second).
@@ -167,6 +169,16 @@ impl Display {
     }
 }
 
+/// `  peers 3/5`: the peers unchoking us of those connected, and `+ 1 web` when web seeds
+/// are fetching too.
+fn peers_field(s: &Snapshot) -> String {
+    let mut field = format!("  peers {}/{}", s.unchoking_us, s.peers);
+    if s.web_seeds > 0 {
+        field.push_str(&format!(" + {} web", s.web_seeds));
+    }
+    field
+}
+
 /// The progress line for a snapshot and the current rates (bytes per second), at most
 /// `width` characters: `25.0% of 100.0 MiB  down 1.0 MiB/s  up 0 B/s  peers 3/5  ETA 1:15
 /// dht: 120 nodes`, with `(max 2.0 MiB/s)` after a rate that has a limit. When that is too
@@ -212,7 +224,7 @@ pub fn render_stalled(
         (7, limit(s.max_down)),
         (5, format!("  up {}", format_rate(up_rate))),
         (8, limit(s.max_up)),
-        (2, format!("  peers {}/{}", s.unchoking_us, s.peers)),
+        (2, peers_field(s)),
         (1, format!("  ETA {eta}")),
         (
             6,
@@ -320,6 +332,7 @@ mod tests {
             uploaded: 0,
             peers: 5,
             unchoking_us: 3,
+            web_seeds: 0,
             dht_nodes: None,
             max_down: None,
             max_up: None,
@@ -336,6 +349,19 @@ mod tests {
         };
         assert!(render(&done, 0.0, 0.0, 79).starts_with("100.0%"));
         assert!(render(&done, 0.0, 0.0, 79).ends_with("ETA done"));
+    }
+
+    #[test]
+    fn working_web_seeds_follow_the_peers() {
+        let s = Snapshot {
+            total_bytes: 1024,
+            peers: 2,
+            unchoking_us: 1,
+            web_seeds: 1,
+            ..Snapshot::default()
+        };
+        let line = render(&s, 0.0, 0.0, 200);
+        assert!(line.contains("  peers 1/2 + 1 web  ETA"), "{line}");
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct Counters {
     pub peers: AtomicU64,
     /// Of those, peers that currently unchoke us.
     pub unchoking_us: AtomicU64,
+    /// Web seeds (BEP 19) whose last request succeeded.
+    pub web_seeds: AtomicU64,
 }
 
 impl Counters {
@@ -54,6 +56,10 @@ impl Counters {
 
     pub fn unchoking_us(&self) -> u64 {
         self.unchoking_us.load(Ordering::Relaxed)
+    }
+
+    pub fn web_seeds(&self) -> u64 {
+        self.web_seeds.load(Ordering::Relaxed)
     }
 
     pub fn sub_left(&self, bytes: u64) {

@@ -100,6 +100,7 @@ impl MainLoop<'_> {
             uploaded: counters.uploaded(),
             peers: counters.peers(),
             unchoking_us: counters.unchoking_us(),
+            web_seeds: counters.web_seeds(),
             dht_nodes: self.threads.dht_nodes(),
             max_down: self.options.max_download_rate,
             max_up: self.options.max_upload_rate,
@@ -107,7 +108,9 @@ impl MainLoop<'_> {
         let stalled = self.give_up.stalled(pieces, &snapshot);
         self.display.draw(Instant::now(), snapshot, &stalled);
         if !pieces.is_complete() {
-            return self.give_up.check(snapshot.peers).map(Err);
+            // A web seed fetching counts as a peer: the download is not stranded.
+            let sources = snapshot.peers + snapshot.web_seeds;
+            return self.give_up.check(sources).map(Err);
         }
         if self.seeding_since.is_none() {
             self.completed();

@@ -210,7 +210,9 @@ pub fn run(options: &Options, interrupt: &Receiver<()>) -> Result<Summary, Downl
         dht_nodes: parts.meta.dht_nodes.clone(),
     };
     let threads = Threads::start(options, swarm, Some((&parts, recorder)))?;
-    let other_sources = !options.peers.is_empty() || threads.dht_nodes().is_some();
+    let other_sources = !options.peers.is_empty()
+        || threads.dht_nodes().is_some()
+        || !parts.meta.url_list.is_empty();
     let give_up = GiveUp::new(has_trackers, other_sources, options.give_up);
     let outcome = main_loop::run(&parts, options, &threads, give_up, interrupt, started);
     let written = threads.shutdown();

@@ -93,7 +93,8 @@ impl Parts {
     }
 
     /// The trackers to announce to: the torrent's tiers, then each `--tracker` as a tier
-    /// of its own. An error if there is none and no `--peer` either, unless we only seed.
+    /// of its own. An error if there is none and no other source either (`--peer`, the
+    /// DHT, a web seed), unless we only seed.
     pub(super) fn trackers(&self, options: &Options) -> Result<Vec<Vec<String>>, DownloadError> {
         let mut trackers = self.meta.trackers.clone();
         for url in &options.trackers {
@@ -103,10 +104,11 @@ impl Parts {
             }
         }
         let dht = options.dht.is_some() && !self.meta.private;
-        if trackers.is_empty() && options.peers.is_empty() && !options.seed && !dht {
+        let web = !self.meta.url_list.is_empty();
+        if trackers.is_empty() && options.peers.is_empty() && !options.seed && !dht && !web {
             return Err(DownloadError::NoTracker(
-                "the torrent lists no tracker, no --peer was given, and there is no DHT \
-                 (--no-dht, or the torrent is private)"
+                "the torrent lists no tracker and no web seed, no --peer was given, and there \
+                 is no DHT (--no-dht, or the torrent is private)"
                     .into(),
             ));
         }

@@ -19,6 +19,7 @@ use crate::resume::STATE_DIR;
 use crate::resume::recorder::Recorder;
 use crate::stats::Counters;
 use crate::storage::StorageError;
+use crate::web_seed::{self, WebSeeds};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::sync::atomic::Ordering;
@@ -35,6 +36,8 @@ pub(super) struct Threads {
     shared: Option<Arc<Shared>>,
     /// The block saver, once the torrent's parts exist.
     saver: Option<JoinHandle<()>>,
+    /// The web seeds (BEP 19) the torrent lists, once its parts exist.
+    web_seeds: WebSeeds,
     /// The resume recorder, if this torrent keeps a resume file.
     recorder: Option<(JoinHandle<()>, Sender<()>)>,
     /// Given to the block saver when it starts.
@@ -99,12 +102,13 @@ impl Threads {
             dht.as_ref(),
         ));
         let (saver_reports, saver_events) = unbounded();
-        let (saver, saver_reports, recorder) = match torrent {
+        let (saver, saver_reports, recorder, web_seeds) = match torrent {
             Some((parts, recorder)) => {
                 let saver = start_saver(parts, options, &shared, saver_reports)?;
-                (Some(saver), None, recorder)
+                let web_seeds = start_web_seeds(parts, &shared);
+                (Some(saver), None, recorder, web_seeds)
             }
-            None => (None, Some(saver_reports), None),
+            None => (None, Some(saver_reports), None, WebSeeds::none()),
         };
         let (reports, report_inbox) = unbounded();
         let (announcer_handle, announcer) = announcer::spawn(
@@ -165,6 +169,7 @@ impl Threads {
             announcer: (announcer_handle, announcer),
             shared: Some(shared),
             saver,
+            web_seeds,
             recorder: None,
             saver_reports,
             saver_events,
@@ -187,6 +192,7 @@ impl Threads {
     ) -> Result<(), DownloadError> {
         if let (Some(shared), Some(reports)) = (&self.shared, self.saver_reports.take()) {
             self.saver = Some(start_saver(parts, options, shared, reports)?);
+            self.web_seeds = start_web_seeds(parts, shared);
         }
         if parts.meta.private
             && let Some(node) = self.dht.take()
@@ -222,6 +228,7 @@ impl Threads {
     /// Tells the peer manager who sent data for a piece (or metadata) that failed its
     /// hash check.
     pub(super) fn blame(&self, peers: Vec<PeerKey>) {
+        self.web_seeds.blame(&peers);
         let _ = self.manager.1.send(peer_manager::Command::Blame { peers });
     }
 
@@ -231,11 +238,12 @@ impl Threads {
     }
 
     /// Stops everything in order and joins every thread: the listener stops, then the
-    /// peers, then the saver writes what is queued, then the recorder writes its last
-    /// record, then the announcer tells the trackers `stopped`. Returns the disk error the
-    /// saver reported, if any.
+    /// web seeds (told, not waited for: see `web_seed`), then the peers, then the saver
+    /// writes what is queued, then the recorder writes its last record, then the announcer
+    /// tells the trackers `stopped`. Returns the disk error the saver reported, if any.
     pub(super) fn shutdown(mut self) -> Result<(), StorageError> {
         self.listener.stop();
+        self.web_seeds.stop();
         let _ = self.manager.1.send(peer_manager::Command::Stop);
         crate::threads::join(self.manager.0);
         // Every peer thread has ended; with our own handle on what they shared, the last
@@ -295,6 +303,24 @@ fn start_saver(
     // Set once: the saver starts once per download.
     let _ = shared.torrent.set(Arc::new(torrent));
     Ok(handle)
+}
+
+/// Starts a thread for each web seed of the torrent, unless it is complete.
+fn start_web_seeds(parts: &Parts, shared: &Shared) -> WebSeeds {
+    let Some(torrent) = shared.torrent.get() else {
+        return WebSeeds::none();
+    };
+    if parts.meta.url_list.is_empty() || parts.pieces.is_complete() {
+        return WebSeeds::none();
+    }
+    let web = web_seed::Parts {
+        pieces: parts.pieces.clone(),
+        geometry: parts.geometry,
+        saver: torrent.saver.clone(),
+        counters: parts.counters.clone(),
+        download_limit: shared.download_limit.clone(),
+    };
+    WebSeeds::spawn(&parts.meta, web)
 }
 
 /// Starts the listener on `--bind` (all interfaces by default) and `--port`.

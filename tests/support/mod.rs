@@ -40,6 +40,7 @@ pub mod smalltorrent;
 pub mod torrent;
 pub mod trace_file;
 pub mod tracker;
+pub mod webserver;
 
 pub use gate::Gate;
 pub use hostile_peer::{Behaviour, HostilePeer, TorrentFacts};
@@ -66,6 +67,7 @@ pub use trace_file::{
     PexLine, Request, blocks_of, has_message, pex_messages, pieces_of, requests_sent,
 };
 pub use tracker::{Opentracker, SmalltorrentTracker, TrackerProcess};
+pub use webserver::WebServer;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
