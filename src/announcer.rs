@@ -72,6 +72,8 @@ pub struct AnnouncerConfig {
     pub numwant: u32,
     /// Announce from this local address (`--bind`).
     pub bind: Option<std::net::IpAddr>,
+    /// Our global IPv6 address, if we listen on IPv6 and have one (`ipv6=`, BEP 7).
+    pub ipv6: Option<std::net::Ipv6Addr>,
 }
 
 /// What the announcer is asked to do: by the main thread (`Completed`, `Stop`) and by the
@@ -223,6 +225,7 @@ impl Announcer {
             key: self.key,
             tracker_id: self.states[tier].tracker_id.clone(),
             bind: self.config.bind,
+            ipv6: self.config.ipv6,
         }
     }
 

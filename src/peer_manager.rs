@@ -197,8 +197,17 @@ impl PeerManager {
     fn add_candidates(&mut self, list: Vec<SocketAddr>) {
         let now = Instant::now();
         for addr in list {
+            // `::ffff:a.b.c.d` from a tracker or PEX is the IPv4 peer a.b.c.d.
+            let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+            // From a `--bind` address only peers of its family can be dialled.
+            let unreachable = self
+                .shared
+                .bind
+                .is_some_and(|b| b.is_ipv4() != addr.is_ipv4());
             if self.banned.contains(&addr.ip())
                 || addr.port() == 0
+                || addr.ip().is_unspecified()
+                || unreachable
                 || self.is_own(addr)
                 || !self.known.insert(addr)
             {

@@ -65,6 +65,7 @@ fn config(trackers: Vec<Vec<String>>) -> AnnouncerConfig {
         port: 6881,
         numwant: 50,
         bind: None,
+        ipv6: None,
     }
 }
 

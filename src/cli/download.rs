@@ -50,7 +50,8 @@ Download options:
       --seed-ratio R   stop seeding once we uploaded R times the torrent's size
       --seed-time MIN  stop seeding after MIN minutes
   -q, --quiet          no progress display (errors and the final summary only)
-      --peer HOST:PORT connect to this peer too (repeatable); works without a tracker
+      --peer HOST:PORT connect to this peer too (repeatable; [::1]:6881 for IPv6);
+                       works without a tracker
       --select LIST    download only these files: numbers from 1 as `smalltorrent info`
                        lists them, ranges allowed (2,4-6); the others are not created,
                        and their bytes in shared pieces wait in DIR/.smalltorrent/
@@ -58,7 +59,8 @@ Download options:
                        http://, https:// or udp://)
       --port N         listen port, also reported to trackers (default 6881; the next
                        free one if taken; 0 = any)
-      --bind IP        listen on IP and connect from it (default: all interfaces)
+      --bind IP        listen on IP and connect from it, IPv4 or IPv6 (default: all
+                       interfaces, IPv6 and IPv4 on one socket; peers of both families)
       --encryption E   how to open connections we dial: plain (the default) or prefer
                        (Message Stream Encryption first, plain if the peer hangs up);
                        peers that dial us may use either
@@ -87,6 +89,8 @@ Magnet links: the metadata is fetched from the link's peers (its tr trackers, x.
 addresses and --peer), then kept as DIR/.smalltorrent/<info-hash>.torrent, so a rerun
 of the same link does not fetch it again. Nothing is written under DIR before it is
 verified.
+Web seeds: the HTTP(S) servers a torrent lists in url-list (BEP 19) are downloaded from
+too, alongside the peers, by range requests of up to 1 MiB.
 Logging: RUST_LOG=info shows trackers and peers, RUST_LOG=debug the protocol detail.
 Exit codes: 0 done and verified, 1 failed, 2 bad command line, 130 interrupted.
 ";

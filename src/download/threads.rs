@@ -119,6 +119,7 @@ impl Threads {
                 port: listener.addr().port(),
                 numwant: 50,
                 bind: options.bind,
+                ipv6: crate::net::global_ipv6(listener.addr().ip(), options.bind),
             },
             swarm.counters.clone(),
             addresses.clone(),
@@ -323,12 +324,13 @@ fn start_web_seeds(parts: &Parts, shared: &Shared) -> WebSeeds {
     WebSeeds::spawn(&parts.meta, web)
 }
 
-/// Starts the listener on `--bind` (all interfaces by default) and `--port`.
+/// Starts the listener on `--bind` (all interfaces, IPv6 and IPv4, by default) and
+/// `--port`.
 fn start_listener(
     options: &Options,
     incoming: Sender<(TcpStream, SocketAddr)>,
 ) -> Result<Listener, DownloadError> {
-    let listen_ip = options.bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let listen_ip = options.bind.unwrap_or(listener::ALL);
     let listener = listener::spawn(listen_ip, options.port, incoming).map_err(|source| {
         DownloadError::Listen {
             addr: SocketAddr::new(listen_ip, options.port),

@@ -68,6 +68,10 @@ pub fn build_announce_url(base: &str, req: &AnnounceRequest) -> String {
         url.push_str("&trackerid=");
         percent_encode(&mut url, id.as_bytes());
     }
+    if let Some(ip) = req.ipv6 {
+        // `:` is allowed in a query; BEP 7 gives the bare address.
+        url.push_str(&format!("&ipv6={ip}"));
+    }
     url
 }
 

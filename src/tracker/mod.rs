@@ -14,7 +14,7 @@ pub mod udp;
 pub mod udp_client;
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 /// The `event` of an announce.
@@ -63,6 +63,9 @@ pub struct AnnounceRequest {
     /// Announce from this local address (`--bind`): trackers list a peer under the
     /// address its announce came from.
     pub bind: Option<IpAddr>,
+    /// Our global IPv6 address, sent to HTTP trackers as `ipv6=` (BEP 7): a tracker
+    /// reached over IPv4 then lists us to IPv6 peers too.
+    pub ipv6: Option<Ipv6Addr>,
 }
 
 /// A successful tracker reply.

@@ -26,6 +26,7 @@ fn request(event: Event) -> AnnounceRequest {
         key: 0xdead_beef,
         tracker_id: None,
         bind: None,
+        ipv6: None,
     }
 }
 
@@ -40,6 +41,18 @@ fn announce_url_encodes_every_byte() {
          &compact=1&no_peer_id=1&numwant=50&key=deadbeef&event=started"
     );
     assert_eq!(url, expected);
+}
+
+#[test]
+fn announce_url_tells_our_global_ipv6_address_when_we_have_one() {
+    let url = build_announce_url("http://t.example/announce", &request(Event::None));
+    assert!(!url.contains("ipv6="), "{url}");
+    let req = AnnounceRequest {
+        ipv6: Some(Ipv6Addr::new(0x2a01, 0x4f8, 0, 0, 0, 0, 0, 1)),
+        ..request(Event::None)
+    };
+    let url = build_announce_url("http://t.example/announce", &req);
+    assert!(url.ends_with("&ipv6=2a01:4f8::1"), "{url}");
 }
 
 #[test]

@@ -76,7 +76,8 @@ def main():
     args = ap.parse_args()
 
     settings = {
-        "listen_interfaces": f"{args.ip}:{args.port}",
+        # An IPv6 address (`::1`, BEP 7 tests) is written in brackets.
+        "listen_interfaces": f"[{args.ip}]:{args.port}" if ":" in args.ip else f"{args.ip}:{args.port}",
         "outgoing_interfaces": args.ip,
         "enable_dht": False,
         "enable_lsd": False,
@@ -117,7 +118,7 @@ def main():
     print(f"LISTENING {ses.listen_port()}", flush=True)
     for peer in args.peer:
         host, port = peer.rsplit(":", 1)
-        handle.connect_peer((host, int(port)))
+        handle.connect_peer((host.strip("[]"), int(port)))
 
     seen = set()
     while not stop and info is None and os.getppid() == parent:

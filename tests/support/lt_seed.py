@@ -47,7 +47,8 @@ def main():
     args = ap.parse_args()
 
     settings = {
-        "listen_interfaces": f"{args.ip}:{args.port}",
+        # An IPv6 address (`::1`, BEP 7 tests) is written in brackets.
+        "listen_interfaces": f"[{args.ip}]:{args.port}" if ":" in args.ip else f"{args.ip}:{args.port}",
         "outgoing_interfaces": args.ip,
         "enable_dht": False,
         "enable_lsd": False,
@@ -128,7 +129,7 @@ def dial_requested_peers(handle):
         return False
     if line.startswith("connect "):
         host, port = line.split()[1].rsplit(":", 1)
-        handle.connect_peer((host, int(port)))
+        handle.connect_peer((host.strip("[]"), int(port)))
     return True
 
 

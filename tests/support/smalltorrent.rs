@@ -13,7 +13,7 @@
 use super::process::{Proc, send_signal, smalltorrent_command, spawn_smalltorrent_named};
 use super::tracker::{Opentracker, TrackerProcess};
 use std::ffi::OsString;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -207,15 +207,25 @@ pub fn verified_pieces(stderr: &str) -> Vec<u32> {
         .collect()
 }
 
-/// The address in the first `listening on IP:PORT` line of `stderr`.
+/// The address in the first `listening on IP:PORT` line of `stderr`, as IPv4: the default
+/// dual-stack `[::]:PORT` is `0.0.0.0:PORT` (reachable on every IPv4 address too).
 pub fn listening_addr(stderr: &str) -> Option<SocketAddrV4> {
+    match listening_socket(stderr)? {
+        SocketAddr::V4(v4) => Some(v4),
+        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
+            Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, v6.port()))
+        }
+        SocketAddr::V6(_) => None,
+    }
+}
+
+/// The address in the first `listening on IP:PORT` line of `stderr`, either family.
+pub fn listening_socket(stderr: &str) -> Option<SocketAddr> {
     stderr.lines().find_map(|line| {
         let rest = &line[line.find("listening on ")? + "listening on ".len()..];
         let token = rest.split_whitespace().next()?;
-        token
-            .trim_end_matches(|c: char| !c.is_ascii_digit())
-            .parse()
-            .ok()
+        let token = token.trim_end_matches(|c: char| !c.is_ascii_digit());
+        token.parse().ok()
     })
 }
 

@@ -32,6 +32,7 @@ fn request(peer: u32, left: u64, event: Event) -> AnnounceRequest {
         key: 1,
         tracker_id: None,
         bind: None,
+        ipv6: None,
     }
 }
 

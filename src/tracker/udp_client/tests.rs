@@ -19,6 +19,7 @@ fn request() -> AnnounceRequest {
         key: 42,
         tracker_id: None,
         bind: None,
+        ipv6: None,
     }
 }
 
