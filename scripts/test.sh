@@ -10,6 +10,8 @@
 #   time                /usr/bin/time, for the benchmark's figures
 #   tmux                a real terminal, for the live view's test (tests/terminal.rs)
 #   lighttpd            a real HTTP server, for the web seed tests (tests/webseed.rs)
+#   lighttpd-mod-openssl, openssl  its TLS, and certificates, for an HTTPS tracker
+#                       (tests/https_tracker.rs)
 # As root they are installed with apt-get; otherwise with sudo, if it works without a
 # password prompt; otherwise the script says what to install and stops.
 #
@@ -17,11 +19,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3-libtorrent aria2 transmission-cli opentracker mktorrent time tmux lighttpd)
+packages=(python3-libtorrent aria2 transmission-cli opentracker mktorrent time tmux lighttpd
+    lighttpd-mod-openssl openssl)
 
 have_all() {
-    command -v opentracker aria2c transmission-cli mktorrent tmux >/dev/null &&
+    command -v opentracker aria2c transmission-cli mktorrent tmux openssl >/dev/null &&
         [ -x /usr/bin/time ] && [ -x /usr/sbin/lighttpd ] &&
+        [ -e /usr/lib/lighttpd/mod_openssl.so ] &&
         /usr/bin/python3 -c 'import libtorrent' 2>/dev/null
 }
 
