@@ -234,6 +234,7 @@ impl Connection {
             if self.status.stop.load(Ordering::Relaxed) {
                 return Err(PeerError::Stopped);
             }
+            self.socket.expect_blocks(self.download.expects_blocks());
             let buffered = self.socket.has_buffered();
             let wait = if buffered {
                 Duration::ZERO
@@ -327,6 +328,7 @@ impl Connection {
             return Err(PeerError::Timeout("waiting for any message"));
         }
         self.download_housekeeping(now)?;
+        self.socket.shrink_idle();
         // `waiting_since` moves on every change of interest, unchoke or block, not on
         // keep-alives: two peers that only exchange keep-alives have nothing to trade.
         let pointless = !self.download.am_interested() && !self.upload.peer_interested();

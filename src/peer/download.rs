@@ -73,6 +73,12 @@ impl Download {
         self.peer_has.is_full()
     }
 
+    /// True while requests are in the pipeline. (Stale ones may never be answered: a
+    /// peer that choked us need not.)
+    pub(super) fn expects_blocks(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
     /// True while the peer chokes us.
     pub(super) fn peer_choking(&self) -> bool {
         self.peer_choking

@@ -109,7 +109,7 @@ fn fill(r: &mut impl Read, buf: &mut [u8], filled: &mut usize) -> Result<Fill, W
 ///
 /// `read_to_end` on a `take` of the rest fills the vector's spare capacity without zeroing
 /// it first, which `fill` on a `vec![0; n]` would do: one pass fewer over every block.
-/// The reader is the connection's `BufReader`, which copies into that capacity as is.
+/// The reader is the connection's read buffer, which copies into that capacity as is.
 /// Bytes read before a pause stay in `data`; end of stream is [`WireError::Closed`].
 fn read_data(r: &mut impl Read, data: &mut Vec<u8>, want: usize) -> Result<Fill, WireError> {
     let rest = want.saturating_sub(data.len()) as u64;
