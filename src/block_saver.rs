@@ -42,6 +42,7 @@
 //! hashed and reported before the saver's thread ends. Flushing the map to disk is the
 //! resume recorder's business, not the saver's.
 
+use crate::block_pool::BlockPool;
 use crate::geometry::{BlockRef, Geometry};
 use crate::piece_manager::{PeerKey, PieceManager, Written};
 use crate::stats::Counters;
@@ -96,6 +97,8 @@ pub struct Shared {
     pub counters: Arc<Counters>,
     /// Records each piece completed or failed (`--trace`), on the hasher's thread.
     pub tracer: Tracer,
+    /// Where each block's buffer goes once it is written, for a peer thread to fill again.
+    pub pool: BlockPool,
 }
 
 /// The saver thread: the shared parts, and its end of the hasher.
@@ -140,7 +143,10 @@ impl Saver {
             // Without blocks to save, wake now and then to repair files that another
             // thread found truncated (see `repair`).
             match inbox.recv_timeout(repair::POLL) {
-                Ok(Command::Save { block, data }) => self.save_or_repair(block, &data)?,
+                Ok(Command::Save { block, data }) => {
+                    self.save_or_repair(block, &data)?;
+                    self.shared.pool.give(data);
+                }
                 Err(RecvTimeoutError::Timeout) => self.repair_truncated()?,
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }

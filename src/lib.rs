@@ -16,6 +16,7 @@
 // ─── The core: the download path ───────────────────────────────────────────────────────
 pub mod bencode;
 pub mod bitfield;
+pub mod block_pool;
 pub mod block_saver;
 pub mod download;
 pub mod geometry;

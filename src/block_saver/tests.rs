@@ -62,6 +62,7 @@ impl Rig {
             hashes,
             counters,
             tracer: Tracer::disabled(),
+            pool: crate::block_pool::BlockPool::new(),
         };
         let saver = spawn(shared.clone(), events).unwrap();
         Rig {

@@ -5,6 +5,7 @@
 use super::parts::Parts;
 use super::{DownloadError, Options};
 use crate::announcer::{self, AnnouncerConfig, Report};
+use crate::block_pool::BlockPool;
 use crate::block_saver::{self, Event};
 use crate::dht::{self, Node};
 use crate::listener::{self, Listener};
@@ -281,6 +282,7 @@ fn start_saver(
     shared: &Shared,
     reports: Sender<Event>,
 ) -> Result<JoinHandle<()>, DownloadError> {
+    let pool = BlockPool::new();
     let (handle, saver) = block_saver::spawn(
         block_saver::Shared {
             storage: parts.storage.clone(),
@@ -289,6 +291,7 @@ fn start_saver(
             hashes: Arc::new(parts.meta.pieces.clone()),
             counters: parts.counters.clone(),
             tracer: options.tracer.clone(),
+            pool: pool.clone(),
         },
         reports,
     )
@@ -298,6 +301,7 @@ fn start_saver(
         pieces: parts.pieces.clone(),
         storage: parts.storage.clone(),
         saver,
+        pool,
         info: parts.meta.info.clone(),
         private: parts.meta.private,
     };

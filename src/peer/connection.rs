@@ -167,11 +167,13 @@ impl Connection {
             // No bitfield went out: every piece we have goes out as a `have`.
             upload.announce_all_as_haves();
         }
+        let mut socket = opened.socket;
+        socket.set_pool(torrent.pool.clone());
         Connection {
             registration: opened.registration,
             key: opened.key,
             addr: opened.addr,
-            socket: opened.socket,
+            socket,
             download: Download::new(torrent.geometry.piece_count, now),
             upload,
             pex: Pex::new(now),

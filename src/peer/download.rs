@@ -195,7 +195,10 @@ impl Connection {
                 .saver
                 .send(SaverCommand::Save { block, data })
                 .map_err(|_| PeerError::SaverGone),
-            Delivery::Unwanted => Ok(()),
+            Delivery::Unwanted => {
+                self.torrent.pool.give(data);
+                Ok(())
+            }
         }
     }
 

@@ -40,6 +40,7 @@ mod registry;
 mod socket;
 mod upload;
 
+use crate::block_pool::BlockPool;
 use crate::block_saver;
 use crate::geometry::Geometry;
 use crate::metadata::Fetch;
@@ -162,6 +163,8 @@ pub struct Torrent {
     pub pieces: Arc<PieceManager>,
     pub storage: Arc<Storage>,
     pub saver: Sender<block_saver::Command>,
+    /// The buffers blocks are read into, which the saver gives back.
+    pub pool: BlockPool,
     /// The raw `info` dictionary (the metadata), for peers that ask for it (BEP 9).
     pub info: Arc<[u8]>,
     /// The torrent is private (BEP 27): its peers come from its trackers only, so no peer

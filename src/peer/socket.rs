@@ -14,6 +14,7 @@
 //! gives back what a burst of uploads made it grow to once it has drained.
 
 use super::{PeerError, poll};
+use crate::block_pool::BlockPool;
 use crate::mse::rc4::Rc4;
 use crate::mse::{Ciphers, Decrypt};
 use crate::wire::{Message, MessageReader, WireError};
@@ -93,6 +94,11 @@ impl Socket {
     /// more than the default, once the metadata says how many pieces there are).
     pub(super) fn set_max_message_len(&mut self, max: u32) {
         self.frames.set_max_len(max);
+    }
+
+    /// From now on blocks are read into buffers from `pool`.
+    pub(super) fn set_pool(&mut self, pool: BlockPool) {
+        self.frames.set_pool(pool);
     }
 
     /// True if bytes from the socket wait in the read buffer: no need to poll for them.

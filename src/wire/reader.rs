@@ -10,6 +10,7 @@
 //! [`read_data`]).
 
 use super::{Message, WireError, id};
+use crate::block_pool::BlockPool;
 use crate::geometry::BlockRef;
 use byteorder::{BigEndian, ByteOrder};
 use std::io::{self, ErrorKind, Read};
@@ -54,6 +55,8 @@ const START: Stage = Stage::Length {
 #[derive(Debug)]
 pub struct MessageReader {
     max_len: u32,
+    /// Where `piece` data buffers come from, once the connection has one.
+    pool: Option<BlockPool>,
     stage: Stage,
     bytes_read: u64,
     block_bytes_read: u64,
@@ -143,6 +146,7 @@ impl MessageReader {
     pub fn new(max_len: u32) -> Self {
         MessageReader {
             max_len,
+            pool: None,
             stage: START,
             bytes_read: 0,
             block_bytes_read: 0,
@@ -152,6 +156,11 @@ impl MessageReader {
     /// Changes the frame limit for the frames that follow.
     pub fn set_max_len(&mut self, max_len: u32) {
         self.max_len = max_len;
+    }
+
+    /// From now on `piece` data goes into buffers taken from `pool`.
+    pub fn set_pool(&mut self, pool: BlockPool) {
+        self.pool = Some(pool);
     }
 
     /// Every byte consumed from the stream so far, headers included.
@@ -219,7 +228,7 @@ impl MessageReader {
                     if let Fill::Paused = fill(&mut r, &mut buf[..*need], filled)? {
                         return Ok(None);
                     }
-                    head_done(*id, *len, buf)
+                    head_done(*id, *len, buf, self.pool.as_ref())
                 }
                 Stage::Data {
                     id,
@@ -323,8 +332,8 @@ fn after_id(id: u8, len: u32) -> Result<Stage, WireError> {
 }
 
 /// Once the fixed part is in: the finished message, or for `piece` the stage that reads
-/// the block data.
-fn head_done(id: u8, len: u32, buf: &[u8; 12]) -> Step {
+/// the block data (into a buffer from `pool`, if there is one).
+fn head_done(id: u8, len: u32, buf: &[u8; 12], pool: Option<&BlockPool>) -> Step {
     let word = |at: usize| BigEndian::read_u32(&buf[at..]);
     let block = || BlockRef {
         piece: word(0),
@@ -347,12 +356,17 @@ fn head_done(id: u8, len: u32, buf: &[u8; 12]) -> Step {
         id::ALLOWED_FAST => Message::AllowedFast(word(0)),
         // id::PIECE, the only other id that reaches `Head`.
         _ => {
+            let want = len.saturating_sub(9) as usize;
+            let data = match pool {
+                Some(pool) => pool.take(want),
+                None => Vec::with_capacity(want),
+            };
             return Step::Next(Stage::Data {
                 id,
                 piece: word(0),
                 offset: word(4),
-                data: Vec::with_capacity(len.saturating_sub(9) as usize),
-                want: len.saturating_sub(9) as usize,
+                data,
+                want,
             });
         }
     })

@@ -171,6 +171,7 @@ fn connect_local(
         geometry: g,
         pieces: pieces.clone(),
         saver,
+        pool: crate::block_pool::BlockPool::new(),
         storage,
         info: Arc::from(&b"d4:name4:datae"[..]),
         private: local.private,
