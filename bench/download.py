@@ -59,10 +59,10 @@ def describe(run_, size):
     return text
 
 
-def measure(ctx, processes, name, torrent, payload, label, dial):
-    """One download by client `name` into a fresh folder, logged to WORK/NAME-LABEL.log.
-    Returns a procs.Run; raises procs.Failed if it failed or its bytes differ from the
-    payload."""
+def measure(ctx, processes, name, torrent, payload, label, dial, wrap=None):
+    """One download by client `name` into a fresh folder, logged to WORK/NAME-LABEL.log,
+    its command passed through `wrap` if given (memcg.py runs it in a cgroup). Returns a
+    procs.Run; raises procs.Failed if it failed or its bytes differ from the payload."""
     slug = name.replace(" ", "-").replace("(", "").replace(")", "")
     dest = os.path.join(ctx.work, f"out-{slug}-{label}")
     log = os.path.join(ctx.work, f"{slug}-{label}.log")
@@ -72,6 +72,8 @@ def measure(ctx, processes, name, torrent, payload, label, dial):
     # client comes next. Write it all back first, so every client starts alike.
     os.sync()
     client = clients.leecher(ctx, name, torrent, payload, dest, log, dial)
+    if wrap is not None:
+        client.command = wrap(client.command)
     try:
         # Slower than 1 MB/s after two minutes counts as failed.
         run_ = procs.measure(processes, client, log, timeout=120 + workspace.tree_size(payload) / 1e6)

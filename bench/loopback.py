@@ -18,6 +18,9 @@ Sections, in this order (--sections download,upload,swarm,peers picks some):
             time until all are done, the seeder's upload as a multiple of the payload
             (--super-seed: the seeder super seeds, BEP 16).
   peers     one smalltorrent seeder with --peers connections: its threads and memory.
+  memcg     like download, but each client inside a fresh memory cgroup of --memcg MiB
+            (64; smalltorrent and aria2c unless --clients): MB/s, CPU, times the limit
+            was hit, OOM kills. Needs root and the memory controller (v1 or v2).
   dht       smalltorrent and libtorrent take turns downloading a magnet link that holds
             only the info-hash, through a local DHT of three `smalltorrent dht` nodes
             and a libtorrent seeder (no tracker): seconds to the first peer, to the
@@ -45,7 +48,7 @@ floor is still built).
 
 Files: procs.py (processes, /proc sampling), workspace.py (build, payloads, torrents,
 opentracker), clients.py (each client's command line, the seeders), download.py,
-upload.py, swarm.py, crowd.py, dht.py (one per section), report.py (tables); the libtorrent
+upload.py, swarm.py, crowd.py, memcg.py, dht.py (one per section), report.py (tables); the libtorrent
 seeder and leecher are the tests' (tests/support/lt_seed.py, lt_leech.py).
 """
 
@@ -62,12 +65,13 @@ import clients
 import crowd
 import dht
 import download
+import memcg
 import procs
 import swarm
 import upload
 import workspace
 
-SECTIONS = ["download", "upload", "swarm", "peers", "dht"]
+SECTIONS = ["download", "upload", "swarm", "peers", "memcg", "dht"]
 
 
 def parse_args():
@@ -81,6 +85,7 @@ def parse_args():
     ap.add_argument("--super-seed", action="store_true", help="swarm: the seeder runs --super-seed")
     ap.add_argument("--peers", type=int, default=200, help="connections to one seeder")
     ap.add_argument("--hold", type=float, default=10, help="seconds the peers stay connected")
+    ap.add_argument("--memcg", type=int, default=64, help="memcg section: the limit, MiB")
     ap.add_argument("--sections", default=",".join(SECTIONS))
     ap.add_argument("--clients", help="download section: only these clients, in this order")
     ap.add_argument("--short", action="store_true", help="quick run for CI")
@@ -175,6 +180,13 @@ def benchmark(args, root, work, processes):
         section(f"Many peers: one smalltorrent seeder ({args.swarm_size} MiB), {args.peers} "
                 f"connections held {args.hold:g} s",
                 lambda: crowd.run(ctx, processes, swarm_torrent, swarm_payload, args.peers, args.hold))
+    if "memcg" in args.sections:
+        print(f"memcg: {args.size} MiB inside {args.memcg} MiB, {args.rounds} round(s)", flush=True)
+        section(f"Small memory: {args.size} MiB as {layout}, {piece}, from one libtorrent "
+                f"seeder, the leecher inside a {args.memcg} MiB memory cgroup, median of "
+                f"{args.rounds} round(s)",
+                lambda: memcg.run(ctx, processes, torrent, payload, args.rounds, args.memcg,
+                                  args.clients))
     if "dht" in args.sections:
         print(f"dht: {args.size} MiB through a local DHT, {args.rounds} round(s)", flush=True)
         section(f"DHT: an `xt`-only magnet link ({args.size} MiB) through three `smalltorrent "
