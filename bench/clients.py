@@ -8,6 +8,8 @@ Each role has its own loopback address, so the tracker's lists and the logs tell
   127.0.0.7   rqbit                       127.0.0.8   smalltorrent seeder (upload)
   127.0.0.9   libtorrent seeder (upload)  127.0.0.10-29  swarm leechers, .30 its seeder
   127.0.0.40  seeder with many peers      127.0.0.41  the many peers
+  127.0.0.42  baseline: another smalltorrent binary (SMALLTORRENT_BASELINE=PROGRAM), for
+              comparing a change with the build before it in the same turns
 
 Transmission never dials a peer on 127.0.0.0/8 itself (it only accepts), so its seeder
 dials it once it listens (`tick`); it keeps running when complete, so it is done when its
@@ -32,6 +34,7 @@ LEECHER_IP = {
     "transmission": "127.0.0.5",
     "libtorrent": "127.0.0.6",
     "rqbit": "127.0.0.7",
+    "baseline": "127.0.0.42",
 }
 SEEDER_IP = {"smalltorrent": "127.0.0.8", "libtorrent": "127.0.0.9"}
 FLOORS = {"floor (1 conn)": 1, "floor (2 conns)": 2}
@@ -50,8 +53,11 @@ class Context:
 
 
 def download_clients():
-    """The download clients and the floors, in turn order; rqbit only if it is on PATH."""
+    """The download clients and the floors, in turn order; rqbit only if it is on PATH,
+    the baseline only if SMALLTORRENT_BASELINE names a program."""
     names = ["smalltorrent", "aria2c", "transmission", "libtorrent"]
+    if os.environ.get("SMALLTORRENT_BASELINE"):
+        names.insert(1, "baseline")
     if shutil.which("rqbit"):
         names.append("rqbit")
     return names + list(FLOORS)
@@ -75,8 +81,9 @@ def leecher(ctx, name, torrent, payload, dest, log, dial=None):
     holds (the floor reads it directly); `dial(ip, port)` makes the seeder connect to a
     peer, for Transmission."""
     ip = LEECHER_IP.get(name, "127.0.0.1")
-    if name == "smalltorrent":
-        return Leecher([ctx.smalltorrent, torrent, "-d", dest, "-q", "--bind", ip, "--port", "0",
+    if name in ("smalltorrent", "baseline"):
+        program = ctx.smalltorrent if name == "smalltorrent" else os.environ["SMALLTORRENT_BASELINE"]
+        return Leecher([program, torrent, "-d", dest, "-q", "--bind", ip, "--port", "0",
                         "--no-dht"])
     if name == "aria2c":
         return Leecher(aria2c_command(torrent, dest, ip))

@@ -44,12 +44,14 @@ its status line) is given as well.
 Needs opentracker, mktorrent, aria2c, transmission-cli and python3-libtorrent (Debian).
 Builds smalltorrent and the floor with `cargo build --release` (honours CARGO_TARGET_DIR);
 with SMALLTORRENT_BIN=PROGRAM it times that program instead (same command line; the
-floor is still built).
+floor is still built). SMALLTORRENT_BASELINE=PROGRAM adds a download client `baseline`,
+that program run like smalltorrent in the same turns (a change against the build before
+it: `--clients smalltorrent,baseline`).
 
 Files: procs.py (processes, /proc sampling), workspace.py (build, payloads, torrents,
 opentracker), clients.py (each client's command line, the seeders), download.py,
-upload.py, swarm.py, crowd.py, memcg.py, dht.py (one per section), report.py (tables); the libtorrent
-seeder and leecher are the tests' (tests/support/lt_seed.py, lt_leech.py).
+upload.py, swarm.py, crowd.py, memcg.py, dht.py (one per section), report.py (tables), vm.py (the VM's free
+page reporting, held back while the benchmark runs); the libtorrent seeder and leecher are the tests' (tests/support/lt_seed.py, lt_leech.py).
 """
 
 import argparse
@@ -69,6 +71,7 @@ import memcg
 import procs
 import swarm
 import upload
+import vm
 import workspace
 
 SECTIONS = ["download", "upload", "swarm", "peers", "memcg", "dht"]
@@ -148,50 +151,55 @@ def benchmark(args, root, work, processes):
               versions(smalltorrent), ""]
     failed = []
 
-    def section(title, run):
-        try:
-            lines, failures = run()
-        except procs.Failed as why:  # its seeder or tracker did not start
-            lines, failures = [f"FAILED: {why}"], [f"{title}: {why}"]
-        report.extend([f"### {title}", "", *lines, ""])
-        failed.extend(failures)
-        print("\n".join([f"### {title}", "", *lines, ""]), flush=True)
+    # Every run's output and the payload live in the page cache: warm that much first.
+    with vm.FreePages(2 * (args.size << 20) + (512 << 20)) as pages:
+        report.insert(4, pages.note)
+        report.insert(5, "")
 
-    if "download" in args.sections:
-        print(f"download: {args.size} MiB as {layout}, {piece}, {args.rounds} round(s)", flush=True)
-        section(f"Download: {args.size} MiB as {layout}, {piece}, from one libtorrent seeder, "
-                f"median of {args.rounds} round(s)",
-                lambda: download.run(ctx, processes, torrent, payload, args.rounds, args.clients))
-    if "upload" in args.sections:
-        print("upload:", flush=True)
-        section(f"Upload: each client downloads the same {args.size} MiB from one seeder, "
-                f"median of {args.rounds} round(s)",
-                lambda: upload.run(ctx, processes, tracker, torrent, payload, args.rounds,
-                                   upload.LEECHERS))
-    if "swarm" in args.sections:
-        print(f"swarm: {args.leechers} leechers, {args.swarm_size} MiB", flush=True)
-        seeder = "one smalltorrent super seeder" if args.super_seed else "one smalltorrent seeder"
-        section(f"Swarm: {seeder} and {args.leechers} smalltorrent leechers, "
-                f"{args.swarm_size} MiB, {piece}",
-                lambda: swarm.run(ctx, processes, tracker, swarm_torrent, swarm_payload, args.leechers,
-                                  args.super_seed))
-    if "peers" in args.sections:
-        print(f"peers: {args.peers} connections for {args.hold:g} s", flush=True)
-        section(f"Many peers: one smalltorrent seeder ({args.swarm_size} MiB), {args.peers} "
-                f"connections held {args.hold:g} s",
-                lambda: crowd.run(ctx, processes, swarm_torrent, swarm_payload, args.peers, args.hold))
-    if "memcg" in args.sections:
-        print(f"memcg: {args.size} MiB inside {args.memcg} MiB, {args.rounds} round(s)", flush=True)
-        section(f"Small memory: {args.size} MiB as {layout}, {piece}, from one libtorrent "
-                f"seeder, the leecher inside a {args.memcg} MiB memory cgroup, median of "
-                f"{args.rounds} round(s)",
-                lambda: memcg.run(ctx, processes, torrent, payload, args.rounds, args.memcg,
-                                  args.clients))
-    if "dht" in args.sections:
-        print(f"dht: {args.size} MiB through a local DHT, {args.rounds} round(s)", flush=True)
-        section(f"DHT: an `xt`-only magnet link ({args.size} MiB) through three `smalltorrent "
-                f"dht` nodes and a libtorrent seeder, no tracker, median of {args.rounds} round(s)",
-                lambda: dht.run(ctx, processes, torrent, payload, args.rounds))
+        def section(title, run):
+            try:
+                lines, failures = run()
+            except procs.Failed as why:  # its seeder or tracker did not start
+                lines, failures = [f"FAILED: {why}"], [f"{title}: {why}"]
+            report.extend([f"### {title}", "", *lines, ""])
+            failed.extend(failures)
+            print("\n".join([f"### {title}", "", *lines, ""]), flush=True)
+
+        if "download" in args.sections:
+            print(f"download: {args.size} MiB as {layout}, {piece}, {args.rounds} round(s)", flush=True)
+            section(f"Download: {args.size} MiB as {layout}, {piece}, from one libtorrent seeder, "
+                    f"median of {args.rounds} round(s)",
+                    lambda: download.run(ctx, processes, torrent, payload, args.rounds, args.clients))
+        if "upload" in args.sections:
+            print("upload:", flush=True)
+            section(f"Upload: each client downloads the same {args.size} MiB from one seeder, "
+                    f"median of {args.rounds} round(s)",
+                    lambda: upload.run(ctx, processes, tracker, torrent, payload, args.rounds,
+                                       upload.LEECHERS))
+        if "swarm" in args.sections:
+            print(f"swarm: {args.leechers} leechers, {args.swarm_size} MiB", flush=True)
+            seeder = "one smalltorrent super seeder" if args.super_seed else "one smalltorrent seeder"
+            section(f"Swarm: {seeder} and {args.leechers} smalltorrent leechers, "
+                    f"{args.swarm_size} MiB, {piece}",
+                    lambda: swarm.run(ctx, processes, tracker, swarm_torrent, swarm_payload, args.leechers,
+                                      args.super_seed))
+        if "peers" in args.sections:
+            print(f"peers: {args.peers} connections for {args.hold:g} s", flush=True)
+            section(f"Many peers: one smalltorrent seeder ({args.swarm_size} MiB), {args.peers} "
+                    f"connections held {args.hold:g} s",
+                    lambda: crowd.run(ctx, processes, swarm_torrent, swarm_payload, args.peers, args.hold))
+        if "memcg" in args.sections:
+            print(f"memcg: {args.size} MiB inside {args.memcg} MiB, {args.rounds} round(s)", flush=True)
+            section(f"Small memory: {args.size} MiB as {layout}, {piece}, from one libtorrent "
+                    f"seeder, the leecher inside a {args.memcg} MiB memory cgroup, median of "
+                    f"{args.rounds} round(s)",
+                    lambda: memcg.run(ctx, processes, torrent, payload, args.rounds, args.memcg,
+                                      args.clients))
+        if "dht" in args.sections:
+            print(f"dht: {args.size} MiB through a local DHT, {args.rounds} round(s)", flush=True)
+            section(f"DHT: an `xt`-only magnet link ({args.size} MiB) through three `smalltorrent "
+                    f"dht` nodes and a libtorrent seeder, no tracker, median of {args.rounds} round(s)",
+                    lambda: dht.run(ctx, processes, torrent, payload, args.rounds))
 
     if args.out:
         with open(args.out, "a") as f:
