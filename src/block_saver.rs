@@ -11,8 +11,8 @@
 //! * Writes: piece indices to the hasher, when a piece's last block is written; [`Event`]s
 //!   to the main thread (a disk error; the hasher sends the pieces verified or failed).
 //!
-//! A block is one channel message and one copy (network buffer → map); the `Vec` that
-//! carried it is dropped after the copy. The piece is hashed on the hasher's thread,
+//! A block is one channel message and one copy (network buffer → page cache); the `Vec`
+//! that carried it goes back to the [`BlockPool`] after the copy. The piece is hashed on the hasher's thread,
 //! straight from the map, while the saver goes on copying the next blocks.
 //!
 //! What one block costs, from the socket to the map (plain connection):
@@ -20,15 +20,15 @@
 //! | step | where | cost |
 //! |---|---|---|
 //! | `recv` into the connection's 64 KiB read buffer | `peer/socket.rs`: `Socket::read_message` | copy 1 (the kernel's), about 4 blocks per call |
-//! | the block's `Vec`, its exact size, never zeroed | `wire/reader.rs`: `head_done` | the one allocation |
-//! | read buffer → `Vec` | `wire/reader.rs`: `read_data` | copy 2 |
+//! | the block's `Vec`, recycled, read over as is | `wire/reader.rs`: `head_done` → `BlockPool::take` | none once the pool is warm |
+//! | read buffer → `Vec` | `wire/reader.rs`: `MessageReader::step` (`fill`) | copy 2 |
 //! | `Requested` → `Received` | `peer/download.rs`: `Connection::block` → `PieceManager::block_received` | lock: piece manager |
 //! | [`Command::Save`] into the bounded channel | `peer/download.rs`: `Connection::block` | channel send (the `Vec` moves); a wake-up if the saver sleeps |
 //! | any file to repair? | `repair.rs`: `save_or_repair` → `Storage::next_truncated` | one atomic load |
 //! | the file, open for writing | `Storage::write` → `writer::Handles` | lock: open files; one `fstat` |
 //! | `Vec` → page cache | `Storage::write`: `pwrite` (not through the map, see `storage::writer`) | copy 3 |
 //! | `Received` → `Written` | `Saver::save` → `PieceManager::block_written` | lock: piece manager |
-//! | drop the `Vec` | `Saver::save_all` | the one free |
+//! | the `Vec` back to the pool | `Saver::save_all` → `BlockPool::give` | channel send |
 //!
 //! On an RC4 connection the bytes are decrypted in place in the read buffer (one pass, no
 //! copy). The last block of a piece also sends the piece's index to the hasher.

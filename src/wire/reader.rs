@@ -6,8 +6,8 @@
 //! non-blocking and answers `WouldBlock` (a blocking one with a read timeout, as in tests,
 //! `WouldBlock` or `TimedOut`); the call returns `Ok(None)` and the next one carries on
 //! from the same byte. Lengths are checked before anything is allocated; `piece` data goes
-//! straight into a vector of its exact capacity, which is never zeroed first (see
-//! [`read_data`]).
+//! straight into its final buffer, a recycled one from the connection's [`BlockPool`]
+//! when there is one, which needs no zeroing (see [`BlockPool::take`]).
 
 use super::{Message, WireError, id};
 use crate::block_pool::BlockPool;
@@ -31,14 +31,14 @@ enum Stage {
         need: usize,
         filled: usize,
     },
-    /// Reading the variable data of a `bitfield`, `piece` or `extended` message straight into its final vector,
-    /// made with the capacity `want`; its length is how much has arrived.
+    /// Reading the variable data of a `bitfield`, `piece` or `extended` message straight
+    /// into its final vector, as long as the data; `filled` bytes of it have arrived.
     Data {
         id: u8,
         piece: u32,
         offset: u32,
         data: Vec<u8>,
-        want: usize,
+        filled: usize,
     },
     /// Discarding the payload of a message we do not speak; `left` bytes to go.
     Skip { id: u8, len: u32, left: u32 },
@@ -106,24 +106,6 @@ fn fill(r: &mut impl Read, buf: &mut [u8], filled: &mut usize) -> Result<Fill, W
         }
     }
     Ok(Fill::Full)
-}
-
-/// Appends to `data` until it holds `want` bytes or the reader has nothing more for now.
-///
-/// `read_to_end` on a `take` of the rest fills the vector's spare capacity without zeroing
-/// it first, which `fill` on a `vec![0; n]` would do: one pass fewer over every block.
-/// The reader is the connection's read buffer, which copies into that capacity as is.
-/// Bytes read before a pause stay in `data`; end of stream is [`WireError::Closed`].
-fn read_data(r: &mut impl Read, data: &mut Vec<u8>, want: usize) -> Result<Fill, WireError> {
-    let rest = want.saturating_sub(data.len()) as u64;
-    match r.take(rest).read_to_end(data) {
-        Ok(_) if data.len() >= want => Ok(Fill::Full),
-        Ok(_) => Err(WireError::Closed),
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-            Ok(Fill::Paused)
-        }
-        Err(e) => Err(WireError::Io(e)),
-    }
 }
 
 /// Discards `*left` bytes in bounded chunks, counting down as they arrive.
@@ -235,16 +217,12 @@ impl MessageReader {
                     piece,
                     offset,
                     data,
-                    want,
+                    filled,
                 } => {
-                    // Straight from the connection's reader, not through `Counting`: its
-                    // plain `read` would have the spare capacity zeroed first.
-                    let before = data.len();
-                    let outcome = read_data(&mut *r.inner, data, *want);
-                    let arrived = (data.len() - before) as u64;
-                    *r.count += arrived;
+                    let before = *filled;
+                    let outcome = fill(&mut r, data, filled);
                     if *id == id::PIECE {
-                        self.block_bytes_read += arrived;
+                        self.block_bytes_read += (*filled - before) as u64;
                     }
                     if let Fill::Paused = outcome? {
                         return Ok(None);
@@ -316,12 +294,13 @@ fn after_id(id: u8, len: u32) -> Result<Stage, WireError> {
         id::PIECE if len < 9 => return Err(WireError::BadLength { id, len }),
         id::PIECE => head(8),
         id::EXTENDED if len < 2 => return Err(WireError::BadLength { id, len }),
+        // Small and rare: zeroed, then filled.
         id::BITFIELD | id::EXTENDED => Stage::Data {
             id,
             piece: 0,
             offset: 0,
-            data: Vec::with_capacity(body as usize),
-            want: body as usize,
+            data: vec![0; body as usize],
+            filled: 0,
         },
         _ => Stage::Skip {
             id,
@@ -359,14 +338,14 @@ fn head_done(id: u8, len: u32, buf: &[u8; 12], pool: Option<&BlockPool>) -> Step
             let want = len.saturating_sub(9) as usize;
             let data = match pool {
                 Some(pool) => pool.take(want),
-                None => Vec::with_capacity(want),
+                None => vec![0; want],
             };
             return Step::Next(Stage::Data {
                 id,
                 piece: word(0),
                 offset: word(4),
                 data,
-                want,
+                filled: 0,
             });
         }
     })
