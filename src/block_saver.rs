@@ -25,8 +25,8 @@
 //! | `Requested` → `Received` | `peer/download.rs`: `Connection::block` → `PieceManager::block_received` | lock: piece manager |
 //! | [`Command::Save`] into the bounded channel | `peer/download.rs`: `Connection::block` | channel send (the `Vec` moves); a wake-up if the saver sleeps |
 //! | any file to repair? | `repair.rs`: `save_or_repair` → `Storage::next_truncated` | one atomic load |
-//! | the file, open for writing | `Storage::write` → `writer::Handles` | lock: open files; one `fstat` |
-//! | `Vec` → page cache | `Storage::write`: `pwrite` (not through the map, see `storage::writer`) | copy 3 |
+//! | the file, open for writing | `Storage::write_run` → `writer::Handles` | lock: open files; one `fstat` per run |
+//! | `Vec` → page cache | `Storage::write_run`: one `pwritev` for the run of consecutive blocks queued (not through the map, see `storage::writer`) | copy 3 |
 //! | `Received` → `Written` | `Saver::save` → `PieceManager::block_written` | lock: piece manager |
 //! | the `Vec` back to the pool | `Saver::save_all` → `BlockPool::give` | channel send |
 //!
@@ -57,6 +57,9 @@ pub mod repair;
 
 /// How many blocks may wait for the saver (16 KiB each: 8 MiB at most).
 pub const QUEUE_BLOCKS: usize = 512;
+
+/// How many queued blocks the saver takes in one turn at most (256 KiB).
+pub const WRITE_BATCH: usize = 16;
 
 /// What peer threads ask of the block saver. The saver ends when every sender is gone (all
 /// peer threads have ended) and the queue is empty. It does not flush: that is the resume
@@ -137,15 +140,18 @@ impl Saver {
         }
     }
 
-    /// Saves blocks until every sender is gone, or until a disk error.
+    /// Saves blocks until every sender is gone, or until a disk error. Each turn takes
+    /// the next block and whatever else is queued already (up to [`WRITE_BATCH`]).
     fn save_all(&self, inbox: Receiver<Command>) -> Result<(), StorageError> {
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
         loop {
             // Without blocks to save, wake now and then to repair files that another
             // thread found truncated (see `repair`).
             match inbox.recv_timeout(repair::POLL) {
-                Ok(Command::Save { block, data }) => {
-                    self.save_or_repair(block, &data)?;
-                    self.shared.pool.give(data);
+                Ok(command) => {
+                    batch.push(command);
+                    batch.extend(inbox.try_iter().take(WRITE_BATCH - 1));
+                    self.save_batch(&mut batch)?;
                 }
                 Err(RecvTimeoutError::Timeout) => self.repair_truncated()?,
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
@@ -153,15 +159,61 @@ impl Saver {
         }
     }
 
-    /// Writes one block; if it completed its piece, hands the piece to the hasher.
-    fn save(&self, block: BlockRef, data: &[u8]) -> Result<(), StorageError> {
-        let offset = self.shared.geometry.piece_offset(block.piece) + block.offset as u64;
-        self.shared.storage.write(offset, data)?;
-        if self.shared.pieces.block_written(block) == Written::PieceComplete {
-            self.hasher.check(block.piece);
+    /// Writes the blocks of `batch`, one write per run of blocks that follow one another
+    /// in the stream, then gives their buffers back to the pool and empties `batch`.
+    fn save_batch(&self, batch: &mut Vec<Command>) -> Result<(), StorageError> {
+        let mut rest = &batch[..];
+        while !rest.is_empty() {
+            let run = run_length(&self.shared.geometry, rest);
+            self.save_or_repair(&rest[..run])?;
+            rest = &rest[run..];
+        }
+        for Command::Save { data, .. } in batch.drain(..) {
+            self.shared.pool.give(data);
         }
         Ok(())
     }
+
+    /// Writes `run`, blocks that follow one another in the stream, in one go; hands each
+    /// piece it completed to the hasher.
+    fn save(&self, run: &[Command]) -> Result<(), StorageError> {
+        let Some(Command::Save { block: first, .. }) = run.first() else {
+            return Ok(());
+        };
+        let offset = stream_offset(&self.shared.geometry, first);
+        let buffers: Vec<&[u8]> = run
+            .iter()
+            .map(|Command::Save { data, .. }| data.as_slice())
+            .collect();
+        self.shared.storage.write_run(offset, &buffers)?;
+        for Command::Save { block, .. } in run {
+            if self.shared.pieces.block_written(*block) == Written::PieceComplete {
+                self.hasher.check(block.piece);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where `block` starts in the byte stream.
+fn stream_offset(geometry: &Geometry, block: &BlockRef) -> u64 {
+    geometry.piece_offset(block.piece) + u64::from(block.offset)
+}
+
+/// How many of the first commands of `commands` (at least one) carry blocks that follow
+/// one another in the stream: the last block of a piece and the first of the next do.
+fn run_length(geometry: &Geometry, commands: &[Command]) -> usize {
+    let mut end = None;
+    let mut length = 0;
+    for Command::Save { block, data } in commands {
+        let start = stream_offset(geometry, block);
+        if end.is_some_and(|end| end != start) {
+            break;
+        }
+        end = Some(start + data.len() as u64);
+        length += 1;
+    }
+    length
 }
 
 #[cfg(test)]

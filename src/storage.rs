@@ -71,6 +71,7 @@ use crate::metainfo::FileEntry;
 use parking_lot::Mutex;
 use std::fmt;
 use std::fs;
+use std::io::IoSlice;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -214,10 +215,18 @@ impl Storage {
     /// Writes `data` into the stream at `offset`, across file boundaries, with one
     /// positioned write per file (see `writer`: writes do not go through the map).
     pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        self.write_run(offset, &[data])
+    }
+
+    /// Writes `run`, buffers that follow one another in the stream, at `offset`: one
+    /// vectored write (`pwritev`) per file they cross, not one per buffer. The block
+    /// saver writes the consecutive blocks it finds queued this way.
+    pub fn write_run(&self, offset: u64, run: &[&[u8]]) -> Result<(), StorageError> {
         if !self.writable {
             return Err(StorageError::ReadOnly);
         }
-        let end = self.end_of(offset, data.len() as u64)?;
+        let total = run.iter().map(|b| b.len() as u64).sum();
+        let end = self.end_of(offset, total)?;
         let mut position = offset;
         for (file, slot) in self.slots.iter().enumerate().skip(self.first_slot(offset)) {
             if position >= end {
@@ -225,11 +234,11 @@ impl Storage {
             }
             let part_end = end.min(slot.offset + slot.length);
             if let Some(id) = slot.file {
-                let part = &data[(position - offset) as usize..(part_end - offset) as usize];
+                let mut parts = slices_within(run, offset, position..part_end);
                 let at = position - slot.offset;
                 match self
                     .handles
-                    .write(file, &slot.path, id, slot.length, at, part)?
+                    .write(file, &slot.path, id, slot.length, at, &mut parts)?
                 {
                     Wrote::Done => slot.dirty.store(true, Ordering::Release),
                     Wrote::Short => return Err(self.note_truncated(file)),
@@ -468,6 +477,24 @@ impl Storage {
             file,
         }
     }
+}
+
+/// The parts of `run` (buffers laid end to end from stream offset `offset`) that fall in
+/// the stream range `range`, in order.
+fn slices_within<'a>(run: &[&'a [u8]], offset: u64, range: Range<u64>) -> Vec<IoSlice<'a>> {
+    let mut parts = Vec::with_capacity(run.len());
+    let mut start = offset;
+    for &buffer in run {
+        let end = start + buffer.len() as u64;
+        let (from, to) = (start.max(range.start), end.min(range.end));
+        if from < to {
+            parts.push(IoSlice::new(
+                &buffer[(from - start) as usize..(to - start) as usize],
+            ));
+        }
+        start = end;
+    }
+    parts
 }
 
 #[cfg(test)]

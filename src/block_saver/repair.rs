@@ -36,9 +36,10 @@
 //! are not sent either. A flush that finds a written file short fails too, so the
 //! recorder records nothing until the repair.
 
+use super::Command;
 use super::Saver;
 use super::hasher::piece_matches;
-use crate::geometry::{BlockRef, Geometry};
+use crate::geometry::Geometry;
 use crate::piece_manager::PieceManager;
 use crate::stats::Counters;
 use crate::storage::{Storage, StorageError};
@@ -126,16 +127,16 @@ impl Verified for Managed<'_> {
 }
 
 impl Saver {
-    /// Saves a block like `save`; if a file turns out truncated, repairs it and writes
-    /// the block again (its data is still here, and its piece still expects it). The look
-    /// for files another thread found truncated, before the write, costs one atomic load
-    /// while there is none (`Storage::next_truncated`).
-    pub(super) fn save_or_repair(&self, block: BlockRef, data: &[u8]) -> Result<(), StorageError> {
+    /// Saves a run of blocks like `save`; if a file turns out truncated, repairs it and
+    /// writes the run again (its data is still here, and its pieces still expect it). The
+    /// look for files another thread found truncated, before the write, costs one atomic
+    /// load while there is none (`Storage::next_truncated`).
+    pub(super) fn save_or_repair(&self, run: &[Command]) -> Result<(), StorageError> {
         self.repair_truncated()?;
-        match self.save(block, data) {
+        match self.save(run) {
             Err(StorageError::Truncated { .. }) => {
                 self.repair_truncated()?;
-                self.save(block, data)
+                self.save(run)
             }
             saved => saved,
         }

@@ -251,3 +251,30 @@ fn the_hasher_queue_is_bounded_in_bytes() {
         assert!(queued <= QUEUE_BYTES.max(u64::from(length)));
     }
 }
+
+#[test]
+fn a_run_is_the_blocks_that_follow_one_another_in_the_stream() {
+    let g = geometry();
+    let save = |piece, offset, len| Command::Save {
+        block: BlockRef {
+            piece,
+            offset,
+            length: len,
+        },
+        data: vec![0; len as usize],
+    };
+    // Piece 0's two blocks, then piece 1's first: one run across the piece boundary.
+    let queued = [
+        save(0, 0, 16384),
+        save(0, 16384, 16384),
+        save(1, 0, 16384),
+        save(2, 16384, 16384), // a gap: a new run
+        save(3, 0, 100),
+    ];
+    assert_eq!(run_length(&g, &queued), 3);
+    assert_eq!(run_length(&g, &queued[3..]), 2);
+    assert_eq!(run_length(&g, &queued[4..]), 1);
+    // Out of order: each block alone.
+    let reversed = [save(0, 16384, 16384), save(0, 0, 16384)];
+    assert_eq!(run_length(&g, &reversed), 1);
+}

@@ -207,6 +207,46 @@ fn writes_and_reads_cross_window_and_file_boundaries() {
 }
 
 #[test]
+fn a_run_of_buffers_lands_as_one_write_would_across_file_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = windowed_layout();
+    let storage = Storage::open_with(dir.path(), &files, tiny()).unwrap();
+    let data = pattern(total(&files), 3);
+    // Buffers of odd sizes (one empty), laid end to end, some crossing a file or the
+    // pad; written as runs of three.
+    let mut buffers = Vec::new();
+    let mut at = 0;
+    for len in [7000usize, 0, 4096, 12345, 1].iter().cycle() {
+        let end = (at + len).min(data.len());
+        buffers.push(&data[at..end]);
+        at = end;
+        if at == data.len() {
+            break;
+        }
+    }
+    let mut offset = 0u64;
+    for run in buffers.chunks(3) {
+        storage.write_run(offset, run).unwrap();
+        offset += run.iter().map(|b| b.len() as u64).sum::<u64>();
+    }
+    assert_eq!(offset, data.len() as u64);
+    let mut back = vec![0xAA; data.len()];
+    storage.read(0, &mut back).unwrap();
+    let pad = files[1].offset as usize..files[2].offset as usize;
+    for (i, (&got, &want)) in back.iter().zip(&data).enumerate() {
+        let want = if pad.contains(&i) { 0 } else { want };
+        assert_eq!(got, want, "byte {i}");
+    }
+    for file in [&files[0], &files[2], &files[3]] {
+        let range = file.offset as usize..(file.offset + file.length) as usize;
+        assert_eq!(fs::read(dir.path().join(&file.path)).unwrap(), &data[range]);
+    }
+    // A run past the end is refused whole, like a single write.
+    let too_far = storage.write_run(offset - 10, &[&data[..5], &data[..6]]);
+    assert!(matches!(too_far, Err(StorageError::OutOfRange { .. })));
+}
+
+#[test]
 fn readers_keep_an_evicted_window_until_they_are_done() {
     let dir = tempfile::tempdir().unwrap();
     let files = windowed_layout();

@@ -11,6 +11,10 @@
 //! same reasons. Reads and writes meet in the page cache, so a read through the map sees
 //! the bytes as soon as `pwrite` returns.
 //!
+//! Blocks that follow one another go down in one vectored write (`pwritev`): the saver
+//! hands over every consecutive block it finds queued, and the kernel's cost per call
+//! (the inode lock, the timestamps, the length check below) is paid once for them all.
+//!
 //! The saver writes file after file, so the files it wrote last are kept open, a few at a
 //! time ([`MAX_OPEN`]); each is opened and checked (`window::open_checked`) once. Before a
 //! write its length is asked again (`fstat`, cheap): a file another program truncated is
@@ -20,7 +24,8 @@ use super::error::StorageError;
 use super::window::{FileId, open_checked};
 use parking_lot::Mutex;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::io::{self, IoSlice};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -41,8 +46,8 @@ pub enum Wrote {
 }
 
 impl Handles {
-    /// Writes `bytes` at `at` in file `file` (`path`, which must be file `id` and at least
-    /// `length` bytes long).
+    /// Writes `parts`, one after the other, at `at` in file `file` (`path`, which must be
+    /// file `id` and at least `length` bytes long).
     pub fn write(
         &self,
         file: usize,
@@ -50,7 +55,7 @@ impl Handles {
         id: FileId,
         length: u64,
         at: u64,
-        bytes: &[u8],
+        parts: &mut [IoSlice<'_>],
     ) -> Result<Wrote, StorageError> {
         let handle = self.get(file, path, id)?;
         let error = |action| {
@@ -64,7 +69,7 @@ impl Handles {
         if on_disk < length {
             return Ok(Wrote::Short);
         }
-        handle.write_all_at(bytes, at).map_err(error("write"))?;
+        write_all_at(&handle, parts, at).map_err(error("write"))?;
         Ok(Wrote::Done)
     }
 
@@ -92,4 +97,35 @@ impl Handles {
         open.push((file, handle.clone()));
         Ok(handle)
     }
+}
+
+/// Writes all of `parts` at `at` with `pwritev`, again from where it stopped when the
+/// kernel takes less (std's `write_vectored_at` is not stable yet).
+fn write_all_at(file: &File, mut parts: &mut [IoSlice<'_>], mut at: u64) -> io::Result<()> {
+    /// What one call may carry (`IOV_MAX` on Linux).
+    const MAX_PARTS: usize = 1024;
+    IoSlice::advance_slices(&mut parts, 0);
+    while !parts.is_empty() {
+        let count = parts.len().min(MAX_PARTS) as libc::c_int;
+        let offset = libc::off_t::try_from(at).map_err(|_| io::ErrorKind::InvalidInput)?;
+        // SAFETY: `IoSlice` is ABI-compatible with `struct iovec` on Unix (std documents
+        // it), and the first `count` entries of `parts` point to buffers that stay
+        // borrowed, and so valid for reads, for the whole call.
+        let written =
+            unsafe { libc::pwritev(file.as_raw_fd(), parts.as_ptr().cast(), count, offset) };
+        match written {
+            n if n > 0 => {
+                at += n as u64;
+                IoSlice::advance_slices(&mut parts, n as usize);
+            }
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            _ => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+    Ok(())
 }
