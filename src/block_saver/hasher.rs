@@ -5,7 +5,8 @@
 //!   storage (pieces whose every block is written, which no thread writes any more) and
 //!   gives its verdicts to the piece manager.
 //! * Reads: [`Command`]s from a bounded channel whose only sender is the block saver.
-//! * Writes: [`Event`]s to the main thread (a piece verified or failed, a disk error).
+//! * Writes: [`Event`]s to the main thread (a piece failed, the last piece verified, a
+//!   disk error).
 //!
 //! Why a thread of its own: at loopback speed, copying blocks into a fresh map (mostly the
 //! kernel's page faults) and hashing pieces each keep a core busy. On the saver's thread
@@ -135,7 +136,10 @@ fn check(shared: &Shared, piece: u32, events: &Sender<Event>) -> Result<(), Stor
             .counters
             .sub_left(shared.geometry.piece_size(piece) as u64);
         log::debug!("piece {piece} verified");
-        Event::PieceVerified { piece }
+        if !shared.pieces.is_complete() {
+            return Ok(());
+        }
+        Event::Completed { piece }
     } else {
         shared.tracer.piece(None, PieceEvent::HashFailed, piece);
         log::warn!("piece {piece} failed its hash check; fetching it again");

@@ -68,7 +68,8 @@ impl MainLoop<'_> {
                     self.threads.blame(contributors);
                     None
                 }
-                Ok(Event::PieceVerified { .. }) => None,
+                // `check`, right after, sees it and finishes the run.
+                Ok(Event::Completed { .. }) => None,
                 Ok(Event::DiskError(error)) => Some(Err(DownloadError::Storage(error))),
                 Err(_) => Some(Err(DownloadError::Thread(std::io::Error::other(
                     "block saver died",
