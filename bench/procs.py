@@ -78,7 +78,12 @@ class Run:
 
     wall: float  # seconds from process start to done
     cpu: float  # user + system seconds of the process (all its threads)
-    max_rss_kib: int  # peak resident memory (VmHWM): private memory and mapped file pages
+    # Peak resident memory (VmHWM, private memory and mapped file pages), as last read
+    # from /proc before the process ended. Not wait4's ru_maxrss: Linux carries that over
+    # exec from the process that forked, so every client would show at least the
+    # benchmark's own Python (32.8 MiB here; /bin/true forked by a 110 MiB Python reports
+    # 110 MiB).
+    max_rss_kib: int
     peak_anon_kib: int  # peak private memory (RssAnon), sampled every 20 ms
     waited: float  # seconds before its first data, for clients that say (else 0)
     minor_faults: int = 0  # page faults served without I/O (all its threads)
@@ -148,13 +153,14 @@ def measure(procs, client, log_path, timeout=900, stall=30):
 
 
 def _sample_until_done(proc, client, started, timeout, stall):
-    peak_anon = 0
+    peak_anon = peak_hwm = 0
     first_data_at = None
     last_progress, progress_at = None, started
     while True:
         now = time.monotonic()
         status = read_status(proc.pid)
         peak_anon = max(peak_anon, status.get("RssAnon", 0))
+        peak_hwm = max(peak_hwm, status.get("VmHWM", 0))
         if first_data_at is None and client.first_data is not None and client.first_data():
             first_data_at = now
         if client.progress is not None and (first_data_at is None or client.progress() != last_progress):
@@ -164,7 +170,8 @@ def _sample_until_done(proc, client, started, timeout, stall):
             proc.returncode = os.waitstatus_to_exitcode(wait_status)
             if proc.returncode != 0:
                 raise Failed(f"exit status {proc.returncode}")
-            cpu, hwm = usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+            # VmHWM only grows: the last reading misses at most the final 20 ms.
+            cpu, hwm = usage.ru_utime + usage.ru_stime, peak_hwm or usage.ru_maxrss
             faults = usage.ru_minflt
             break
         if client.done is not None and client.done():
