@@ -191,7 +191,10 @@ class SmalltorrentSeeder:
             raise procs.Failed(f"the smalltorrent seeder exited:\n{procs.last_lines(log)}")
         self.addr = (ip, self.port())
         if tracker is not None:
-            tracker.wait_for_peer(torrent, self.addr)
+            try:
+                tracker.wait_for_peer(torrent, self.addr)
+            except procs.Failed as why:  # what the tracker answered it is in its log
+                raise procs.Failed(f"{why}; the seeder's log ends:\n{procs.last_lines(log)}") from None
 
     def port(self):
         return last_number(self.log, rb"listening on [\d.]+:(\d+)")
